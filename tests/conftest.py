@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# Read once, before the autouse fixture hides it from every test that does not ask for it.
+REAL_CIFAR10_DIR = os.environ.get("CIFAR10_DIR")
+
+from synthetic import write_batches, write_tree  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def isolated_env(tmp_path_factory, monkeypatch):
+    """No test reads the user's cache or runs, or the real data unless it asks for it."""
+    monkeypatch.setenv("CIFAR_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+    monkeypatch.setenv("CIFAR_RUNS_DIR", str(tmp_path_factory.mktemp("runs")))
+    monkeypatch.setenv("PYTHONPATH", str(ROOT))
+    monkeypatch.delenv("CIFAR10_DIR", raising=False)
+
+
+@pytest.fixture
+def real_data_dir() -> Path:
+    """The real CIFAR-10 (CIFAR10_DIR); the test is skipped, saying why, when it is not set."""
+    if not REAL_CIFAR10_DIR:
+        pytest.skip(
+            "real CIFAR-10 not available: set CIFAR10_DIR to an unpacked copy "
+            "(.ci/run does this from ../shared/data/cifar10-jpeg.tar.gz)"
+        )
+    return Path(REAL_CIFAR10_DIR)
+
+
+@pytest.fixture(scope="session")
+def batches_dir(tmp_path_factory) -> Path:
+    return write_batches(tmp_path_factory.mktemp("batches") / "cifar-10-batches-py")
+
+
+@pytest.fixture(scope="session")
+def tree_dir(tmp_path_factory) -> Path:
+    return write_tree(tmp_path_factory.mktemp("tree") / "cifar10")
+
+
+@pytest.fixture
+def runs_dir() -> Path:
+    return Path(os.environ["CIFAR_RUNS_DIR"])
