@@ -1,0 +1,168 @@
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+
+from cifar.model import (
+    PRESETS,
+    ModelConfig,
+    build_model,
+    config_from_dict,
+    count_parameters,
+    layer_table,
+    load_config,
+    preset,
+    save_config,
+)
+
+# The tutorial's model.summary(), layer by layer: (output shape, parameters).
+TUTORIAL_SUMMARY = [
+    ((None, 32, 32, 32), 896),
+    ((None, 32, 32, 32), 9248),
+    ((None, 16, 16, 32), 0),
+    ((None, 16, 16, 32), 0),
+    ((None, 8192), 0),
+    ((None, 128), 1048704),
+    ((None, 10), 1290),
+]
+
+
+def test_default_is_the_tutorial_model():
+    model = build_model(ModelConfig())
+    # Our model adds an explicit uint8 input and a Rescaling layer (no parameters) in front.
+    layers = model.layers[2:]
+    assert [type(layer).__name__ for layer in layers] == [
+        "Conv2D",
+        "Conv2D",
+        "MaxPooling2D",
+        "Dropout",
+        "Flatten",
+        "Dense",
+        "Dense",
+    ]
+    assert [(tuple(layer.output.shape), layer.count_params()) for layer in layers] == TUTORIAL_SUMMARY
+    assert count_parameters(model) == {"trainable": 1060138, "non_trainable": 0, "total": 1060138}
+    assert model.layers[-1].activation.__name__ == "softmax"
+    assert layers[3].rate == 0.5
+    assert type(model.optimizer).__name__ == "Adam"
+    assert float(model.optimizer.learning_rate) == pytest.approx(0.001)
+    assert model.loss == "sparse_categorical_crossentropy"
+    config = ModelConfig()
+    assert (config.batch_size, config.epochs) == (10, 10)
+
+
+def test_layer_table_rows_match_the_model():
+    model = build_model(ModelConfig())
+    rows = layer_table(model)
+    assert rows[2] == {
+        "layer": "block1_conv1",
+        "type": "Conv2D",
+        "output_shape": "(None, 32, 32, 32)",
+        "parameters": 896,
+    }
+    assert sum(row["parameters"] for row in rows) == 1060138
+
+
+def test_every_preset_builds_and_differs():
+    for name, config in PRESETS.items():
+        assert build_model(config).count_params() > 0, name
+    assert preset("tutorial") == ModelConfig()
+    assert len({json.dumps(c.to_dict(), sort_keys=True) for c in PRESETS.values()}) == len(PRESETS)
+    with pytest.raises(ValueError, match="preset must be one of"):
+        preset("fastest")
+
+
+def test_batchnorm_augment_and_blocks():
+    config = ModelConfig(
+        conv_blocks=3, filters=(8, 16, 32), convs_per_block=1, batch_norm=True, augment=True, dense_units=0
+    )
+    model = build_model(config)
+    names = [layer.name for layer in model.layers]
+    assert "random_flip" in names and "random_shift" in names
+    assert "block3_conv1_bn" in names and "dense" not in names
+    assert tuple(model.get_layer("block3_pool").output.shape) == (None, 4, 4, 32)
+    assert not model.get_layer("block1_conv1").use_bias
+
+
+def test_one_filter_value_applies_to_every_block():
+    config = ModelConfig(conv_blocks=3, filters=16)
+    assert config.filters == (16,) and config.block_filters() == (16, 16, 16)
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "sgd", "rmsprop"])
+def test_optimizers(optimizer):
+    model = build_model(ModelConfig(optimizer=optimizer, learning_rate=0.01))
+    assert type(model.optimizer).__name__.lower() == optimizer
+    assert float(model.optimizer.learning_rate) == pytest.approx(0.01)
+
+
+INVALID = [
+    ("conv_blocks", 0),
+    ("conv_blocks", 5),
+    ("conv_blocks", 1.5),
+    ("conv_blocks", True),
+    ("filters", ()),
+    ("filters", (0,)),
+    ("filters", (513,)),
+    ("filters", (32, 64)),
+    ("filters", ("a",)),
+    ("convs_per_block", 0),
+    ("convs_per_block", 5),
+    ("kernel_size", 4),
+    ("kernel_size", 9),
+    ("kernel_size", 0),
+    ("dense_units", -1),
+    ("dense_units", 5000),
+    ("batch_norm", "yes"),
+    ("augment", 1),
+    ("dropout", 1.5),
+    ("dropout", 1.0),
+    ("dropout", -0.1),
+    ("dropout", float("nan")),
+    ("dropout", "half"),
+    ("dense_dropout", 1.0),
+    ("optimizer", "adagrad"),
+    ("learning_rate", 0),
+    ("learning_rate", -1.0),
+    ("learning_rate", 11.0),
+    ("learning_rate", float("nan")),
+    ("batch_size", 0),
+    ("batch_size", 5000),
+    ("epochs", 0),
+    ("epochs", 501),
+    ("train_size", 5),
+    ("train_size", 2.5),
+    ("seed", -1),
+    ("seed", 2**31),
+]
+
+
+@pytest.mark.parametrize(("field", "value"), INVALID)
+def test_invalid_fields_are_refused_by_name(field, value):
+    with pytest.raises(ValueError) as caught:
+        ModelConfig(**{field: value})
+    assert str(caught.value).startswith(f"{field} must"), caught.value
+
+
+def test_message_a_student_can_read():
+    with pytest.raises(ValueError, match=r"^dropout must be at least 0 and below 1; got 1.5$"):
+        ModelConfig(dropout=1.5)
+
+
+def test_every_field_has_an_invalid_case():
+    fields = {f.name for f in dataclasses.fields(ModelConfig)}
+    assert fields == {field for field, _ in INVALID}
+
+
+def test_json_round_trip(tmp_path):
+    config = ModelConfig(conv_blocks=2, filters=(16, 32), augment=True, train_size=500, optimizer="sgd", seed=7)
+    save_config(config, tmp_path / "config.json")
+    assert load_config(tmp_path / "config.json") == config
+    assert json.loads((tmp_path / "config.json").read_text())["filters"] == [16, 32]
+
+
+def test_unknown_config_field_is_named():
+    with pytest.raises(ValueError, match=r"unknown config field.*colour"):
+        config_from_dict({**ModelConfig().to_dict(), "colour": "red"})
