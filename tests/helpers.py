@@ -1,0 +1,60 @@
+"""Shared by the process tests: a tiny config, and waiting on a run without fixed sleeps."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from cifar.model import ModelConfig
+from cifar.runs import Run
+
+ROOT = Path(__file__).resolve().parent.parent
+# Small enough to train an epoch of 200 images in well under a second.
+TINY = ModelConfig(
+    conv_blocks=1, filters=(8,), convs_per_block=1, dense_units=16, dropout=0.0, batch_size=20, epochs=2, seed=1
+)
+TINY_FLAGS = [
+    "--conv-blocks",
+    "1",
+    "--filters",
+    "8",
+    "--convs-per-block",
+    "1",
+    "--dense-units",
+    "16",
+    "--dropout",
+    "0",
+    "--batch-size",
+    "20",
+    "--seed",
+    "1",
+]
+
+
+def run_cli(*args: str, timeout: float = 240) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "cifar", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+        env=os.environ,
+    )
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 120, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def wait_for_end(run: Run, timeout: float = 180) -> dict:
+    wait_until(lambda: run.status()["state"] not in ("queued", "running"), timeout, f"{run.id} to end")
+    return run.status()

@@ -1,0 +1,255 @@
+"""The training process for real: subprocesses on tiny synthetic data, read back with cifar.runs."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+
+import numpy as np
+import pytest
+from helpers import TINY, TINY_FLAGS, run_cli, wait_for_end, wait_until
+
+from cifar import jobs
+from cifar.runs import RunError, list_runs, open_run, open_run_dir
+
+
+@pytest.fixture(scope="module")
+def finished_run(batches_dir, tmp_path_factory):
+    """One finished two-epoch run made through the command line."""
+    runs = tmp_path_factory.mktemp("finished-runs")
+    result = run_cli("train", "--data", str(batches_dir), "--runs-dir", str(runs), "--epochs", "2", *TINY_FLAGS)
+    assert result.returncode == 0, result.stderr
+    return result, open_run_dir(result.stdout.splitlines()[0])
+
+
+def test_cli_prints_run_path_first_and_finishes(finished_run):
+    _result, run = finished_run
+    assert run.path.parent.name.startswith("finished-runs")
+    status = run.status()
+    assert status["state"] == "finished" and status["epoch"] == 2
+    assert status["data"]["train_images"] == 200 and status["data"]["test_images"] == 100
+    assert run.config() == TINY.replace(epochs=2)
+
+
+def test_run_directory_is_complete(finished_run):
+    _, run = finished_run
+    history = run.history()
+    assert history["epoch"] == [1, 2]
+    assert all(len(history[key]) == 2 for key in ("loss", "accuracy", "val_loss", "val_accuracy", "seconds"))
+    events, offset = run.events()
+    kinds = [e["type"] for e in events]
+    assert kinds[0] == "start" and kinds[-1] == "end" and kinds.count("epoch") == 2 and "batch" in kinds
+    assert offset == (run.path / "events.jsonl").stat().st_size
+    batch = next(e for e in events if e["type"] == "batch")
+    assert {"loss", "accuracy", "images_per_second", "eta_seconds", "batch", "batches"} <= set(batch)
+    assert run.prediction_epochs() == [1, 2]
+    predictions = run.predictions(1)
+    assert predictions.dtype == np.float16 and predictions.shape == (100, 10)
+    np.testing.assert_allclose(predictions.astype(np.float32).sum(axis=1), 1, atol=1e-2)
+
+
+def test_validation_matches_an_independent_evaluation(finished_run, batches_dir):
+    """The one-pass validation against Keras' own evaluate() on the saved model."""
+    from cifar.data import load_dataset
+
+    _, run = finished_run
+    dataset = load_dataset(batches_dir)
+    model = run.load_model()
+    loss, accuracy = model.evaluate(dataset.x_test, dataset.y_test, verbose=0)
+    history = run.history()
+    assert history["val_accuracy"][-1] == pytest.approx(accuracy, abs=1e-6)
+    assert history["val_loss"][-1] == pytest.approx(loss, rel=1e-3)
+    stored = run.predictions().astype(np.float32)
+    fresh = model.predict(dataset.x_test, verbose=0)
+    np.testing.assert_allclose(stored, fresh, atol=2e-3)  # float16 storage
+    np.testing.assert_array_equal(run.labels(), dataset.y_test)
+
+
+def test_same_config_and_seed_give_the_same_first_epoch_loss(finished_run, batches_dir, tmp_path):
+    _, first = finished_run
+    result = run_cli("train", "--data", str(batches_dir), "--runs-dir", str(tmp_path), "--epochs", "1", *TINY_FLAGS)
+    assert result.returncode == 0, result.stderr
+    second = open_run_dir(result.stdout.splitlines()[0])
+    assert round(second.history()["loss"][0], 4) == round(first.history()["loss"][0], 4)
+
+
+def test_learning_happens_on_learnable_data(batches_dir, tmp_path):
+    result = run_cli("train", "--data", str(batches_dir), "--runs-dir", str(tmp_path), "--epochs", "6", *TINY_FLAGS)
+    run = open_run_dir(result.stdout.splitlines()[0])
+    accuracy = run.history()["val_accuracy"]
+    assert accuracy[-1] > 0.5, accuracy  # chance is 0.1
+
+
+def _launch_long(batches_dir, runs_dir, **changes):
+    config = TINY.replace(epochs=300, batch_size=2, **changes)  # 100 steps an epoch: minutes in all
+    return jobs.launch(config, runs_dir=runs_dir, data=batches_dir, name="long")
+
+
+def test_stop_request_keeps_finished_epochs(batches_dir, runs_dir):
+    run = _launch_long(batches_dir, runs_dir)
+    wait_until(lambda: run.history().get("epoch"), what="a finished epoch")
+    assert jobs.stop(run.id) is True
+    status = wait_for_end(run)
+    assert status["state"] == "stopped", status
+    done = run.history()["epoch"]
+    assert done and run.prediction_epochs() == done and status["epoch"] == done[-1]
+    assert "Stopped on request" in status["message"]
+    assert run.load_model() is not None
+    assert jobs.stop(run.id) is False  # already ended
+    assert next(e for e in run.events()[0] if e["type"] == "end")["state"] == "stopped"
+
+
+def test_sigterm_stops_like_a_request(batches_dir, runs_dir):
+    run = _launch_long(batches_dir, runs_dir)
+    wait_until(lambda: run.status()["state"] == "running" and run.events()[0], what="training to start")
+    os.kill(run.status()["pid"], signal.SIGTERM)
+    assert wait_for_end(run)["state"] == "stopped"
+
+
+def test_sigkill_leaves_a_readable_interrupted_run(batches_dir, runs_dir):
+    run = _launch_long(batches_dir, runs_dir)
+    wait_until(lambda: len(run.history().get("epoch", [])) >= 2, what="two finished epochs")
+    os.kill(run.status()["pid"], signal.SIGKILL)
+    status = wait_for_end(run, timeout=30)
+    assert status["state"] == "interrupted" and status["written_state"] == "running"
+    done = run.history()["epoch"]
+    assert len(done) >= 2 and run.prediction_epochs()[: len(done)] == done
+    model = run.load_model()
+    assert model.predict(np.zeros((1, 32, 32, 3), np.uint8), verbose=0).shape == (1, 10)
+
+
+def test_queue_runs_one_at_a_time_in_order(batches_dir, runs_dir, monkeypatch):
+    monkeypatch.setenv("CIFAR_MAX_TRAININGS", "1")
+    first = _launch_long(batches_dir, runs_dir)
+    second = jobs.launch(TINY.replace(epochs=1), runs_dir=runs_dir, data=batches_dir, name="second")
+    third = jobs.launch(TINY.replace(epochs=1), runs_dir=runs_dir, data=batches_dir, name="third")
+    wait_until(lambda: first.status()["state"] == "running", what="the first to run")
+    wait_until(
+        lambda: [j.run.id for j in jobs.live_jobs(runs_dir)] == [first.id, second.id, third.id], what="queue order"
+    )
+    positions = {j.run.id: (j.state, j.queue_position) for j in jobs.live_jobs(runs_dir)}
+    assert positions == {first.id: ("running", 0), second.id: ("queued", 1), third.id: ("queued", 2)}
+    assert second.status()["state"] == "queued" and not second.history()
+    jobs.stop(first.id)
+    assert wait_for_end(second)["state"] == "finished"
+    assert wait_for_end(third)["state"] == "finished"
+    # Never two at once: the second began only after the first ended.
+    assert second.status()["started"] >= first.status()["ended"]
+    assert third.status()["started"] >= second.status()["ended"]
+
+
+def test_stop_a_queued_run(batches_dir, runs_dir, monkeypatch):
+    monkeypatch.setenv("CIFAR_MAX_TRAININGS", "1")
+    first = _launch_long(batches_dir, runs_dir)
+    queued = jobs.launch(TINY, runs_dir=runs_dir, data=batches_dir, name="queued")
+    wait_until(lambda: queued.status().get("pid") and first.status()["state"] == "running", what="both started")
+    assert jobs.stop(queued.id)
+    status = wait_for_end(queued)
+    assert status["state"] == "stopped" and "before training began" in status["message"]
+    jobs.stop(first.id)
+    wait_for_end(first)
+
+
+def test_nan_loss_fails_with_the_reason(batches_dir, tmp_path):
+    result = run_cli(
+        "train",
+        "--data",
+        str(batches_dir),
+        "--runs-dir",
+        str(tmp_path),
+        *TINY_FLAGS,
+        "--epochs",
+        "3",
+        "--optimizer",
+        "sgd",
+        "--learning-rate",
+        "10",
+    )
+    assert result.returncode == 1
+    run = open_run_dir(result.stdout.splitlines()[0])
+    status = run.status()
+    assert status["state"] == "failed" and "Lower the learning rate" in status["error"]
+    assert "Lower the learning rate" in result.stderr
+
+
+@pytest.mark.parametrize("loss", [float("nan"), float("inf"), 1e6])
+def test_nan_or_exploding_loss_is_caught(loss):
+    from cifar.train import TrainingFailed, check_loss
+
+    with pytest.raises(TrainingFailed, match="Lower the learning rate"):
+        check_loss(loss, epoch=2, batch=7)
+    check_loss(2.3, epoch=1, batch=1)
+
+
+def test_missing_dataset_fails_with_the_reason(tmp_path):
+    result = run_cli("train", "--data", str(tmp_path / "nowhere"), "--runs-dir", str(tmp_path), *TINY_FLAGS)
+    assert result.returncode == 1
+    status = open_run_dir(result.stdout.splitlines()[0]).status()
+    assert status["state"] == "failed" and "does not exist" in status["error"] and "CIFAR10_DIR" in status["error"]
+
+
+def test_bad_config_file_fails_the_run(batches_dir, runs_dir):
+    path = jobs.prepare_run(TINY, runs_dir, "bad", batches_dir)
+    config = json.loads((path / "config.json").read_text())
+    config["dropout"] = 1.5
+    (path / "config.json").write_text(json.dumps(config))
+    result = run_cli("train", "--run-dir", str(path))
+    assert result.returncode == 1
+    status = open_run_dir(path).raw_status()
+    assert status["state"] == "failed" and "dropout must be at least 0 and below 1" in status["error"]
+
+
+def test_bad_flag_is_refused_before_any_run(tmp_path):
+    result = run_cli("train", "--runs-dir", str(tmp_path), "--dropout", "1.5")
+    assert result.returncode == 2 and "dropout must be at least 0 and below 1; got 1.5" in result.stderr
+    assert not list(tmp_path.iterdir())
+
+
+def test_torn_event_log(tmp_path):
+    from cifar.runs import Run
+
+    run = Run(tmp_path)
+    log = tmp_path / "events.jsonl"
+    log.write_bytes(b'{"type": "start"}\n{"type": "batch", "loss": 2.3}\n{"type": "ba')
+    events, offset = run.events()
+    assert [e["type"] for e in events] == ["start", "batch"]
+    assert run.events(offset) == ([], offset)  # the torn line waits
+    with open(log, "ab") as handle:
+        handle.write(b'tch", "loss": 2.1}\nnot json at all\n{"type": "end"}\n')
+    more, _ = run.events(offset)
+    assert [e["type"] for e in more] == ["batch", "end"] and more[0]["loss"] == 2.1
+
+
+@pytest.mark.parametrize("bad", ["../etc", "..", "/etc/passwd", "a/b", "", "x" * 101, "%2e%2e", "run\x00id"])
+def test_run_ids_never_reach_outside(bad, runs_dir):
+    with pytest.raises(RunError):
+        open_run(bad, runs_dir)
+
+
+def test_list_runs_newest_first_and_summaries(finished_run):
+    _, run = finished_run
+    listed = list_runs(run.path.parent)
+    assert listed[0].id == run.id
+    summary = listed[0].summary()
+    assert summary["state"] == "finished" and summary["final_accuracy"] == run.history()["val_accuracy"][-1]
+
+
+def test_short_real_training_lands_well_above_chance(real_data_dir, tmp_path):
+    result = run_cli(
+        "train",
+        "--preset",
+        "quick",
+        "--data",
+        str(real_data_dir),
+        "--runs-dir",
+        str(tmp_path),
+        "--train-size",
+        "2000",
+        "--epochs",
+        "2",
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr
+    accuracy = open_run_dir(result.stdout.splitlines()[0]).history()["val_accuracy"][-1]
+    assert accuracy > 0.25, f"test accuracy {accuracy} is not well above chance (0.10)"
