@@ -1,0 +1,277 @@
+"""`python -m cifar`: train, evaluate, predict, list and stop runs from a terminal."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from cifar.model import OPTIMIZERS, PRESETS, ModelConfig, config_from_dict, preset
+
+EXIT_USAGE = 2
+
+
+def _parse_filters(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"filters must be whole numbers separated by commas, like 32,64; got {text!r}"
+        ) from None
+
+
+def _parse_train_size(text: str) -> int | None:
+    if text.lower() in ("all", "none", "0"):
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"train-size must be a whole number or 'all'; got {text!r}") from None
+
+
+def _config_flags(parser: argparse.ArgumentParser) -> None:
+    """One flag per ModelConfig field, named after it, with the field's comment as help."""
+    source = Path(__file__).with_name("model.py").read_text()
+    group = parser.add_argument_group("model and training (default: the preset's value)")
+    for field in dataclasses.fields(ModelConfig):
+        flag = "--" + field.name.replace("_", "-")
+        comment = _field_comment(source, field.name)
+        if field.name == "filters":
+            group.add_argument(flag, type=_parse_filters, help=comment + "; e.g. 32,64")
+        elif field.name == "train_size":
+            group.add_argument(flag, type=_parse_train_size, help=comment + "; 'all' for every image")
+        elif field.name == "optimizer":
+            group.add_argument(flag, choices=OPTIMIZERS, help=comment)
+        elif field.type in ("bool", bool):
+            group.add_argument(flag, action=argparse.BooleanOptionalAction, help=comment)
+        else:
+            kind = float if field.type in ("float", float) else int
+            group.add_argument(flag, type=kind, help=comment)
+
+
+def _field_comment(source: str, name: str) -> str:
+    for line in source.splitlines():
+        if line.strip().startswith(f"{name}:") and "#" in line:
+            return line.split("#", 1)[1].strip().replace("%", "%%")
+    return ""
+
+
+def config_from_args(args: argparse.Namespace) -> ModelConfig:
+    """The preset's config with every flag the user gave applied on top."""
+    base = preset(args.preset).to_dict()
+    for field in dataclasses.fields(ModelConfig):
+        value = getattr(args, field.name, None)
+        if value is not None:
+            base[field.name] = value
+    return config_from_dict(base)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m cifar",
+        description="CIFAR-10 CNN Lab: train a CNN on CIFAR-10 and study what it learned.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    train = commands.add_parser(
+        "train",
+        help="train a model; writes a run directory and prints its path first",
+        description=(
+            "Train a CNN on CIFAR-10. Creates <runs>/<id>/ and prints its path first; the run "
+            "directory holds the config, status, live events, history, model.keras and the "
+            "test-set predictions of every epoch. Waits its turn if another training runs "
+            "(CIFAR_MAX_TRAININGS, default 1). Ctrl-C or SIGTERM stops after the current batch "
+            "and keeps the finished epochs. Exit codes: 0 finished, 1 failed, 2 bad arguments, "
+            "3 stopped."
+        ),
+    )
+    train.add_argument(
+        "--preset", default="tutorial", choices=sorted(PRESETS), help="starting point (default: tutorial)"
+    )
+    train.add_argument(
+        "--data", help="CIFAR-10 archive, batches folder or image tree (default: $CIFAR10_DIR, else download)"
+    )
+    train.add_argument("--runs-dir", help="where runs live (default: $CIFAR_RUNS_DIR, else ./runs)")
+    train.add_argument("--run-name", help="a label for the run, part of its id")
+    train.add_argument("--run-dir", type=Path, help=argparse.SUPPRESS)  # an existing run, as cifar.jobs launches it
+    _config_flags(train)
+
+    evaluate = commands.add_parser(
+        "evaluate",
+        help="test loss and accuracy, confusion matrix and per-class table of a run",
+        description="Evaluate a run from its stored test-set predictions (no model is run).",
+    )
+    evaluate.add_argument("run", help="run id (see `python -m cifar runs`) or run directory")
+    evaluate.add_argument("--epoch", type=int, help="replay this epoch (default: the last finished)")
+    evaluate.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    evaluate.add_argument("--runs-dir", help="where runs live (default: $CIFAR_RUNS_DIR, else ./runs)")
+
+    predict = commands.add_parser(
+        "predict",
+        help="top classes for image files, with a run's model",
+        description=(
+            "Classify image files with a run's model: EXIF orientation, RGB, centre crop to a "
+            "square, resize to 32×32 (the same as the dashboard)."
+        ),
+    )
+    predict.add_argument("run", help="run id or run directory")
+    predict.add_argument("images", nargs="+", metavar="IMAGE", help="PNG, JPEG, WebP, BMP or GIF files")
+    predict.add_argument("--top", type=int, default=3, help="how many classes to show (default: 3)")
+    predict.add_argument("--json", action="store_true", help="print JSON")
+    predict.add_argument("--runs-dir", help="where runs live (default: $CIFAR_RUNS_DIR, else ./runs)")
+
+    runs = commands.add_parser("runs", help="list runs, newest first", description="List runs, newest first.")
+    runs.add_argument("--runs-dir", help="where runs live (default: $CIFAR_RUNS_DIR, else ./runs)")
+    runs.add_argument("--json", action="store_true", help="print JSON")
+
+    stop = commands.add_parser(
+        "stop", help="stop a queued or running training", description="Stop a training after its current batch."
+    )
+    stop.add_argument("run", help="run id or run directory")
+    stop.add_argument("--runs-dir", help="where runs live (default: $CIFAR_RUNS_DIR, else ./runs)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    from cifar.data import DataError
+    from cifar.infer import ImageError
+    from cifar.runs import RunError
+
+    handlers = {
+        "train": cmd_train,
+        "evaluate": cmd_evaluate,
+        "predict": cmd_predict,
+        "runs": cmd_runs,
+        "stop": cmd_stop,
+    }
+    try:
+        return handlers[args.command](args)
+    except (RunError, DataError, ImageError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from cifar import jobs, train
+
+    if args.run_dir:
+        run_dir = args.run_dir
+    else:
+        config = config_from_args(args)
+        run_dir = jobs.prepare_run(config, args.runs_dir, args.run_name or args.preset, args.data)
+    print(run_dir, flush=True)
+    return train.run_training(Path(run_dir), args.data)
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from cifar import evaluate
+    from cifar.runs import find_run
+
+    run = find_run(args.run, args.runs_dir)
+    epochs = run.prediction_epochs()
+    probabilities = run.predictions(args.epoch)
+    epoch = args.epoch or epochs[-1]
+    report = {"run": run.id, "epoch": epoch, **evaluate.summarize(run.labels(), probabilities, run.class_names())}
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    print(f"run {run.id}, epoch {epoch} of {epochs[-1]} stored")
+    print(f"test loss {report['test_loss']:.4f}   test accuracy {report['test_accuracy']:.4f}\n")
+    names = report["class_names"]
+    width = max(len(n) for n in names)
+    print("confusion matrix (rows: true class, columns: predicted)")
+    print(" " * (width + 1) + " ".join(f"{n[:5]:>5}" for n in names))
+    for name, row in zip(names, report["confusion"], strict=True):
+        print(f"{name:>{width}} " + " ".join(f"{v:>5}" for v in row))
+    print(f"\n{'class':>{width}}  precision  recall     f1  support")
+    for row in report["per_class"]:
+        print(
+            f"{row['class']:>{width}}  {row['precision']:>9.3f}  {row['recall']:>6.3f}  "
+            f"{row['f1']:>5.3f}  {row['support']:>7}"
+        )
+    print("\nmost confused:")
+    for cell in report["most_confused"]:
+        print(f"  {evaluate.Confusion(**cell)}")
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from cifar import infer
+    from cifar.runs import find_run
+
+    run = find_run(args.run, args.runs_dir)
+    model = run.load_model()
+    names = run.class_names()
+    results: list[dict[str, Any]] = []
+    failed = 0
+    for image_path in args.images:
+        try:
+            data = _read_limited(Path(image_path))
+            prepared = infer.prepare_image(data, image_path)
+        except infer.ImageError as error:
+            failed += 1
+            results.append({"image": image_path, "error": str(error)})
+            continue
+        probabilities = infer.predict(model, prepared.pixels)
+        top = infer.top_classes(probabilities, names, args.top)
+        results.append({"image": image_path, "top": [{"class": c, "probability": p} for c, p in top]})
+    if args.json:
+        print(json.dumps(results, indent=2))
+    else:
+        for result in results:
+            if "error" in result:
+                print(f"{result['image']}: error: {result['error']}", file=sys.stderr)
+                continue
+            tops = ", ".join(f"{t['class']} {t['probability']:.1%}" for t in result["top"])
+            print(f"{result['image']}: {tops}")
+    return 1 if failed else 0
+
+
+def _read_limited(path: Path) -> bytes:
+    from cifar.infer import MAX_BYTES, ImageError
+
+    try:
+        size = path.stat().st_size
+        if size > MAX_BYTES:
+            raise ImageError(f"{path}: {size / 2**20:.1f} MB is over the {MAX_BYTES // 2**20} MB limit.")
+        return path.read_bytes()
+    except (FileNotFoundError, IsADirectoryError, PermissionError) as error:
+        raise ImageError(f"{path}: cannot read the file ({error.strerror}).") from error
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    from cifar.runs import list_runs, runs_root
+
+    rows = [run.summary() for run in list_runs(args.runs_dir)]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    if not rows:
+        print(f"No runs in {runs_root(args.runs_dir)} yet. Start one: python -m cifar train --preset quick")
+        return 0
+    print(f"{'run':<44} {'state':<11} {'epochs':>7} {'test acc':>8} {'best':>6} {'time':>8}")
+    for row in rows:
+        accuracy = "" if row["final_accuracy"] is None else f"{row['final_accuracy']:.3f}"
+        best = "" if row["best_accuracy"] is None else f"{row['best_accuracy']:.3f}"
+        seconds = "" if row["seconds"] is None else f"{row['seconds'] / 60:.1f} min"
+        print(
+            f"{row['id']:<44} {row['state']:<11} {row['epoch']:>3}/{row['epochs'] or '?':<3} "
+            f"{accuracy:>8} {best:>6} {seconds:>8}"
+        )
+    return 0
+
+
+def cmd_stop(args: argparse.Namespace) -> int:
+    from cifar import jobs
+    from cifar.runs import find_run
+
+    if jobs.stop(find_run(args.run, args.runs_dir)):
+        print(f"asked {args.run} to stop after its current batch")
+        return 0
+    print(f"{args.run} is not queued or running; nothing to stop")
+    return 0
