@@ -158,9 +158,10 @@ def main(argv: list[str] | None = None) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from cifar import jobs, train
+    from cifar.runs import open_run_dir
 
     if args.run_dir:
-        run_dir = args.run_dir
+        run_dir = open_run_dir(args.run_dir).path
     else:
         config = config_from_args(args)
         run_dir = jobs.prepare_run(config, args.runs_dir, args.run_name or args.preset, args.data)

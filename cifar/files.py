@@ -9,6 +9,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+# Read once at import: os.umask can only be read by setting it, which races with threads.
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+
 
 def write_atomic(path: Path, write: Callable[[Path], None], suffix: str = "") -> None:
     """Call `write(temporary_path)`, then rename the result onto `path`.
@@ -23,6 +27,7 @@ def write_atomic(path: Path, write: Callable[[Path], None], suffix: str = "") ->
     temporary = Path(name)
     try:
         write(temporary)
+        os.chmod(temporary, 0o666 & ~_UMASK)  # mkstemp makes 0600; readers may be other users
         os.replace(temporary, path)
     except BaseException:
         temporary.unlink(missing_ok=True)

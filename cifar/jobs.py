@@ -56,7 +56,6 @@ def prepare_run(
 ) -> Path:
     """Create a run directory holding the config and a `queued` status; return its path."""
     path = create_run_dir(runs_root(runs_dir), name or "run")
-    write_json_atomic(path / "config.json", config.to_dict())
     write_json_atomic(
         path / "status.json",
         {
@@ -70,6 +69,8 @@ def prepare_run(
             "data_path": str(Path(data).absolute()) if data else None,
         },
     )
+    # The config last: a run is listed once it has one, and by then its status is there too.
+    write_json_atomic(path / "config.json", config.to_dict())
     return path
 
 

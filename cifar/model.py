@@ -142,14 +142,14 @@ PRESETS: dict[str, ModelConfig] = {
     "better": ModelConfig(
         conv_blocks=3,
         filters=(32, 64, 128),
-        convs_per_block=2,
+        convs_per_block=1,
         dense_units=128,
         batch_norm=True,
         dropout=0.2,
         dense_dropout=0.3,
         augment=True,
         batch_size=64,
-        epochs=15,
+        epochs=10,
     ),
 }
 

@@ -160,6 +160,13 @@ def process_start_ticks(pid: int) -> int | None:
     return int(stat[stat.rfind(")") + 2 :].split()[19])
 
 
+def _load_array(path: Path) -> np.ndarray:
+    try:
+        return np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as error:
+        raise RunError(f"{path} is missing or damaged ({error}); the run cannot show it.") from error
+
+
 @dataclass(frozen=True)
 class Run:
     """Read access to one run directory."""
@@ -242,11 +249,11 @@ class Run:
         epoch = epochs[-1] if epoch is None else epoch
         if epoch not in epochs:
             raise RunError(f"Run {self.id} has predictions for epochs {epochs[0]}–{epochs[-1]}; got {epoch}.")
-        return np.load(self.path / "predictions" / f"epoch-{epoch:03d}.npy", allow_pickle=False)
+        return _load_array(self.path / "predictions" / f"epoch-{epoch:03d}.npy")
 
     def labels(self) -> np.ndarray:
         """The true class of every test image, in the order of the predictions."""
-        return np.load(self.path / "labels.npy", allow_pickle=False)
+        return _load_array(self.path / "labels.npy")
 
     def class_names(self) -> tuple[str, ...]:
         from cifar.data import CLASS_NAMES

@@ -14,15 +14,6 @@ from cifar import jobs
 from cifar.runs import RunError, list_runs, open_run, open_run_dir
 
 
-@pytest.fixture(scope="module")
-def finished_run(batches_dir, tmp_path_factory):
-    """One finished two-epoch run made through the command line."""
-    runs = tmp_path_factory.mktemp("finished-runs")
-    result = run_cli("train", "--data", str(batches_dir), "--runs-dir", str(runs), "--epochs", "2", *TINY_FLAGS)
-    assert result.returncode == 0, result.stderr
-    return result, open_run_dir(result.stdout.splitlines()[0])
-
-
 def test_cli_prints_run_path_first_and_finishes(finished_run):
     _result, run = finished_run
     assert run.path.parent.name.startswith("finished-runs")
@@ -253,3 +244,14 @@ def test_short_real_training_lands_well_above_chance(real_data_dir, tmp_path):
     assert result.returncode == 0, result.stderr
     accuracy = open_run_dir(result.stdout.splitlines()[0]).history()["val_accuracy"][-1]
     assert accuracy > 0.25, f"test accuracy {accuracy} is not well above chance (0.10)"
+
+
+def test_damaged_prediction_file_is_a_clear_error(finished_run, tmp_path):
+    import shutil
+
+    _, run = finished_run
+    copy = open_run_dir(shutil.copytree(run.path, tmp_path / run.id))
+    (copy.path / "predictions" / "epoch-002.npy").write_bytes(b"")
+    with pytest.raises(RunError, match="missing or damaged"):
+        copy.predictions()
+    assert copy.predictions(1).shape == (100, 10)

@@ -1,0 +1,15 @@
+"""CIFAR-10 CNN Lab: the entry script routes to the pages; the work lives in cifar/."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+
+def run() -> None:
+    st.set_page_config(page_title="CIFAR-10 CNN Lab", page_icon="🧠", layout="wide")
+    navigation = st.navigation([st.Page("pages/runs.py", title="Runs", icon="📋", default=True)])
+    navigation.run()
+
+
+if __name__ == "__main__":
+    run()
