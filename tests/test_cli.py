@@ -96,3 +96,8 @@ def test_runs_lists_and_says_what_to_do_when_empty(finished_run, tmp_path):
     assert run.id in listed.stdout and "finished" in listed.stdout
     empty = run_cli("runs", "--runs-dir", str(tmp_path))
     assert "No runs" in empty.stdout and "python -m cifar train" in empty.stdout
+
+
+def test_train_run_dir_must_be_a_run(tmp_path):
+    result = run_cli("train", "--run-dir", str(tmp_path))
+    assert result.returncode == 2 and "is not a run directory" in result.stderr

@@ -255,3 +255,22 @@ def test_damaged_prediction_file_is_a_clear_error(finished_run, tmp_path):
     with pytest.raises(RunError, match="missing or damaged"):
         copy.predictions()
     assert copy.predictions(1).shape == (100, 10)
+
+
+def test_open_run_by_id_stays_inside(finished_run):
+    _, run = finished_run
+    assert open_run(run.id, run.path.parent).path == run.path
+    with pytest.raises(RunError, match="No run"):
+        open_run("20991231-000000-nothing-0000", run.path.parent)
+
+
+def test_failure_messages_say_what_to_do():
+    from cifar.data import DataError
+    from cifar.train import failure_message
+
+    assert "smaller batch size" in failure_message(MemoryError())
+    exhausted = type("ResourceExhaustedError", (Exception,), {})("OOM when allocating tensor")
+    assert "ran out of memory" in failure_message(exhausted)
+    full = OSError(28, "No space left on device", "/runs/x/model.keras")
+    assert "No space left on device" in failure_message(full) and "/runs/x/model.keras" in failure_message(full)
+    assert failure_message(DataError("no data here")) == "no data here"

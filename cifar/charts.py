@@ -1,0 +1,146 @@
+"""Plotly figures built from plain arrays and lists; the pages only place them.
+
+Nothing here reads files or imports Streamlit, so every figure is unit-tested on its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+
+TRAIN_COLOUR = "#2563eb"
+VALIDATION_COLOUR = "#ea580c"
+# A click on a heatmap cell comes back empty in Streamlit (streamlit issue 8760); an
+# invisible marker over each cell is what the page's selection can report.
+CELL_TRACE_NAME = "cells"
+
+
+def history_figure(history: dict[str, list[float]], metric: str) -> go.Figure:
+    """Train against validation per epoch for `metric` ("accuracy" or "loss"), as in the tutorial.
+
+    Args:
+        history: a run's history: lists under "epoch", metric and "val_" + metric.
+        metric: which pair of curves to draw.
+    """
+    epochs = history.get("epoch", [])
+    figure = go.Figure()
+    for key, name, colour in (
+        (metric, "train", TRAIN_COLOUR),
+        (f"val_{metric}", "validation (test set)", VALIDATION_COLOUR),
+    ):
+        figure.add_trace(
+            go.Scatter(
+                x=epochs,
+                y=history.get(key, []),
+                name=name,
+                mode="lines+markers",
+                line={"color": colour},
+                hovertemplate=f"epoch %{{x}}<br>{name} {metric} %{{y:.4f}}<extra></extra>",
+            )
+        )
+    figure.update_layout(
+        title=metric.capitalize(),
+        xaxis_title="epoch",
+        yaxis_title=metric,
+        hovermode="x unified",
+        legend={"orientation": "h", "y": -0.25},
+        margin={"l": 40, "r": 10, "t": 40, "b": 40},
+    )
+    if metric == "accuracy":
+        figure.update_yaxes(tickformat=".0%")
+    figure.update_xaxes(dtick=1 if len(epochs) <= 20 else None)
+    return figure
+
+
+def confusion_figure(counts: np.ndarray, class_names: Sequence[str], normalized: bool = True) -> go.Figure:
+    """The confusion matrix as a heatmap: rows true class, columns predicted, count and share on hover.
+
+    An invisible scatter trace puts one selectable marker on every cell; its `customdata`
+    holds (true index, predicted index) so a page can open the images behind a clicked cell.
+    """
+    counts = np.asarray(counts)
+    totals = counts.sum(axis=1, keepdims=True)
+    shares = np.divide(counts, totals, out=np.zeros(counts.shape, dtype=float), where=totals > 0)
+    values = shares if normalized else counts
+    names = list(class_names)
+    text = [[f"{v:.0%}" if normalized else str(int(v)) for v in row] for row in values]
+    hover = [
+        [
+            f"true {names[t]}, predicted {names[p]}<br>{int(counts[t, p])} images, {shares[t, p]:.1%} of {names[t]}"
+            for p in range(len(names))
+        ]
+        for t in range(len(names))
+    ]
+    figure = go.Figure(
+        go.Heatmap(
+            z=values,
+            x=names,
+            y=names,
+            text=text,
+            texttemplate="%{text}",
+            customdata=hover,
+            hovertemplate="%{customdata}<extra></extra>",
+            colorscale="Blues",
+            zmin=0,
+            zmax=1 if normalized else None,
+            colorbar={"title": "share of row" if normalized else "images", "tickformat": ".0%" if normalized else ""},
+        )
+    )
+    true_index, predicted_index = np.meshgrid(range(len(names)), range(len(names)), indexing="ij")
+    figure.add_trace(
+        go.Scatter(
+            x=[names[p] for p in predicted_index.ravel()],
+            y=[names[t] for t in true_index.ravel()],
+            customdata=np.stack([true_index.ravel(), predicted_index.ravel()], axis=1),
+            mode="markers",
+            marker={"size": 28, "opacity": 0, "symbol": "square"},
+            hoverinfo="skip",
+            showlegend=False,
+            name=CELL_TRACE_NAME,
+        )
+    )
+    figure.update_layout(
+        xaxis={"title": "predicted class", "side": "bottom", "tickangle": -45},
+        yaxis={"title": "true class", "autorange": "reversed"},
+        margin={"l": 80, "r": 10, "t": 20, "b": 80},
+        clickmode="event+select",
+        dragmode=False,
+    )
+    return figure
+
+
+def selected_cell(points: Sequence[dict]) -> tuple[int, int] | None:
+    """(true, predicted) class indices of the first selected cell marker, or None."""
+    for point in points or []:
+        data = point.get("customdata")
+        if data is not None and len(data) == 2:
+            return int(data[0]), int(data[1])
+    return None
+
+
+def probability_figure(
+    probabilities: np.ndarray, class_names: Sequence[str], true_class: int | None = None
+) -> go.Figure:
+    """Horizontal bars of every class's probability, the most probable on top."""
+    probabilities = np.asarray(probabilities, dtype=float)
+    order = np.argsort(probabilities, kind="stable")  # ascending: plotly draws bottom-up
+    colours = [VALIDATION_COLOUR if i == true_class else TRAIN_COLOUR if i == order[-1] else "#94a3b8" for i in order]
+    figure = go.Figure(
+        go.Bar(
+            x=probabilities[order],
+            y=[class_names[i] for i in order],
+            orientation="h",
+            marker={"color": colours},
+            text=[f"{p:.1%}" for p in probabilities[order]],
+            textposition="auto",
+            hovertemplate="%{y}: %{x:.2%}<extra></extra>",
+        )
+    )
+    figure.update_layout(
+        xaxis={"range": [0, 1], "tickformat": ".0%", "title": "probability"},
+        margin={"l": 80, "r": 10, "t": 10, "b": 40},
+        height=300,
+    )
+    return figure
