@@ -1,0 +1,97 @@
+"""Choosing which images a page shows: samples per class, filters over predictions, paging."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+SORTS = ("confident mistakes first", "most confident first", "least confident first", "test-set order")
+
+
+def class_counts(labels: np.ndarray, num_classes: int) -> list[int]:
+    """How many images of each class."""
+    return np.bincount(np.asarray(labels, dtype=np.int64), minlength=num_classes).tolist()
+
+
+def samples_per_class(labels: np.ndarray, num_classes: int, per_class: int, seed: int = 0) -> list[np.ndarray]:
+    """For each class, up to `per_class` image indices chosen at random (fixed by `seed`)."""
+    rng = np.random.default_rng(seed)
+    chosen = []
+    for label in range(num_classes):
+        indices = np.flatnonzero(labels == label)
+        chosen.append(np.sort(rng.choice(indices, size=min(per_class, len(indices)), replace=False)))
+    return chosen
+
+
+def enlarge(image: np.ndarray, scale: int) -> np.ndarray:
+    """Nearest-neighbour enlargement: every pixel becomes a `scale`×`scale` block, edges stay crisp."""
+    return np.repeat(np.repeat(image, scale, axis=0), scale, axis=1)
+
+
+@dataclass(frozen=True)
+class Page:
+    indices: np.ndarray
+    number: int  # 1-based, clamped into range
+    count: int  # how many pages in all (at least 1)
+    total: int  # how many items in all
+
+
+def page_of(indices: np.ndarray, number: int, per_page: int) -> Page:
+    """Page `number` (1-based) of `indices`, `per_page` at a time; out-of-range numbers are clamped."""
+    count = max(1, math.ceil(len(indices) / per_page))
+    number = min(max(1, int(number)), count)
+    start = (number - 1) * per_page
+    return Page(np.asarray(indices)[start : start + per_page], number, count, len(indices))
+
+
+def filter_predictions(
+    labels: np.ndarray,
+    probabilities: np.ndarray,
+    true_class: int | None = None,
+    predicted_class: int | None = None,
+    correctness: str = "all",
+    confidence: tuple[float, float] = (0.0, 1.0),
+    sort: str = SORTS[0],
+) -> np.ndarray:
+    """Indices of test images matching every filter, in the chosen order.
+
+    Args:
+        labels: true class of each image.
+        probabilities: class probabilities, one row per image.
+        true_class: keep only this true class (None: any).
+        predicted_class: keep only this predicted class (None: any).
+        correctness: "all", "right" or "wrong".
+        confidence: keep images whose top probability lies in [low, high].
+        sort: one of SORTS; "confident mistakes first" puts wrong answers first, each group
+            most confident first: the mistakes that teach most.
+
+    Raises:
+        ValueError: an unknown `correctness` or `sort`.
+    """
+    if correctness not in ("all", "right", "wrong"):
+        raise ValueError(f"correctness must be all, right or wrong; got {correctness!r}")
+    if sort not in SORTS:
+        raise ValueError(f"sort must be one of {', '.join(SORTS)}; got {sort!r}")
+    probabilities = np.asarray(probabilities, dtype=np.float32)
+    predicted = np.argmax(probabilities, axis=1)
+    top = probabilities.max(axis=1)
+    right = predicted == labels
+    keep = (top >= confidence[0]) & (top <= confidence[1])
+    if true_class is not None:
+        keep &= labels == true_class
+    if predicted_class is not None:
+        keep &= predicted == predicted_class
+    if correctness != "all":
+        keep &= right if correctness == "right" else ~right
+    indices = np.flatnonzero(keep)
+    if sort == "test-set order":
+        return indices
+    if sort == "least confident first":
+        return indices[np.argsort(top[indices], kind="stable")]
+    order = np.argsort(-top[indices], kind="stable")
+    indices = indices[order]
+    if sort == "confident mistakes first":
+        indices = np.concatenate([indices[~right[indices]], indices[right[indices]]])
+    return indices
