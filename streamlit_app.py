@@ -4,10 +4,18 @@ from __future__ import annotations
 
 import streamlit as st
 
+from pages.common import sidebar
+
 
 def run() -> None:
     st.set_page_config(page_title="CIFAR-10 CNN Lab", page_icon="🧠", layout="wide")
-    navigation = st.navigation([st.Page("pages/runs.py", title="Runs", icon="📋", default=True)])
+    navigation = st.navigation(
+        [
+            st.Page("pages/data.py", title="Data", icon="🖼️", default=True),
+            st.Page("pages/runs.py", title="Runs", icon="📋"),
+        ]
+    )
+    sidebar()
     navigation.run()
 
 

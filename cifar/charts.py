@@ -144,3 +144,28 @@ def probability_figure(
         height=300,
     )
     return figure
+
+
+def class_counts_figure(
+    train_counts: Sequence[int], test_counts: Sequence[int], class_names: Sequence[str]
+) -> go.Figure:
+    """Grouped bars: images per class in the training and test splits."""
+    figure = go.Figure()
+    for counts, name, colour in ((train_counts, "train", TRAIN_COLOUR), (test_counts, "test", VALIDATION_COLOUR)):
+        figure.add_trace(
+            go.Bar(
+                x=list(class_names),
+                y=list(counts),
+                name=name,
+                marker={"color": colour},
+                hovertemplate=f"%{{x}}: %{{y:,}} {name} images<extra></extra>",
+            )
+        )
+    figure.update_layout(
+        barmode="group",
+        yaxis_title="images",
+        legend={"orientation": "h", "y": -0.3},
+        margin={"l": 40, "r": 10, "t": 10, "b": 40},
+        height=320,
+    )
+    return figure

@@ -4,12 +4,22 @@ from __future__ import annotations
 
 import shutil
 
+import pytest
 from helpers import ROOT
 from streamlit.testing.v1 import AppTest
 
 
+def page(name: str) -> AppTest:
+    return AppTest.from_file(str(ROOT / "pages" / f"{name}.py"), default_timeout=60)
+
+
+@pytest.fixture
+def with_data(batches_dir, monkeypatch):
+    monkeypatch.setenv("CIFAR10_DIR", str(batches_dir))
+
+
 def test_runs_page_with_no_runs_says_what_to_do():
-    at = AppTest.from_file(str(ROOT / "pages" / "runs.py"), default_timeout=60).run()
+    at = page("runs").run()
     assert not at.exception
     assert any("No runs yet" in info.value for info in at.info)
     assert "python -m cifar train" in at.code[0].value
@@ -18,12 +28,31 @@ def test_runs_page_with_no_runs_says_what_to_do():
 def test_runs_page_lists_a_finished_run(finished_run, runs_dir):
     _, run = finished_run
     shutil.copytree(run.path, runs_dir / run.id)
-    at = AppTest.from_file(str(ROOT / "pages" / "runs.py"), default_timeout=60).run()
+    at = page("runs").run()
     assert not at.exception
     table = at.dataframe[0].value
     assert table["id"].tolist() == [run.id] and table["state"].tolist() == ["finished"]
 
 
-def test_entry_script_routes_without_error():
+def test_data_page_shows_counts_samples_and_browser(with_data):
+    at = page("data").run()
+    assert not at.exception
+    assert "200 training and 100 test images" in at.markdown[0].value
+    assert at.selectbox(key="browse_class").value == "airplane"
+    at.selectbox(key="browse_class").set_value("cat").run()
+    assert not at.exception
+    at.radio(key="browse_split").set_value("test").run()
+    assert not at.exception and at.number_input(key="browse_page").value == 1
+
+
+def test_data_page_without_data_says_what_to_do(tmp_path, monkeypatch):
+    monkeypatch.setenv("CIFAR10_DIR", str(tmp_path / "missing"))
+    at = page("data").run()
+    assert not at.exception
+    assert "CIFAR10_DIR" in at.error[0].value
+
+
+def test_entry_script_routes_with_sidebar(with_data):
     at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=60).run()
     assert not at.exception
+    assert "200 train and 100 test images" in at.sidebar.caption[0].value

@@ -55,3 +55,12 @@ def test_probability_figure_most_probable_on_top():
     assert list(bars.y) == ["cat", "frog", "dog"]  # bottom-up: the top bar is the most probable
     assert list(bars.text) == ["10.0%", "20.0%", "70.0%"]
     assert bars.marker.color[1] != bars.marker.color[2] != "#94a3b8"
+
+
+def test_class_counts_figure():
+    from cifar.charts import class_counts_figure
+
+    figure = class_counts_figure([5, 6, 7], [1, 2, 3], NAMES)
+    train, test = figure.data
+    assert list(train.x) == list(NAMES) and list(train.y) == [5, 6, 7] and list(test.y) == [1, 2, 3]
+    assert figure.layout.barmode == "group"

@@ -1,0 +1,94 @@
+"""What every page shares: the cached dataset, the selected run, the sidebar. Layout only."""
+
+from __future__ import annotations
+
+import os
+
+import streamlit as st
+
+from cifar import jobs
+from cifar.data import DataError, Dataset, load_dataset
+from cifar.runs import Run, RunError, list_runs, open_run
+
+RUN_PARAM = "run"
+
+
+@st.cache_resource(show_spinner="Loading CIFAR-10 (the first time decodes 60,000 images, about 15 s)…")
+def _dataset(source: str | None) -> Dataset:
+    # cache_resource, not cache_data: one read-only copy for every session, never copied.
+    return load_dataset(source)
+
+
+def dataset() -> Dataset | None:
+    """The dataset, or None after showing what went wrong and what to do."""
+    try:
+        return _dataset(os.environ.get("CIFAR10_DIR"))
+    except DataError as error:
+        st.error(f"**No CIFAR-10 data.** {error}")
+        return None
+
+
+def selected_run() -> Run | None:
+    """The run named in the URL (`?run=ID`), else the newest run; None when there are none."""
+    wanted = st.query_params.get(RUN_PARAM)
+    if wanted:
+        try:
+            return open_run(wanted)
+        except RunError as error:
+            st.warning(f"{error} Showing the newest run instead.")
+    runs = list_runs()
+    return runs[0] if runs else None
+
+
+def choose_run(key: str = "run_picker") -> Run | None:
+    """A picker over every run, kept in the URL so that a reload or a shared link shows it."""
+    runs = list_runs()
+    if not runs:
+        return None
+    current = selected_run()
+    ids = [run.id for run in runs]
+    index = ids.index(current.id) if current and current.id in ids else 0
+    chosen = st.selectbox("Run", ids, index=index, key=key, help="The run that Results, Predictions and Classify show.")
+    if st.query_params.get(RUN_PARAM) != chosen:
+        st.query_params[RUN_PARAM] = chosen
+    return runs[ids.index(chosen)]
+
+
+def no_run_yet() -> None:
+    st.info("No trained run yet. Open **Train**, pick a preset (`quick` takes about a minute) and press Launch.")
+
+
+@st.fragment(run_every=2)
+def training_progress() -> None:
+    """The training in progress, if any, with its progress; refreshed every 2 s."""
+    live = jobs.live_jobs()
+    running = [job for job in live if job.state == "running"]
+    if not running:
+        if live:
+            st.caption(f"{len(live)} training{'s' if len(live) > 1 else ''} queued.")
+        return
+    run = running[0].run
+    events, _ = run.events()
+    batches = [event for event in events if event["type"] == "batch"]
+    if not batches:
+        st.caption(f"Starting {run.id}…")
+        return
+    last = batches[-1]
+    epochs = run.status().get("epochs") or 1
+    done = ((last["epoch"] - 1) + last["batch"] / last["batches"]) / epochs
+    st.progress(
+        min(done, 1.0), text=f"Training: epoch {last['epoch']}/{epochs}, ~{last['eta_seconds'] / 60:.0f} min left"
+    )
+    queued = len(live) - len(running)
+    if queued:
+        st.caption(f"{queued} more queued.")
+
+
+def sidebar() -> None:
+    """The dataset in use, the selected run and the training in progress."""
+    with st.sidebar:
+        data = dataset()
+        if data is not None:
+            st.caption(f"Data: {len(data.y_train):,} train and {len(data.y_test):,} test images from `{data.source}`")
+        choose_run()
+        training_progress()
