@@ -12,6 +12,7 @@ def run() -> None:
     navigation = st.navigation(
         [
             st.Page("pages/data.py", title="Data", icon="🖼️", default=True),
+            st.Page("pages/train.py", title="Train", icon="🏋️"),
             st.Page("pages/runs.py", title="Runs", icon="📋"),
         ]
     )

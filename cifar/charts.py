@@ -169,3 +169,40 @@ def class_counts_figure(
         height=320,
     )
     return figure
+
+
+def batch_figure(batch_events: Sequence[dict]) -> go.Figure:
+    """Live training curves: the running loss and accuracy of the current epoch, batch by batch.
+
+    Keras reports the mean over the epoch so far, so each epoch's curve starts noisy and settles.
+    """
+    x = [event["epoch"] - 1 + event["batch"] / event["batches"] for event in batch_events]
+    figure = go.Figure()
+    figure.add_trace(
+        go.Scatter(
+            x=x,
+            y=[event["loss"] for event in batch_events],
+            name="loss",
+            line={"color": TRAIN_COLOUR},
+            hovertemplate="epoch %{x:.2f}<br>loss %{y:.4f}<extra></extra>",
+        )
+    )
+    figure.add_trace(
+        go.Scatter(
+            x=x,
+            y=[event["accuracy"] for event in batch_events],
+            name="accuracy",
+            yaxis="y2",
+            line={"color": VALIDATION_COLOUR},
+            hovertemplate="epoch %{x:.2f}<br>accuracy %{y:.1%}<extra></extra>",
+        )
+    )
+    figure.update_layout(
+        xaxis={"title": "epoch", "rangemode": "tozero"},
+        yaxis={"title": "loss", "rangemode": "tozero"},
+        yaxis2={"title": "accuracy", "overlaying": "y", "side": "right", "range": [0, 1], "tickformat": ".0%"},
+        legend={"orientation": "h", "y": -0.3},
+        margin={"l": 40, "r": 40, "t": 10, "b": 40},
+        height=300,
+    )
+    return figure

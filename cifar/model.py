@@ -266,3 +266,13 @@ def count_parameters(model) -> dict[str, int]:
     trainable = int(sum(np.prod(w.shape) for w in model.trainable_weights))
     frozen = int(sum(np.prod(w.shape) for w in model.non_trainable_weights))
     return {"trainable": trainable, "non_trainable": frozen, "total": trainable + frozen}
+
+
+def describe(config: ModelConfig) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    """The layer table and parameter counts of the model `config` builds (Keras, no training).
+
+    No `keras.backend.clear_session()` afterwards: it resets Keras for the whole process, and
+    the dashboard's server has other sessions' models in use.
+    """
+    model = build_model(config)
+    return layer_table(model), count_parameters(model)

@@ -56,3 +56,30 @@ def test_entry_script_routes_with_sidebar(with_data):
     at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=60).run()
     assert not at.exception
     assert "200 train and 100 test images" in at.sidebar.caption[0].value
+
+
+def test_train_page_defaults_to_the_tutorial_and_follows_presets(with_data):
+    at = page("train").run()
+    assert not at.exception
+    assert at.metric[0].value == "1,060,138"
+    at.selectbox(key="preset").set_value("quick").run()
+    assert not at.exception
+    assert at.metric[0].value == "282,250"
+    assert at.select_slider(key="cfg_filters_1").value == 64
+    at.slider(key="cfg_conv_blocks").set_value(3).run()
+    assert not at.exception and at.select_slider(key="cfg_filters_2").value == 64
+
+
+def test_train_page_launches_a_training(with_data, runs_dir):
+    from helpers import wait_for_end
+
+    from cifar.runs import list_runs
+
+    at = page("train").run()
+    at.selectbox(key="preset").set_value("quick").run()
+    at.number_input(key="cfg_epochs").set_value(1).run()
+    at.button(key="launch").click().run()
+    assert not at.exception
+    (run,) = list_runs(runs_dir)
+    assert run.config().epochs == 1 and at.query_params["run"] == run.id
+    assert wait_for_end(run)["state"] == "finished"

@@ -64,3 +64,15 @@ def test_class_counts_figure():
     train, test = figure.data
     assert list(train.x) == list(NAMES) and list(train.y) == [5, 6, 7] and list(test.y) == [1, 2, 3]
     assert figure.layout.barmode == "group"
+
+
+def test_batch_figure_places_batches_on_an_epoch_axis():
+    from cifar.charts import batch_figure
+
+    events = [
+        {"epoch": 1, "batch": 50, "batches": 100, "loss": 2.0, "accuracy": 0.2},
+        {"epoch": 2, "batch": 100, "batches": 100, "loss": 1.5, "accuracy": 0.45},
+    ]
+    loss, accuracy = batch_figure(events).data
+    assert list(loss.x) == [0.5, 2.0] and list(loss.y) == [2.0, 1.5]
+    assert list(accuracy.y) == [0.2, 0.45] and accuracy.yaxis == "y2"
