@@ -8,12 +8,12 @@ from pages.common import sidebar
 
 
 def run() -> None:
-    st.set_page_config(page_title="CIFAR-10 CNN Lab", page_icon="🧠", layout="wide")
+    st.set_page_config(page_title="CIFAR-10 CNN Lab", page_icon=":material/neurology:", layout="wide")
     navigation = st.navigation(
         [
-            st.Page("pages/data.py", title="Data", icon="🖼️", default=True),
-            st.Page("pages/train.py", title="Train", icon="🏋️"),
-            st.Page("pages/runs.py", title="Runs", icon="📋"),
+            st.Page("pages/data.py", title="Data", icon=":material/photo_library:", default=True),
+            st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
+            st.Page("pages/runs.py", title="Runs", icon=":material/table_rows:"),
         ]
     )
     sidebar()

@@ -163,6 +163,7 @@ def class_counts_figure(
         )
     figure.update_layout(
         barmode="group",
+        xaxis={"tickangle": -45, "automargin": True},
         yaxis_title="images",
         legend={"orientation": "h", "y": -0.3},
         margin={"l": 40, "r": 10, "t": 10, "b": 40},

@@ -95,3 +95,14 @@ def filter_predictions(
     if sort == "confident mistakes first":
         indices = np.concatenate([indices[~right[indices]], indices[right[indices]]])
     return indices
+
+
+def strip(images: np.ndarray, scale: int, gap: int = 2, background: int = 255) -> np.ndarray:
+    """Images side by side, each enlarged `scale`× (nearest neighbour), `gap` pixels apart."""
+    tiles = [enlarge(image, scale) for image in images]
+    height = max(tile.shape[0] for tile in tiles)
+    spacer = np.full((height, gap, 3), background, dtype=np.uint8)
+    parts = []
+    for tile in tiles:
+        parts += [tile, spacer]
+    return np.concatenate(parts[:-1], axis=1)

@@ -244,15 +244,14 @@ def make_optimizer(config: ModelConfig):
 
 
 def layer_table(model) -> list[dict[str, Any]]:
-    """One row per layer, like Keras' summary: name, type, output shape, parameters."""
+    """One row per layer, like Keras' summary: layer (type), output shape, parameters."""
     rows = []
     for layer in model.layers:
         shape = tuple(layer.output.shape)
         rows.append(
             {
-                "layer": layer.name,
-                "type": type(layer).__name__,
-                "output_shape": "(" + ", ".join("None" if d is None else str(d) for d in shape) + ")",
+                "layer (type)": f"{layer.name} ({type(layer).__name__})",
+                "output shape": "(" + ", ".join("None" if d is None else str(d) for d in shape) + ")",
                 "parameters": int(layer.count_params()),
             }
         )

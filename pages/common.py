@@ -13,6 +13,22 @@ from cifar.runs import Run, RunError, list_runs, open_run
 RUN_PARAM = "run"
 
 
+def use_app_navigation() -> None:
+    """Make sure the entry script's navigation, not Streamlit's folder scan, runs this page.
+
+    Streamlit treats a `pages/` folder beside the entry script as an old-style multipage app
+    until the first `st.navigation` call of the server's life. A deep link (or every open tab
+    reconnecting after a restart) would otherwise run a page bare, with every file in
+    `pages/` listed as a page. Turning that mode off and rerunning routes through
+    `streamlit_app.py`; Streamlit's own `st.navigation` sets the same flag.
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
 @st.cache_resource(show_spinner="Loading CIFAR-10 (the first time decodes 60,000 images, about 15 s)…")
 def _dataset(source: str | None) -> Dataset:
     # cache_resource, not cache_data: one read-only copy for every session, never copied.

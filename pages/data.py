@@ -5,9 +5,10 @@ from __future__ import annotations
 import streamlit as st
 
 from cifar.charts import class_counts_figure
-from cifar.gallery import class_counts, enlarge, page_of, samples_per_class
-from pages.common import dataset
+from cifar.gallery import class_counts, enlarge, page_of, samples_per_class, strip
+from pages.common import dataset, use_app_navigation
 
+use_app_navigation()
 st.title("The data")
 data = dataset()
 if data is None:
@@ -26,11 +27,10 @@ st.plotly_chart(figure, key="class_counts")
 
 st.subheader("Samples of every class")
 st.caption("Enlarged 3× with nearest neighbour, so each of the 32×32 pixels stays a crisp square.")
-samples = samples_per_class(data.y_train, len(names), per_class=8, seed=0)
+samples = samples_per_class(data.y_train, len(names), per_class=10, seed=0)
 for name, indices in zip(names, samples, strict=True):
-    label, images = st.columns([1, 6], vertical_alignment="center")
-    label.markdown(f"**{name}**")
-    images.image([enlarge(data.x_train[i], 3) for i in indices], width=96)
+    st.markdown(f"**{name}**")
+    st.image(strip(data.x_train[indices], scale=3), width="stretch")
 
 st.subheader("The first test image")
 first, text = st.columns([1, 3], vertical_alignment="center")

@@ -7,7 +7,9 @@ import streamlit as st
 
 from cifar import jobs
 from cifar.runs import list_runs, runs_root
+from pages.common import use_app_navigation
 
+use_app_navigation()
 st.title("CIFAR-10 CNN Lab")
 st.caption(f"Runs folder: `{runs_root()}`")
 

@@ -65,6 +65,7 @@ def test_train_page_defaults_to_the_tutorial_and_follows_presets(with_data):
     at.selectbox(key="preset").set_value("quick").run()
     assert not at.exception
     assert at.metric[0].value == "282,250"
+    assert at.dataframe[0].value["parameters"].sum() == 282250
     assert at.select_slider(key="cfg_filters_1").value == 64
     at.slider(key="cfg_conv_blocks").set_value(3).run()
     assert not at.exception and at.select_slider(key="cfg_filters_2").value == 64

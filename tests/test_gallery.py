@@ -62,3 +62,12 @@ def test_paging_clamps():
     assert page_of(indices, 99, 10).number == 3 and page_of(indices, 0, 10).number == 1
     empty = page_of(np.array([], dtype=int), 1, 10)
     assert empty.count == 1 and empty.indices.tolist() == []
+
+
+def test_strip_lays_images_side_by_side():
+    from cifar.gallery import strip
+
+    images = np.zeros((3, 2, 2, 3), dtype=np.uint8)
+    row = strip(images, scale=2, gap=1)
+    assert row.shape == (4, 3 * 4 + 2 * 1, 3)
+    assert (row[:, 4] == 255).all() and (row[:, :4] == 0).all()

@@ -57,9 +57,8 @@ def test_layer_table_rows_match_the_model():
     model = build_model(ModelConfig())
     rows = layer_table(model)
     assert rows[2] == {
-        "layer": "block1_conv1",
-        "type": "Conv2D",
-        "output_shape": "(None, 32, 32, 32)",
+        "layer (type)": "block1_conv1 (Conv2D)",
+        "output shape": "(None, 32, 32, 32)",
         "parameters": 896,
     }
     assert sum(row["parameters"] for row in rows) == 1060138
