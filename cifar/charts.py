@@ -111,12 +111,18 @@ def confusion_figure(counts: np.ndarray, class_names: Sequence[str], normalized:
     return figure
 
 
-def selected_cell(points: Sequence[dict]) -> tuple[int, int] | None:
-    """(true, predicted) class indices of the first selected cell marker, or None."""
+def selected_cell(points: Sequence[dict], class_names: Sequence[str]) -> tuple[int, int] | None:
+    """(true, predicted) class indices of the first selected cell marker, or None.
+
+    Reads the marker's customdata, else its axis labels (x predicted, y true).
+    """
+    names = list(class_names)
     for point in points or []:
         data = point.get("customdata")
         if data is not None and len(data) == 2:
             return int(data[0]), int(data[1])
+        if point.get("y") in names and point.get("x") in names:
+            return names.index(point["y"]), names.index(point["x"])
     return None
 
 

@@ -84,3 +84,28 @@ def test_train_page_launches_a_training(with_data, runs_dir):
     (run,) = list_runs(runs_dir)
     assert run.config().epochs == 1 and at.query_params["run"] == run.id
     assert wait_for_end(run)["state"] == "finished"
+
+
+def test_results_page_without_runs_says_what_to_do(with_data):
+    at = page("results").run()
+    assert not at.exception
+    assert "No trained run yet" in at.info[0].value
+
+
+def test_results_page_shows_curves_matrix_and_cell_images(with_data, finished_run, runs_dir):
+    _, run = finished_run
+    shutil.copytree(run.path, runs_dir / run.id)
+    at = page("results")
+    at.query_params["run"] = run.id
+    at.run()
+    assert not at.exception
+    accuracy = run.history()["val_accuracy"][-1]
+    assert at.metric[0].value == f"{accuracy:.1%}"
+    at.select_slider(key="epoch").set_value(1).run()
+    assert not at.exception
+    at.selectbox(key="cell_true").set_value("cat").run()
+    at.selectbox(key="cell_predicted").set_value("cat").run()
+    assert not at.exception
+    assert any("test images of **cat** predicted as **cat**" in md.value for md in at.markdown)
+    at.toggle(key="normalized").set_value(False).run()
+    assert not at.exception and at.dataframe[0].value["class"].tolist()[3] == "cat"

@@ -45,8 +45,10 @@ def test_confusion_figure_normalized_and_counts():
 
 
 def test_selected_cell_reads_the_marker():
-    assert selected_cell([{"customdata": [1, 0], "x": "cat", "y": "dog"}]) == (1, 0)
-    assert selected_cell([{"x": "cat"}]) is None and selected_cell([]) is None and selected_cell(None) is None
+    assert selected_cell([{"customdata": [1, 0], "x": "cat", "y": "dog"}], NAMES) == (1, 0)
+    assert selected_cell([{"x": "frog", "y": "cat"}], NAMES) == (0, 2)
+    assert selected_cell([{"x": "cat"}], NAMES) is None and selected_cell([], NAMES) is None
+    assert selected_cell(None, NAMES) is None
 
 
 def test_probability_figure_most_probable_on_top():

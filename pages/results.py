@@ -1,0 +1,74 @@
+"""Results: how the selected run learned, and what it confuses, epoch by epoch."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from cifar import evaluate
+from cifar.charts import confusion_figure, history_figure, selected_cell
+from cifar.gallery import enlarge
+from pages.common import dataset, no_run_yet, selected_run, use_app_navigation
+
+use_app_navigation()
+st.title("Results")
+run = selected_run()
+if run is None or not run.prediction_epochs():
+    if run is not None:
+        st.info(f"Run **{run.id}** has no finished epoch yet: its results appear here after the first one.")
+    else:
+        no_run_yet()
+    st.stop()
+
+status, history, epochs = run.status(), run.history(), run.prediction_epochs()
+names = run.class_names()
+st.caption(f"Run **{run.id}** · {status['state']} · {len(epochs)} of {status.get('epochs', '?')} epochs")
+accuracy_column, loss_column = st.columns(2)
+accuracy_column.plotly_chart(history_figure(history, "accuracy"), key="accuracy_curve")
+loss_column.plotly_chart(history_figure(history, "loss"), key="loss_curve")
+
+epoch = epochs[-1]
+if len(epochs) > 1:
+    epoch = st.select_slider("Epoch (replay how the confusion matrix formed)", epochs, value=epochs[-1], key="epoch")
+labels, probabilities = run.labels(), run.predictions(epoch).astype("float32")
+report = evaluate.summarize(labels, probabilities, names)
+test_accuracy, test_loss = st.columns(2)
+test_accuracy.metric("Test accuracy", f"{report['test_accuracy']:.1%}")
+test_loss.metric("Test loss", f"{report['test_loss']:.3f}")
+
+st.subheader(f"Confusion matrix after epoch {epoch}")
+normalized = st.toggle("Share of each true class (off: counts)", value=True, key="normalized")
+counts = evaluate.confusion(labels, probabilities.argmax(axis=1), len(names))
+event = st.plotly_chart(
+    confusion_figure(counts, names, normalized), key="confusion", on_select="rerun", selection_mode="points"
+)
+st.caption("Click a cell, or pick a pair below, to see the test images behind it.")
+clicked = selected_cell(event.selection.points if event else [], names)
+if clicked is not None and clicked != st.session_state.get("applied_click"):
+    # A new click moves the pickers; after that the pickers are the user's again.
+    st.session_state["applied_click"] = clicked
+    st.session_state["cell_true"], st.session_state["cell_predicted"] = names[clicked[0]], names[clicked[1]]
+elif "cell_true" not in st.session_state and report["most_confused"]:
+    st.session_state["cell_true"] = report["most_confused"][0]["true"]
+    st.session_state["cell_predicted"] = report["most_confused"][0]["predicted"]
+true_column, predicted_column = st.columns(2)
+true_class = true_column.selectbox("True class", names, key="cell_true")
+predicted_class = predicted_column.selectbox("Predicted class", names, key="cell_predicted")
+indices = evaluate.cell_images(labels, probabilities, names.index(true_class), names.index(predicted_class))
+st.write(
+    f"**{len(indices)}** test images of **{true_class}** predicted as **{predicted_class}**, most confident first."
+)
+data = dataset()
+if data is not None and len(indices):
+    shown = indices[:40]
+    confidence = probabilities[shown, names.index(predicted_class)]
+    st.image([enlarge(data.x_test[i], 3) for i in shown], caption=[f"{c:.0%}" for c in confidence], width=96)
+
+st.subheader("Per class")
+st.dataframe(
+    pd.DataFrame(report["per_class"]),
+    hide_index=True,
+    key="per_class",
+    column_config={k: st.column_config.NumberColumn(format="%.3f") for k in ("precision", "recall", "f1")},
+)
+st.markdown("**Most confused:** " + "; ".join(str(evaluate.Confusion(**c)) for c in report["most_confused"]) + ".")
