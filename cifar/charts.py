@@ -85,7 +85,13 @@ def confusion_figure(counts: np.ndarray, class_names: Sequence[str], normalized:
             colorscale="Blues",
             zmin=0,
             zmax=1 if normalized else None,
-            colorbar={"title": "share of row" if normalized else "images", "tickformat": ".0%" if normalized else ""},
+            # Below the matrix, not beside it: on a phone a side colour bar squeezes the cells.
+            colorbar={
+                "tickformat": ".0%" if normalized else "",
+                "orientation": "h",
+                "y": -0.36,
+                "thickness": 12,
+            },
         )
     )
     true_index, predicted_index = np.meshgrid(range(len(names)), range(len(names)), indexing="ij")
@@ -104,7 +110,8 @@ def confusion_figure(counts: np.ndarray, class_names: Sequence[str], normalized:
     figure.update_layout(
         xaxis={"title": "predicted class", "side": "bottom", "tickangle": -45},
         yaxis={"title": "true class", "autorange": "reversed"},
-        margin={"l": 80, "r": 10, "t": 20, "b": 80},
+        margin={"l": 80, "r": 10, "t": 20, "b": 10},
+        height=620,
         clickmode="event+select",
         dragmode=False,
     )
