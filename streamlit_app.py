@@ -14,6 +14,8 @@ def run() -> None:
             st.Page("pages/data.py", title="Data", icon=":material/photo_library:", default=True),
             st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
             st.Page("pages/results.py", title="Results", icon=":material/insights:"),
+            st.Page("pages/predictions.py", title="Predictions", icon=":material/grid_view:"),
+            st.Page("pages/classify.py", title="Classify", icon=":material/upload:"),
             st.Page("pages/runs.py", title="Runs", icon=":material/table_rows:"),
         ]
     )

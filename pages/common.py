@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import streamlit as st
 
@@ -108,3 +109,35 @@ def sidebar() -> None:
             st.caption(f"Data: {len(data.y_train):,} train and {len(data.y_test):,} test images from `{data.source}`")
         choose_run()
         training_progress()
+
+
+@st.cache_resource(max_entries=4, show_spinner="Loading the model…")
+def _model(run_path: str, modified_ns: int):
+    # Keyed on the file's mtime too: a run that trains on replaces model.keras each epoch.
+    return Run(Path(run_path)).load_model()
+
+
+def model_of(run: Run):
+    """The run's trained model, cached once its training has ended; None (with a note) if none."""
+    if not run.has_model():
+        st.info(f"Run **{run.id}** has no model yet: it appears after the first finished epoch.")
+        return None
+    if run.status()["state"] in ("queued", "running"):
+        return run.load_model()  # still changing: never cached
+    return _model(str(run.path), (run.path / "model.keras").stat().st_mtime_ns)
+
+
+def test_images(run: Run, data: Dataset | None):
+    """The test images the run's predictions refer to, or None (with a note) when the dataset
+    in use is not the one the run was tested on."""
+    if data is None:
+        return None
+    labels = run.labels()
+    if len(labels) != len(data.y_test) or not (labels == data.y_test).all():
+        source = run.raw_status().get("data", {}).get("source", "another dataset")
+        st.warning(
+            f"Run **{run.id}** was tested on {source}, not on the data in use now, so its test images "
+            "cannot be shown. Point CIFAR10_DIR at that data and restart the app to see them."
+        )
+        return None
+    return data.x_test

@@ -8,7 +8,7 @@ import streamlit as st
 from cifar import evaluate
 from cifar.charts import confusion_figure, history_figure, selected_cell
 from cifar.gallery import enlarge
-from pages.common import dataset, no_run_yet, selected_run, use_app_navigation
+from pages.common import dataset, no_run_yet, selected_run, test_images, use_app_navigation
 
 use_app_navigation()
 st.title("Results")
@@ -58,11 +58,11 @@ indices = evaluate.cell_images(labels, probabilities, names.index(true_class), n
 st.write(
     f"**{len(indices)}** test images of **{true_class}** predicted as **{predicted_class}**, most confident first."
 )
-data = dataset()
-if data is not None and len(indices):
+images = test_images(run, dataset())
+if images is not None and len(indices):
     shown = indices[:40]
     confidence = probabilities[shown, names.index(predicted_class)]
-    st.image([enlarge(data.x_test[i], 3) for i in shown], caption=[f"{c:.0%}" for c in confidence], width=96)
+    st.image([enlarge(images[i], 3) for i in shown], caption=[f"{c:.0%}" for c in confidence], width=96)
 
 st.subheader("Per class")
 st.dataframe(

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import shutil
 
 import pytest
 from helpers import ROOT
+from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 
@@ -109,3 +111,52 @@ def test_results_page_shows_curves_matrix_and_cell_images(with_data, finished_ru
     assert any("test images of **cat** predicted as **cat**" in md.value for md in at.markdown)
     at.toggle(key="normalized").set_value(False).run()
     assert not at.exception and at.dataframe[0].value["class"].tolist()[3] == "cat"
+
+
+def _with_run(finished_run, runs_dir) -> str:
+    _, run = finished_run
+    shutil.copytree(run.path, runs_dir / run.id)
+    return run.id
+
+
+def test_predictions_page_filters_and_pages(with_data, finished_run, runs_dir):
+    _with_run(finished_run, runs_dir)
+    at = page("predictions").run()
+    assert not at.exception
+    _, run = finished_run
+    right = int((run.predictions().astype("float32").argmax(axis=1) == run.labels()).sum())
+    at.radio(key="filter_correct").set_value("right").run()
+    assert not at.exception and f"{right:,} images" in at.number_input(key="page").label
+    at.selectbox(key="filter_true").set_value("truck").run()
+    at.selectbox(key="filter_predicted").set_value("airplane").run()
+    assert not at.exception
+
+
+def test_classify_page_answers_an_upload_and_refuses_a_bad_file(with_data, finished_run, runs_dir):
+    _with_run(finished_run, runs_dir)
+    at = page("classify").run()
+    assert not at.exception
+    at.toggle(key="use_test_image").set_value(True).run()
+    assert not at.exception and at.number_input(key="test_index").value == 0
+    photo = io.BytesIO()
+    Image.new("RGB", (120, 80), (200, 40, 40)).save(photo, "PNG")
+    at.file_uploader(key="uploads").set_value(
+        [("red.png", photo.getvalue(), "image/png"), ("notes.png", b"just text", "image/png")]
+    ).run()
+    assert not at.exception
+    assert any("**red.png**: looks like a" in md.value for md in at.markdown)
+    assert "notes.png" in at.error[0].value and "not an image" in at.error[0].value
+
+
+def test_classify_and_predictions_without_runs(with_data):
+    for name in ("classify", "predictions"):
+        at = page(name).run()
+        assert not at.exception and "No trained run yet" in at.info[0].value
+
+
+def test_a_run_tested_on_other_data_says_so(finished_run, runs_dir, tree_dir, monkeypatch):
+    _with_run(finished_run, runs_dir)
+    images = tree_dir  # same sizes, but read class by class: another order of test images
+    monkeypatch.setenv("CIFAR10_DIR", str(images))
+    at = page("predictions").run()
+    assert not at.exception and "cannot be shown" in at.warning[0].value

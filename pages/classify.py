@@ -1,0 +1,55 @@
+"""Classify: drop your own images and see what the model thinks, and the 32×32 it saw."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from cifar.charts import probability_figure
+from cifar.gallery import enlarge
+from cifar.infer import MAX_BYTES, ImageError, predict, prepare_image
+from pages.common import dataset, model_of, no_run_yet, selected_run, use_app_navigation
+
+use_app_navigation()
+st.title("Classify your own images")
+run = selected_run()
+if run is None:
+    no_run_yet()
+    st.stop()
+model = model_of(run)
+if model is None:
+    st.stop()
+names = run.class_names()
+st.caption(f"Answering: run **{run.id}** (change it in the sidebar). It knows only: {', '.join(names)}.")
+
+uploads = st.file_uploader(
+    "Drop images here (PNG, JPEG, WebP, BMP or GIF)",
+    type=["png", "jpg", "jpeg", "webp", "bmp", "gif"],
+    accept_multiple_files=True,
+    key="uploads",
+    help=f"Up to {MAX_BYTES // 2**20} MB each. Each is cropped to its centre square and shrunk to 32×32.",
+)
+data = dataset()
+if data is not None and st.toggle("Or try a test image", key="use_test_image"):
+    index = st.number_input("Test image number", 0, len(data.y_test) - 1, 0, key="test_index")
+    label = names[int(data.y_test[index])]
+    st.image(enlarge(data.x_test[index], 6), caption=f"Test image #{index}: {label}", width=192)
+    st.plotly_chart(probability_figure(predict(model, data.x_test[index]), names), key="test_bars")
+
+
+def show(upload) -> None:
+    try:
+        prepared = prepare_image(upload.getvalue(), upload.name)
+    except ImageError as error:
+        st.error(str(error))
+        return
+    probabilities = predict(model, prepared.pixels)
+    best = int(probabilities.argmax())
+    st.markdown(f"**{upload.name}**: looks like a **{names[best]}** ({probabilities[best]:.0%})")
+    original, seen, bars = st.columns([2, 1, 3])
+    original.image(prepared.original, caption="your image", width="stretch")
+    seen.image(enlarge(prepared.pixels, 4), caption="what the model sees (32×32)", width=128)
+    bars.plotly_chart(probability_figure(probabilities, names), key=f"bars_{upload.file_id}")
+
+
+for upload in uploads or []:
+    show(upload)
