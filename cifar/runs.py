@@ -276,6 +276,18 @@ class Run:
             raise RunError(f"Run {self.id} has no model yet: no epoch has finished.")
         return keras.saving.load_model(self.path / "model.keras", safe_mode=True)
 
+    def progress(self) -> dict[str, Any] | None:
+        """The latest batch event with `fraction` (0 to 1) of the whole run done; None before one."""
+        events, _ = self.events()
+        batches = [event for event in events if event.get("type") == "batch"]
+        if not batches:
+            return None
+        last = dict(batches[-1])
+        epochs = self.raw_status().get("epochs") or 1
+        done = (last["epoch"] - 1 + last["batch"] / last["batches"]) / epochs
+        last.update(epochs=epochs, fraction=min(max(done, 0.0), 1.0), batch_events=batches)
+        return last
+
     def stop_requested(self) -> bool:
         return (self.path / "stop").exists()
 

@@ -85,16 +85,13 @@ def training_progress() -> None:
             st.caption(f"{len(live)} training{'s' if len(live) > 1 else ''} queued.")
         return
     run = running[0].run
-    events, _ = run.events()
-    batches = [event for event in events if event["type"] == "batch"]
-    if not batches:
+    progress = run.progress()
+    if progress is None:
         st.caption(f"Starting {run.id}…")
         return
-    last = batches[-1]
-    epochs = run.status().get("epochs") or 1
-    done = ((last["epoch"] - 1) + last["batch"] / last["batches"]) / epochs
     st.progress(
-        min(done, 1.0), text=f"Training: epoch {last['epoch']}/{epochs}, ~{last['eta_seconds'] / 60:.0f} min left"
+        progress["fraction"],
+        text=f"Training: epoch {progress['epoch']}/{progress['epochs']}, ~{progress['eta_seconds'] / 60:.0f} min left",
     )
     queued = len(live) - len(running)
     if queued:

@@ -63,19 +63,16 @@ def live_view() -> None:
     st.subheader(f"Run {run.id}")
     if job.state == "queued":
         st.info(f"Queued: number {job.queue_position} in line. It starts by itself when the training before it ends.")
-    events, _ = run.events()
-    batches = [event for event in events if event["type"] == "batch"]
-    if batches:
-        last = batches[-1]
-        epochs = run.status().get("epochs") or 1
-        done = ((last["epoch"] - 1) + last["batch"] / last["batches"]) / epochs
+    progress = run.progress()
+    if progress:
         st.progress(
-            min(done, 1.0),
-            text=f"Epoch {last['epoch']} of {epochs}, batch {last['batch']:,} of {last['batches']:,}: "
-            f"{last['images_per_second']:,.0f} images/s, {describe_duration(last['eta_seconds'])} left",
+            progress["fraction"],
+            text=f"Epoch {progress['epoch']} of {progress['epochs']}, batch {progress['batch']:,} of "
+            f"{progress['batches']:,}: {progress['images_per_second']:,.0f} images/s, "
+            f"{describe_duration(progress['eta_seconds'])} left",
         )
         live_curves, epoch_curves = st.columns(2)
-        live_curves.plotly_chart(batch_figure(batches), key="batch_curves")
+        live_curves.plotly_chart(batch_figure(progress["batch_events"]), key="batch_curves")
         epoch_curves.plotly_chart(history_figure(run.history(), "accuracy"), key="epoch_curves")
     elif job.state == "running":
         st.caption("Loading the data and building the model…")

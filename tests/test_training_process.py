@@ -274,3 +274,16 @@ def test_failure_messages_say_what_to_do():
     full = OSError(28, "No space left on device", "/runs/x/model.keras")
     assert "No space left on device" in failure_message(full) and "/runs/x/model.keras" in failure_message(full)
     assert failure_message(DataError("no data here")) == "no data here"
+
+
+def test_progress_reads_the_last_batch(tmp_path):
+    from cifar.runs import Run
+
+    (tmp_path / "status.json").write_text('{"epochs": 4}')
+    run = Run(tmp_path)
+    assert run.progress() is None
+    (tmp_path / "events.jsonl").write_text(
+        '{"type": "start"}\n{"type": "batch", "epoch": 2, "batch": 50, "batches": 100, "eta_seconds": 9}\n'
+    )
+    progress = run.progress()
+    assert progress["fraction"] == 1.5 / 4 and progress["eta_seconds"] == 9 and len(progress["batch_events"]) == 1
