@@ -80,8 +80,7 @@ def confusion_figure(counts: np.ndarray, class_names: Sequence[str], normalized:
             y=names,
             text=text,
             texttemplate="%{text}",
-            customdata=hover,
-            hovertemplate="%{customdata}<extra></extra>",
+            hoverinfo="skip",  # the cell markers above carry the hover text and the clicks
             colorscale="Blues",
             zmin=0,
             zmax=1 if normalized else None,
@@ -100,9 +99,11 @@ def confusion_figure(counts: np.ndarray, class_names: Sequence[str], normalized:
             x=[names[p] for p in predicted_index.ravel()],
             y=[names[t] for t in true_index.ravel()],
             customdata=np.stack([true_index.ravel(), predicted_index.ravel()], axis=1),
+            text=[hover[t][p] for t, p in zip(true_index.ravel(), predicted_index.ravel(), strict=True)],
+            # Not hoverinfo="skip": plotly sends no click for a trace that skips hover.
+            hovertemplate="%{text}<extra></extra>",
             mode="markers",
             marker={"size": 28, "opacity": 0, "symbol": "square"},
-            hoverinfo="skip",
             showlegend=False,
             name=CELL_TRACE_NAME,
         )
@@ -126,6 +127,8 @@ def selected_cell(points: Sequence[dict], class_names: Sequence[str]) -> tuple[i
     names = list(class_names)
     for point in points or []:
         data = point.get("customdata")
+        if isinstance(data, dict):  # Streamlit hands a row of customdata over as {"0": .., "1": ..}
+            data = [data[key] for key in sorted(data, key=str)]
         if data is not None and len(data) == 2:
             return int(data[0]), int(data[1])
         if point.get("y") in names and point.get("x") in names:

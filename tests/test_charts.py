@@ -34,7 +34,6 @@ def test_confusion_figure_normalized_and_counts():
     heatmap, cells = figure.data
     np.testing.assert_allclose(heatmap.z, [[0.75, 0.25, 0], [2 / 3, 1 / 3, 0], [0, 0, 1]])
     assert list(heatmap.x) == list(NAMES) and list(heatmap.y) == list(NAMES)
-    assert heatmap.customdata[1][0] == "true dog, predicted cat<br>2 images, 66.7% of dog"
     assert heatmap.text[0][0] == "75%"
     counts = confusion_figure(COUNTS, NAMES, normalized=False).data[0]
     assert counts.z.tolist() == COUNTS.tolist() and counts.text[1][0] == "2"
@@ -42,11 +41,14 @@ def test_confusion_figure_normalized_and_counts():
     assert cells.name == CELL_TRACE_NAME and len(cells.x) == 9 and cells.marker.opacity == 0
     index = list(zip(cells.y, cells.x, strict=True)).index(("dog", "cat"))
     assert cells.customdata[index].tolist() == [1, 0]
+    assert cells.text[index] == "true dog, predicted cat<br>2 images, 66.7% of dog"
+    assert heatmap.hoverinfo == "skip" and cells.hoverinfo != "skip"
 
 
 def test_selected_cell_reads_the_marker():
     assert selected_cell([{"customdata": [1, 0], "x": "cat", "y": "dog"}], NAMES) == (1, 0)
     assert selected_cell([{"x": "frog", "y": "cat"}], NAMES) == (0, 2)
+    assert selected_cell([{"customdata": {"0": 2, "1": 1}}], NAMES) == (2, 1)
     assert selected_cell([{"x": "cat"}], NAMES) is None and selected_cell([], NAMES) is None
     assert selected_cell(None, NAMES) is None
 

@@ -1,0 +1,179 @@
+"""The whole product in a real browser: Playwright drives Debian's Chromium against `streamlit run`.
+
+One walk on the synthetic dataset: launch a training from the Train page and see it move, open
+Results and click a confusion-matrix cell, upload an image on Classify, stop a second training
+midway. Screenshots of every page go to test-output/screenshots/.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import urllib.request
+
+import pytest
+from helpers import ROOT, wait_for_end, wait_until
+from PIL import Image
+
+from cifar.runs import list_runs
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+SHOTS = ROOT / "test-output" / "screenshots"
+playwright_api = pytest.importorskip("playwright.sync_api", reason="playwright is in requirements-dev.txt")
+if not os.path.exists(CHROMIUM):
+    pytest.skip(
+        "no Chromium: .ci/run installs Debian's chromium (apt-get install -y chromium)", allow_module_level=True
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def server(batches_dir, runs_dir, tmp_path):
+    port = free_port()
+    env = dict(os.environ, CIFAR10_DIR=str(batches_dir), CIFAR_RUNS_DIR=str(runs_dir))
+    log = open(tmp_path / "streamlit.log", "wb")  # noqa: SIM115 (closed below)
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            "streamlit_app.py",
+            "--server.port",
+            str(port),
+            "--server.headless",
+            "true",
+            "--server.address",
+            "127.0.0.1",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+
+    def healthy() -> bool:
+        try:
+            return urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).status == 200
+        except OSError:
+            return False
+
+    try:
+        wait_until(healthy, timeout=90, what="the Streamlit server's health endpoint")
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        log.close()
+
+
+@pytest.fixture
+def page(server):
+    with playwright_api.sync_playwright() as driver:
+        browser = driver.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-dev-shm-usage",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--no-first-run",
+                "--disable-sync",
+            ],
+        )
+        context = browser.new_context(viewport={"width": 1280, "height": 900})
+        context.set_default_timeout(60_000)
+        yield context.new_page()
+        browser.close()
+
+
+def settle(page) -> None:
+    """Wait until Streamlit has finished running the script (no 'running' indicator)."""
+    page.wait_for_selector("[data-testid='stMain']")
+    page.wait_for_function("!document.querySelector('[data-testid=\"stStatusWidget\"]')")
+
+
+def shoot(page, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+def progress_text(page) -> str:
+    return page.locator("[data-testid='stProgress']").first.inner_text()
+
+
+def test_walk_through_the_product(server, page, runs_dir):
+    page.goto(f"{server}/")
+    page.get_by_text("The data").first.wait_for()
+    settle(page)
+    shoot(page, "data")
+
+    # Launch the default (tutorial) model on the small data and watch it move.
+    page.goto(f"{server}/train")
+    page.get_by_role("button", name="Launch training").click()
+    page.locator("[data-testid='stProgress']").first.wait_for()
+    first = progress_text(page)
+    wait_until(lambda: progress_text(page) != first, timeout=120, what="the progress bar to move")
+    shoot(page, "train-live")
+    (run,) = list_runs(runs_dir)
+    assert wait_for_end(run, timeout=240)["state"] == "finished"
+
+    # Results: curves and the confusion matrix; a click on a cell opens its images.
+    page.goto(f"{server}/results?run={run.id}")
+    page.get_by_text("Confusion matrix after epoch").wait_for()
+    settle(page)
+    assert page.locator("[data-testid='stPlotlyChart']").count() >= 3
+    matrix = page.locator("[data-testid='stPlotlyChart']").nth(2).locator(".nsewdrag").first
+    matrix.scroll_into_view_if_needed()
+    box = matrix.bounding_box()
+    true_index, predicted_index = 3, 5  # cat taken for dog
+    page.mouse.click(
+        box["x"] + (predicted_index + 0.5) * box["width"] / 10, box["y"] + (true_index + 0.5) * box["height"] / 10
+    )
+    page.get_by_text("test images of cat predicted as dog").wait_for()
+    shoot(page, "results")
+
+    page.goto(f"{server}/predictions?run={run.id}")
+    page.get_by_text("Look closer at").wait_for()
+    settle(page)
+    shoot(page, "predictions")
+
+    # Classify: an uploaded photo gets probabilities.
+    page.goto(f"{server}/classify?run={run.id}")
+    photo = io.BytesIO()
+    Image.new("RGB", (200, 140), (30, 90, 200)).save(photo, "PNG")
+    page.locator("input[type='file']").set_input_files(
+        files=[{"name": "blue.png", "mimeType": "image/png", "buffer": photo.getvalue()}]
+    )
+    page.get_by_text("looks like a").wait_for()
+    settle(page)
+    shoot(page, "classify")
+
+    page.goto(f"{server}/runs")
+    settle(page)
+    shoot(page, "runs")
+
+    # A second, long training, stopped midway from the page.
+    page.goto(f"{server}/train")
+    page.get_by_role("tab", name="Optimisation").click()
+    epochs = page.get_by_label("Epochs")
+    epochs.fill("300")
+    epochs.press("Enter")
+    settle(page)
+    page.get_by_role("button", name="Launch training").click()
+    page.locator("[data-testid='stProgress']").first.wait_for()
+    second = next(r for r in list_runs(runs_dir) if r.id != run.id)
+    page.get_by_role("button", name="Stop").click()
+    status = wait_for_end(second, timeout=120)
+    assert status["state"] == "stopped" and status["epoch"] < 300
