@@ -9,6 +9,7 @@ import streamlit as st
 
 from cifar import jobs
 from cifar.data import DataError, Dataset, load_dataset
+from cifar.estimate import describe_duration
 from cifar.runs import Run, RunError, list_runs, open_run
 
 RUN_PARAM = "run"
@@ -62,11 +63,16 @@ def choose_run(key: str = "run_picker") -> Run | None:
     runs = list_runs()
     if not runs:
         return None
-    current = selected_run()
     ids = [run.id for run in runs]
-    index = ids.index(current.id) if current and current.id in ids else 0
-    chosen = st.selectbox("Run", ids, index=index, key=key, help="The run that Results, Predictions and Classify show.")
-    if st.query_params.get(RUN_PARAM) != chosen:
+    wanted = st.query_params.get(RUN_PARAM)
+    if wanted in ids and wanted != st.session_state.get("run_from_url"):
+        # The address changed (a shared link, or Launch chose the new run): the picker follows.
+        st.session_state[key] = wanted
+    elif st.session_state.get(key) not in ids:
+        st.session_state[key] = ids[0]
+    chosen = st.selectbox("Run", ids, key=key, help="The run that Results, Predictions and Classify show.")
+    st.session_state["run_from_url"] = chosen
+    if wanted != chosen:
         st.query_params[RUN_PARAM] = chosen
     return runs[ids.index(chosen)]
 
@@ -91,7 +97,8 @@ def training_progress() -> None:
         return
     st.progress(
         progress["fraction"],
-        text=f"Training: epoch {progress['epoch']}/{progress['epochs']}, ~{progress['eta_seconds'] / 60:.0f} min left",
+        text=f"Training: epoch {progress['epoch']}/{progress['epochs']}, "
+        f"{describe_duration(progress['eta_seconds'])} left",
     )
     queued = len(live) - len(running)
     if queued:

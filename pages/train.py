@@ -76,7 +76,7 @@ def live_view() -> None:
         epoch_curves.plotly_chart(history_figure(run.history(), "accuracy"), key="epoch_curves")
     elif job.state == "running":
         st.caption("Loading the data and building the model…")
-    if st.button("Stop", key="stop_training", help="Stops after the current batch; finished epochs are kept."):
+    if st.button("Stop training", key="stop_training", help="Stops after the current batch; finished epochs are kept."):
         jobs.stop(run)
         st.toast(f"Stopping {run.id} after its current batch.")
 

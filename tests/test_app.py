@@ -160,3 +160,17 @@ def test_a_run_tested_on_other_data_says_so(finished_run, runs_dir, tree_dir, mo
     monkeypatch.setenv("CIFAR10_DIR", str(images))
     at = page("predictions").run()
     assert not at.exception and "cannot be shown" in at.warning[0].value
+
+
+def test_sidebar_run_picker_follows_the_address(with_data, finished_run, runs_dir):
+    _, run = finished_run
+    shutil.copytree(run.path, runs_dir / run.id)
+    newer = "29991231-000000-newer-0000"
+    shutil.copytree(run.path, runs_dir / newer)
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=60).run()
+    assert at.sidebar.selectbox(key="run_picker").value == newer and at.query_params["run"] == newer
+    at.query_params["run"] = run.id  # as Launch or a shared link does
+    at.run()
+    assert not at.exception and at.sidebar.selectbox(key="run_picker").value == run.id
+    at.sidebar.selectbox(key="run_picker").set_value(newer).run()
+    assert at.query_params["run"] == newer

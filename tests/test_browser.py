@@ -105,8 +105,13 @@ def settle(page) -> None:
 
 
 def shoot(page, name: str) -> None:
+    """The whole page: Streamlit scrolls inside its own container, so grow the viewport to fit."""
     SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+    viewport = page.viewport_size
+    height = page.evaluate("document.querySelector('[data-testid=\"stMain\"]').scrollHeight")
+    page.set_viewport_size({"width": viewport["width"], "height": min(max(height, viewport["height"]), 8000)})
+    page.screenshot(path=str(SHOTS / f"{name}.png"))
+    page.set_viewport_size(viewport)
 
 
 def progress_text(page) -> str:
@@ -132,9 +137,9 @@ def test_walk_through_the_product(server, page, runs_dir):
     # Results: curves and the confusion matrix; a click on a cell opens its images.
     page.goto(f"{server}/results?run={run.id}")
     page.get_by_text("Confusion matrix after epoch").wait_for()
-    settle(page)
-    assert page.locator("[data-testid='stPlotlyChart']").count() >= 3
     matrix = page.locator("[data-testid='stPlotlyChart']").nth(2).locator(".nsewdrag").first
+    matrix.wait_for()  # the third chart: accuracy, loss, then the confusion matrix
+    settle(page)
     matrix.scroll_into_view_if_needed()
     box = matrix.bounding_box()
     true_index, predicted_index = 3, 5  # cat taken for dog
@@ -174,6 +179,14 @@ def test_walk_through_the_product(server, page, runs_dir):
     page.get_by_role("button", name="Launch training").click()
     page.locator("[data-testid='stProgress']").first.wait_for()
     second = next(r for r in list_runs(runs_dir) if r.id != run.id)
-    page.get_by_role("button", name="Stop").click()
+    shoot(page, "train-second-live")
+    stop = page.get_by_role("button", name="Stop training", exact=True)
+    # The live view redraws every second; a click that lands while its button is being
+    # replaced can be lost, so click until the run has the stop request, as a person would.
+    for _ in range(10):
+        stop.click()
+        if second.stop_requested() or second.status()["state"] == "stopped":
+            break
+        page.wait_for_timeout(2000)
     status = wait_for_end(second, timeout=120)
     assert status["state"] == "stopped" and status["epoch"] < 300
