@@ -71,4 +71,8 @@ st.dataframe(
     key="per_class",
     column_config={k: st.column_config.NumberColumn(format="%.3f") for k in ("precision", "recall", "f1")},
 )
-st.markdown("**Most confused:** " + "; ".join(str(evaluate.Confusion(**c)) for c in report["most_confused"]) + ".")
+if report["most_confused"]:
+    pairs = "; ".join(str(evaluate.Confusion(**c)) for c in report["most_confused"])
+    st.markdown(f"**Most confused:** {pairs}.")
+else:
+    st.markdown("**No confusions:** every test image is in its own class's cell.")
