@@ -52,11 +52,16 @@ if config is not None:
             st.session_state["watching"] = run.id
 
 
-@st.fragment(run_every=1)
-def live_view() -> None:
+def watched_job() -> jobs.Job | None:
+    """The training this session launched or has in its address, else any live one."""
     live = {job.run.id: job for job in jobs.live_jobs()}
     watching = st.session_state.get("watching") or st.query_params.get(RUN_PARAM)
-    job = live.get(watching) or next(iter(live.values()), None)
+    return live.get(watching) or next(iter(live.values()), None)
+
+
+@st.fragment(run_every=1)
+def live_view() -> None:
+    job = watched_job()
     if job is None:
         return
     run = job.run
@@ -76,10 +81,14 @@ def live_view() -> None:
         epoch_curves.plotly_chart(history_figure(run.history(), "accuracy"), key="epoch_curves")
     elif job.state == "running":
         st.caption("Loading the data and building the model…")
-    if st.button("Stop training", key="stop_training", help="Stops after the current batch; finished epochs are kept."):
-        jobs.stop(run)
-        st.toast(f"Stopping {run.id} after its current batch.")
 
 
 live_view()
+# Outside the fragment: a button redrawn every second can lose a click that lands mid-redraw.
+current = watched_job()
+if current is not None and st.button(
+    "Stop training", key="stop_training", help="Stops after the current batch; finished epochs are kept."
+):
+    jobs.stop(current.run)
+    st.toast(f"Stopping {current.run.id} after its current batch.")
 st.caption("A training keeps going if you leave this page, reload it or close the tab.")
