@@ -10,6 +10,8 @@ from collections.abc import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
+from cifar.evaluate import row_shares
+
 TRAIN_COLOUR = "#2563eb"
 VALIDATION_COLOUR = "#ea580c"
 # A click on a heatmap cell comes back empty in Streamlit (streamlit issue 8760); an
@@ -61,8 +63,7 @@ def confusion_figure(counts: np.ndarray, class_names: Sequence[str], normalized:
     holds (true index, predicted index) so a page can open the images behind a clicked cell.
     """
     counts = np.asarray(counts)
-    totals = counts.sum(axis=1, keepdims=True)
-    shares = np.divide(counts, totals, out=np.zeros(counts.shape, dtype=float), where=totals > 0)
+    shares = row_shares(counts)
     values = shares if normalized else counts
     names = list(class_names)
     text = [[f"{v:.0%}" if normalized else str(int(v)) for v in row] for row in values]

@@ -32,8 +32,12 @@ def confusion(labels: np.ndarray, predicted: np.ndarray, num_classes: int, norma
         int64 counts, or float64 row shares when `normalize`.
     """
     counts = metrics.confusion_matrix(labels, predicted, labels=np.arange(num_classes))
-    if not normalize:
-        return counts
+    return row_shares(counts) if normalize else counts
+
+
+def row_shares(counts: np.ndarray) -> np.ndarray:
+    """Each row of a count matrix divided by its total; an empty row stays zeros."""
+    counts = np.asarray(counts)
     totals = counts.sum(axis=1, keepdims=True)
     return np.divide(counts, totals, out=np.zeros(counts.shape, dtype=float), where=totals > 0)
 
@@ -106,7 +110,7 @@ def summarize(labels: np.ndarray, probabilities: np.ndarray, class_names: tuple[
         "test_accuracy": float(np.mean(predicted == labels)),
         "class_names": list(class_names),
         "confusion": counts.tolist(),
-        "confusion_normalized": confusion(labels, predicted, len(class_names), normalize=True).round(4).tolist(),
+        "confusion_normalized": row_shares(counts).round(4).tolist(),
         "per_class": per_class_metrics(labels, predicted, class_names),
         "most_confused": [vars(c) for c in most_confused(counts, class_names)],
         "most_confused_classes": most_confused_classes(counts, class_names),

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cifar.files import write_json_atomic
-from cifar.model import ModelConfig
+from cifar.model import ModelConfig, save_config
 from cifar.runs import (
     LIVE_STATES,
     Run,
@@ -70,7 +70,7 @@ def prepare_run(
         },
     )
     # The config last: a run is listed once it has one, and by then its status is there too.
-    write_json_atomic(path / "config.json", config.to_dict())
+    save_config(config, path / "config.json")
     return path
 
 

@@ -38,7 +38,7 @@ test_loss.metric("Test loss", f"{report['test_loss']:.3f}")
 
 st.subheader(f"Confusion matrix after epoch {epoch}")
 normalized = st.toggle("Share of each true class (off: counts)", value=True, key="normalized")
-counts = evaluate.confusion(labels, probabilities.argmax(axis=1), len(names))
+counts = report["confusion"]
 event = st.plotly_chart(
     confusion_figure(counts, names, normalized), key="confusion", on_select="rerun", selection_mode="points"
 )

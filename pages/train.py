@@ -77,7 +77,8 @@ def live_view() -> None:
             f"{describe_duration(progress['eta_seconds'])} left",
         )
         live_curves, epoch_curves = st.columns(2)
-        live_curves.plotly_chart(batch_figure(progress["batch_events"]), key="batch_curves")
+        batches = [event for event in run.events()[0] if event["type"] == "batch"]
+        live_curves.plotly_chart(batch_figure(batches), key="batch_curves")
         epoch_curves.plotly_chart(history_figure(run.history(), "accuracy"), key="epoch_curves")
     elif job.state == "running":
         st.caption("Loading the data and building the model…")

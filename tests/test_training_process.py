@@ -286,4 +286,8 @@ def test_progress_reads_the_last_batch(tmp_path):
         '{"type": "start"}\n{"type": "batch", "epoch": 2, "batch": 50, "batches": 100, "eta_seconds": 9}\n'
     )
     progress = run.progress()
-    assert progress["fraction"] == 1.5 / 4 and progress["eta_seconds"] == 9 and len(progress["batch_events"]) == 1
+    assert progress["fraction"] == 1.5 / 4 and progress["eta_seconds"] == 9 and progress["batch"] == 50
+    # A long log: only its end is read, and a line cut by that read is skipped, not misread.
+    batch = '{"type": "batch", "epoch": 3, "batch": %d, "batches": 100, "eta_seconds": 1}\n'
+    (tmp_path / "events.jsonl").write_text("".join(batch % b for b in range(1, 1001)) + '{"type": "epoch"}\n')
+    assert run._last_event("batch", tail_bytes=500)["batch"] == 1000
