@@ -61,7 +61,7 @@ def _field_comment(source: str, name: str) -> str:
 
 def config_from_args(args: argparse.Namespace) -> ModelConfig:
     """The preset's config with every flag the user gave applied on top."""
-    base = preset(args.preset).to_dict()
+    base = preset(args.preset or "tutorial").to_dict()
     for field in dataclasses.fields(ModelConfig):
         value = getattr(args, field.name, None)
         if value is not None:
@@ -88,8 +88,12 @@ def build_parser() -> argparse.ArgumentParser:
             "3 stopped."
         ),
     )
+    train.add_argument("--preset", choices=sorted(PRESETS), help="starting point (default: tutorial)")
     train.add_argument(
-        "--preset", default="tutorial", choices=sorted(PRESETS), help="starting point (default: tutorial)"
+        "--resume",
+        metavar="RUN",
+        help="continue a finished or stopped run (id or directory) from its weights and optimizer state, "
+        "as a new run; --epochs then says how many more epochs to train",
     )
     train.add_argument(
         "--data", help="CIFAR-10 archive, batches folder or image tree (default: $CIFAR10_DIR, else download)"
@@ -162,11 +166,28 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     if args.run_dir:
         run_dir = open_run_dir(args.run_dir).path
+    elif args.resume:
+        run_dir = _prepare_resume(args)
     else:
         config = config_from_args(args)
-        run_dir = jobs.prepare_run(config, args.runs_dir, args.run_name or args.preset, args.data)
+        run_dir = jobs.prepare_run(config, args.runs_dir, args.run_name or args.preset or "tutorial", args.data)
     print(run_dir, flush=True)
     return train.run_training(Path(run_dir), args.data)
+
+
+def _prepare_resume(args: argparse.Namespace) -> Path:
+    from cifar import jobs
+    from cifar.runs import find_run
+
+    fields = [field.name for field in dataclasses.fields(ModelConfig) if field.name != "epochs"]
+    given = [name for name in fields if getattr(args, name) is not None]
+    if args.preset or given:
+        flags = ", ".join("--" + name.replace("_", "-") for name in (["preset"] if args.preset else []) + given)
+        raise ValueError(f"--resume continues the run's own config; {flags} cannot change it. Give only --epochs.")
+    if args.epochs is None:
+        raise ValueError("--resume needs --epochs N: how many more epochs to train.")
+    parent = find_run(args.resume, args.runs_dir)
+    return jobs.prepare_resume(parent, args.epochs, args.runs_dir, args.run_name, args.data)
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:

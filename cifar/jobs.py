@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -24,10 +25,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cifar.files import write_json_atomic
-from cifar.model import ModelConfig, save_config
+from cifar.model import MAX_EPOCHS, ModelConfig, save_config
 from cifar.runs import (
     LIVE_STATES,
     Run,
+    RunError,
     create_run_dir,
     list_runs,
     now_iso,
@@ -53,25 +55,78 @@ def prepare_run(
     runs_dir: str | os.PathLike | None = None,
     name: str | None = None,
     data: str | os.PathLike | None = None,
+    resume: Run | None = None,
 ) -> Path:
-    """Create a run directory holding the config and a `queued` status; return its path."""
+    """Create a run directory holding the config and a `queued` status; return its path.
+
+    With `resume`, the new run continues that run: it starts with a copy of its model
+    (weights and optimizer state), history and per-epoch predictions, and `config.epochs`
+    is the epoch the new run ends at.
+    """
     path = create_run_dir(runs_root(runs_dir), name or "run")
-    write_json_atomic(
-        path / "status.json",
-        {
-            "state": "queued",
-            "name": name or "",
-            "created": now_iso(),
-            "created_unix": time.time(),
-            "queue_key": time.time_ns(),
-            "epoch": 0,
-            "epochs": config.epochs,
-            "data_path": str(Path(data).absolute()) if data else None,
-        },
-    )
-    # The config last: a run is listed once it has one, and by then its status is there too.
-    save_config(config, path / "config.json")
+    status = {
+        "state": "queued",
+        "name": name or "",
+        "created": now_iso(),
+        "created_unix": time.time(),
+        "queue_key": time.time_ns(),
+        "epoch": 0,
+        "epochs": config.epochs,
+        "data_path": str(Path(data).absolute()) if data else None,
+    }
+    try:
+        if resume is not None:
+            status.update(_copy_for_resume(resume, path))
+            status["data_path"] = status["data_path"] or resume.raw_status().get("data_path")
+        write_json_atomic(path / "status.json", status)
+        # The config last: a run is listed once it has one, and by then its status is there too.
+        save_config(config, path / "config.json")
+    except BaseException:
+        shutil.rmtree(path, ignore_errors=True)  # no half-made run is left to list
+        raise
     return path
+
+
+def resume_config(parent: Run, more_epochs: int) -> ModelConfig:
+    """The config of a run that trains `parent` for `more_epochs` more epochs.
+
+    Raises:
+        RunError: the parent is still training or has no finished epoch.
+        ValueError: `more_epochs` is not a whole number, or the total would pass the limit.
+    """
+    state = parent.status()["state"]
+    if state in LIVE_STATES:
+        raise RunError(f"Run {parent.id} is still {state}: continue it once it has ended (or stop it first).")
+    done = len(parent.history().get("epoch") or [])
+    if not done or not parent.has_model():
+        raise RunError(f"Run {parent.id} has no finished epoch, so there is nothing to continue from.")
+    if isinstance(more_epochs, bool) or not isinstance(more_epochs, int) or not 1 <= more_epochs <= MAX_EPOCHS - done:
+        raise ValueError(
+            f"epochs to add must be a whole number from 1 to {MAX_EPOCHS - done} (run {parent.id} has "
+            f"{done} and a run ends by epoch {MAX_EPOCHS}); got {more_epochs!r}"
+        )
+    return parent.config().replace(epochs=done + more_epochs)
+
+
+def _copy_for_resume(parent: Run, path: Path) -> dict:
+    """Copy what the continued run starts from; return the status fields that say so."""
+    history = parent.history()
+    done = len(history.get("epoch") or [])
+    for name in ("model.keras", "labels.npy"):
+        shutil.copyfile(parent.path / name, path / name)
+    (path / "predictions").mkdir()
+    for epoch in parent.prediction_epochs():
+        if epoch <= done:
+            name = f"epoch-{epoch:03d}.npy"
+            shutil.copyfile(parent.path / "predictions" / name, path / "predictions" / name)
+    write_json_atomic(path / "history.json", history)
+    parent_status = parent.raw_status()
+    return {
+        "resumed_from": parent.id,
+        "start_epoch": done,
+        "epoch": done,
+        "data": parent_status.get("data"),
+    }
 
 
 def launch(
@@ -91,7 +146,39 @@ def launch(
     Returns:
         The new run, already readable with `cifar.runs`.
     """
-    path = prepare_run(config, runs_dir, name, data)
+    return _start(prepare_run(config, runs_dir, name, data), data)
+
+
+def prepare_resume(
+    parent: Run,
+    more_epochs: int,
+    runs_dir: str | os.PathLike | None = None,
+    name: str | None = None,
+    data: str | os.PathLike | None = None,
+) -> Path:
+    """Create the run that continues `parent` for `more_epochs` (beside it by default).
+
+    Raises:
+        RunError: the parent is still training or has nothing to continue from.
+        ValueError: `more_epochs` is out of range.
+    """
+    config = resume_config(parent, more_epochs)
+    label = name or f"{parent.raw_status().get('name') or 'run'}-more"
+    return prepare_run(config, runs_dir or parent.path.parent, label, data, resume=parent)
+
+
+def resume(parent: Run, more_epochs: int, name: str | None = None) -> Run:
+    """Train `parent` for `more_epochs` more epochs, as a new run that starts from its model
+    and optimizer state and whose history carries on from where it ended.
+
+    Raises:
+        RunError: the parent is still training or has nothing to continue from.
+        ValueError: `more_epochs` is out of range.
+    """
+    return _start(prepare_resume(parent, more_epochs, name=name), None)
+
+
+def _start(path: Path, data: str | os.PathLike | None) -> Run:
     command = [sys.executable, "-m", "cifar", "train", "--run-dir", str(path)]
     if data:
         command += ["--data", str(Path(data).absolute())]
@@ -136,6 +223,22 @@ def stop(run: Run | str, runs_dir: str | os.PathLike | None = None) -> bool:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)
     return True
+
+
+def delete(run: Run) -> None:
+    """Delete a run that is not training, all at once: it is renamed out of the listing
+    first, so no reader ever sees half of it.
+
+    Raises:
+        RunError: the run is queued or running (stop it first).
+    """
+    _reap()
+    state = run.status()["state"]
+    if state in LIVE_STATES:
+        raise RunError(f"Run {run.id} is {state}: stop it first, then delete it.")
+    hidden = run.path.with_name(f".deleting-{run.id}-{time.time_ns()}")
+    os.replace(run.path, hidden)
+    shutil.rmtree(hidden, ignore_errors=True)
 
 
 @dataclass(frozen=True)

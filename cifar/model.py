@@ -18,6 +18,7 @@ from cifar.files import write_json_atomic
 
 OPTIMIZERS = ("adam", "sgd", "rmsprop")
 NUM_CLASSES = 10
+MAX_EPOCHS = 500
 IMAGE_SHAPE = (32, 32, 3)
 
 
@@ -113,7 +114,7 @@ def validate(config: ModelConfig) -> None:
     if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0 < rate <= 10:
         raise ValueError(f"learning_rate must be above 0 and at most 10; got {rate!r}")
     _check_int("batch_size", config.batch_size, 1, 4096)
-    _check_int("epochs", config.epochs, 1, 500)
+    _check_int("epochs", config.epochs, 1, MAX_EPOCHS)
     if config.train_size is not None:
         _check_int("train_size", config.train_size, 10, 1_000_000)
     _check_int("seed", config.seed, 0, 2**31 - 1)

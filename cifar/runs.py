@@ -285,8 +285,11 @@ class Run:
         last = self._last_event("batch")
         if last is None:
             return None
-        epochs = self.raw_status().get("epochs") or 1
-        done = (last["epoch"] - 1 + last["batch"] / last["batches"]) / epochs
+        status = self.raw_status()
+        epochs = status.get("epochs") or 1
+        # A continued run counts its own epochs: its bar starts at 0, its text at the parent's end.
+        start = status.get("start_epoch") or 0
+        done = (last["epoch"] - 1 - start + last["batch"] / last["batches"]) / max(epochs - start, 1)
         return {**last, "epochs": epochs, "fraction": min(max(done, 0.0), 1.0)}
 
     def _last_event(self, kind: str, tail_bytes: int = 16_384) -> dict[str, Any] | None:

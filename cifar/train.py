@@ -49,9 +49,10 @@ class RunWriter:
     def __init__(self, run_dir: Path) -> None:
         self.run_dir = run_dir
         self.status: dict[str, Any] = Run(run_dir).raw_status()
-        self.history: dict[str, list] = {
-            key: [] for key in ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds")
-        }
+        # A continued run starts with its parent's history and carries on from there.
+        earlier = Run(run_dir).history()
+        keys = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds")
+        self.history: dict[str, list] = {key: list(earlier.get(key, [])) for key in keys}
         self._events = open(run_dir / "events.jsonl", "ab")  # noqa: SIM115 (open for the run)
 
     def set_status(self, **changes: Any) -> None:
@@ -244,7 +245,9 @@ def _train(run_dir: Path, data_path: str | None, writer: RunWriter, should_stop)
     from cifar.model import build_model
 
     config = Run(run_dir).config()
-    keras.utils.set_random_seed(config.seed)
+    start_epoch = int(writer.status.get("start_epoch") or 0)
+    # A continued run shuffles and augments its epochs unlike the first ones of its parent.
+    keras.utils.set_random_seed(config.seed + start_epoch)
     # Same config and seed, same machine: the same losses (see the README for the limits).
     tf.config.experimental.enable_op_determinism()
 
@@ -253,6 +256,13 @@ def _train(run_dir: Path, data_path: str | None, writer: RunWriter, should_stop)
     if config.train_size is not None and config.train_size < len(y_train):
         chosen = stratified_subset(y_train, config.train_size, config.seed)
         x_train, y_train = x_train[chosen], y_train[chosen]
+    if start_epoch:
+        earlier_labels = Run(run_dir).labels()
+        if len(earlier_labels) != len(dataset.y_test) or not np.array_equal(earlier_labels, dataset.y_test):
+            raise TrainingFailed(
+                f"Run {writer.status.get('resumed_from')} was tested on other data than "
+                f"{dataset.source}: continue it with the dataset it was trained on."
+            )
     save_npy_atomic(run_dir / "labels.npy", dataset.y_test)
     writer.set_status(
         data={
@@ -263,11 +273,13 @@ def _train(run_dir: Path, data_path: str | None, writer: RunWriter, should_stop)
         }
     )
 
-    model = build_model(config)
+    # A continued run: weights and optimizer state (Adam's moments, the step count) as its parent left them.
+    model = Run(run_dir).load_model() if start_epoch else build_model(config)
     steps = math.ceil(len(y_train) / config.batch_size)
     writer.event(
         "start",
         epochs=config.epochs,
+        start_epoch=start_epoch,
         steps=steps,
         batch_size=config.batch_size,
         train_images=len(y_train),
@@ -282,6 +294,7 @@ def _train(run_dir: Path, data_path: str | None, writer: RunWriter, should_stop)
         y_train,
         batch_size=config.batch_size,
         epochs=config.epochs,
+        initial_epoch=start_epoch,
         shuffle=True,
         verbose=0,
         callbacks=[live],
