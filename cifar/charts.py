@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+import pandas as pd
 import plotly.graph_objects as go
 
 from cifar.evaluate import row_shares
@@ -19,12 +20,13 @@ VALIDATION_COLOUR = "#ea580c"
 CELL_TRACE_NAME = "cells"
 
 
-def history_figure(history: dict[str, list[float]], metric: str) -> go.Figure:
+def history_figure(history: dict[str, list[float]], metric: str, continued_after: int | None = None) -> go.Figure:
     """Train against validation per epoch for `metric` ("accuracy" or "loss"), as in the tutorial.
 
     Args:
         history: a run's history: lists under "epoch", metric and "val_" + metric.
         metric: which pair of curves to draw.
+        continued_after: for a continued run, the parent's last epoch: a dashed line marks it.
     """
     epochs = history.get("epoch", [])
     figure = go.Figure()
@@ -53,7 +55,114 @@ def history_figure(history: dict[str, list[float]], metric: str) -> go.Figure:
     if metric == "accuracy":
         figure.update_yaxes(tickformat=".0%")
     figure.update_xaxes(dtick=1 if len(epochs) <= 20 else None)
+    if continued_after:
+        figure.add_vline(
+            x=continued_after,
+            line={"dash": "dash", "color": "#64748b", "width": 1},
+            annotation={"text": "continued", "font": {"size": 11, "color": "#64748b"}},
+            annotation_position="top right",
+        )
     return figure
+
+
+# Runs told apart by colour in the overlays; a run past the tenth reuses a colour with dashes.
+RUN_COLOURS = (
+    "#2563eb",
+    "#ea580c",
+    "#16a34a",
+    "#9333ea",
+    "#dc2626",
+    "#0891b2",
+    "#ca8a04",
+    "#db2777",
+    "#4b5563",
+    "#65a30d",
+)
+METRIC_NAMES = {
+    "val_accuracy": "validation accuracy",
+    "val_loss": "validation loss",
+    "accuracy": "train accuracy",
+    "loss": "train loss",
+}
+
+
+def overlay_figure(histories: dict[str, dict[str, list[float]]], metric: str = "val_accuracy") -> go.Figure:
+    """One curve per run for `metric` (a history key such as "val_accuracy"), over epochs.
+
+    Args:
+        histories: run label to that run's history.
+        metric: which history column to draw.
+    """
+    title = METRIC_NAMES.get(metric, metric)
+    figure = go.Figure()
+    for index, (label, history) in enumerate(histories.items()):
+        figure.add_trace(
+            go.Scatter(
+                x=history.get("epoch", []),
+                y=history.get(metric, []),
+                name=label,
+                mode="lines+markers",
+                line={
+                    "color": RUN_COLOURS[index % len(RUN_COLOURS)],
+                    "dash": "solid" if index < len(RUN_COLOURS) else "dash",
+                },
+                hovertemplate=f"{label}<br>epoch %{{x}}: {title} %{{y:.4f}}<extra></extra>",
+            )
+        )
+    figure.update_layout(
+        xaxis_title="epoch",
+        yaxis_title=title,
+        legend={"orientation": "h", "y": -0.25},
+        margin={"l": 40, "r": 10, "t": 10, "b": 40},
+        height=380,
+    )
+    if metric.endswith("accuracy"):
+        figure.update_yaxes(tickformat=".0%")
+    return figure
+
+
+def parallel_figure(frame: pd.DataFrame, columns: Sequence[str], target: str = "best accuracy") -> go.Figure:
+    """Parallel coordinates: one line per run across `columns`, ending at `target`, coloured by it.
+
+    Text and yes/no columns become evenly spaced axes labelled with their values.
+    """
+    dimensions = []
+    for column in [*columns, target]:
+        values = frame[column]
+        if pd.api.types.is_bool_dtype(values) or not pd.api.types.is_numeric_dtype(values):
+            categories = sorted({str(v) for v in values}, key=_natural_key)
+            codes = [categories.index(str(v)) for v in values]
+            dimensions.append(
+                {"label": column, "values": codes, "tickvals": list(range(len(categories))), "ticktext": categories}
+            )
+        else:
+            dimension = {"label": column, "values": values.astype(float).tolist()}
+            if column == target:
+                dimension["tickformat"] = ".0%"
+            dimensions.append(dimension)
+    scores = frame[target].astype(float)
+    figure = go.Figure(
+        go.Parcoords(
+            line={
+                "color": scores.tolist(),
+                "colorscale": "Viridis",
+                "showscale": True,
+                "colorbar": {"title": {"text": target}, "tickformat": ".0%", "thickness": 12},
+            },
+            dimensions=dimensions,
+            labelangle=-20,
+        )
+    )
+    figure.update_layout(margin={"l": 60, "r": 60, "t": 70, "b": 30}, height=420)
+    return figure
+
+
+def _natural_key(text: str) -> tuple:
+    """Sort "8, 16" before "32" and numbers as numbers."""
+    try:
+        return (0, [float(part) for part in text.split(",")])
+    except ValueError:
+        return (1, text)
 
 
 def confusion_figure(counts: np.ndarray, class_names: Sequence[str], normalized: bool = True) -> go.Figure:

@@ -292,6 +292,19 @@ class Run:
         done = (last["epoch"] - 1 - start + last["batch"] / last["batches"]) / max(epochs - start, 1)
         return {**last, "epochs": epochs, "fraction": min(max(done, 0.0), 1.0)}
 
+    def start_event(self) -> dict[str, Any] | None:
+        """The `start` event (steps, images, parameters): the log's first line, once written."""
+        try:
+            with open(self.path / "events.jsonl", "rb") as handle:
+                line = handle.readline(65_536)
+        except FileNotFoundError:
+            return None
+        try:
+            event = json.loads(line) if line.endswith(b"\n") else None
+        except ValueError:
+            return None
+        return event if isinstance(event, dict) and event.get("type") == "start" else None
+
     def _last_event(self, kind: str, tail_bytes: int = 16_384) -> dict[str, Any] | None:
         path = self.path / "events.jsonl"
         try:

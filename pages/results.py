@@ -22,10 +22,12 @@ if run is None or not run.prediction_epochs():
 
 status, history, epochs = run.status(), run.history(), run.prediction_epochs()
 names = run.class_names()
-st.caption(f"Run **{run.id}** · {status['state']} · {len(epochs)} of {status.get('epochs', '?')} epochs")
+parent, continued_after = status.get("resumed_from"), status.get("start_epoch")
+continues = f" · continues {parent} after its epoch {continued_after}" if parent else ""
+st.caption(f"Run **{run.id}** · {status['state']} · {len(epochs)} of {status.get('epochs', '?')} epochs{continues}")
 accuracy_column, loss_column = st.columns(2)
-accuracy_column.plotly_chart(history_figure(history, "accuracy"), key="accuracy_curve")
-loss_column.plotly_chart(history_figure(history, "loss"), key="loss_curve")
+accuracy_column.plotly_chart(history_figure(history, "accuracy", continued_after), key="accuracy_curve")
+loss_column.plotly_chart(history_figure(history, "loss", continued_after), key="loss_curve")
 
 epoch = epochs[-1]
 if len(epochs) > 1:

@@ -1,29 +1,126 @@
-"""Runs: every training in the runs folder, and how to start one."""
+"""Runs: every training side by side, the classroom's hyperparameter exploration."""
 
 from __future__ import annotations
 
-import pandas as pd
 import streamlit as st
 
-from cifar.runs import list_runs, runs_root
-from pages.common import use_app_navigation
+from cifar import jobs
+from cifar.charts import METRIC_NAMES, overlay_figure, parallel_figure
+from cifar.compare import history_csv, parallel_columns, run_row, runs_frame
+from cifar.runs import LIVE_STATES, Run, RunError, list_runs, runs_root
+from pages.common import RUN_PARAM, selected_run, use_app_navigation
 
 use_app_navigation()
 st.title("Runs")
-st.caption(f"Runs folder: `{runs_root()}`")
-
-rows = [run.summary() for run in list_runs()]
-if rows:
-    table = pd.DataFrame(rows)[["id", "state", "epoch", "epochs", "final_accuracy", "best_accuracy", "seconds"]]
-    st.dataframe(
-        table,
-        hide_index=True,
-        column_config={
-            "final_accuracy": st.column_config.NumberColumn("test accuracy", format="%.3f"),
-            "best_accuracy": st.column_config.NumberColumn("best", format="%.3f"),
-            "seconds": st.column_config.NumberColumn("training time (s)", format="%.0f"),
-        },
-    )
-else:
-    st.info("No runs yet. Start one from a terminal in this folder, then watch it here:")
+runs = list_runs()
+if not runs:
+    st.info("No runs yet. Open **Train** and press Launch, or start one from a terminal in this folder:")
     st.code(".venv/bin/python -m cifar train --preset quick", language="bash")
+    st.stop()
+
+rows = [run_row(run) for run in runs]
+frame = runs_frame(rows)
+st.caption(
+    f"{len(runs)} run{'s' if len(runs) != 1 else ''} in `{runs_root()}`, newest first. Click a column header to "
+    "sort. Settings that differ between runs get a column of their own."
+)
+st.dataframe(
+    frame,
+    hide_index=True,
+    key="runs_table",
+    column_config={
+        "test accuracy": st.column_config.NumberColumn(format="percent", help="After the last finished epoch"),
+        "best accuracy": st.column_config.NumberColumn(format="percent", help="The best epoch's test accuracy"),
+        "minutes": st.column_config.NumberColumn(format="%.1f", help="Training and validation time"),
+        "parameters": st.column_config.NumberColumn(format="localized"),
+        "train_size": st.column_config.NumberColumn("training images", format="localized"),
+    },
+)
+
+by_id = {run.id: run for run in runs}
+accuracy = {row["run"]: row["best accuracy"] for row in rows}
+trained = [row["run"] for row in rows if row["epochs done"]]
+
+
+def label(run_id: str) -> str:
+    best = accuracy.get(run_id)
+    return f"{run_id} ({best:.1%})" if best is not None else run_id
+
+
+st.subheader("Compare curves")
+if trained:
+    chosen = st.multiselect(
+        "Runs to compare", trained, default=trained[:5], format_func=label, key="compare_runs", max_selections=10
+    )
+    metric = st.radio("Curve", list(METRIC_NAMES), format_func=METRIC_NAMES.get, horizontal=True, key="compare_metric")
+    if chosen:
+        st.plotly_chart(overlay_figure({i: by_id[i].history() for i in chosen}, metric), key="overlay")
+else:
+    st.info("Curves appear here once a run has finished its first epoch.")
+
+st.subheader("Settings against accuracy")
+scored = [row for row in rows if row["best accuracy"] is not None]
+axes = parallel_columns(scored)
+if len(scored) >= 2 and axes:
+    st.plotly_chart(parallel_figure(runs_frame(scored), axes), key="parallel")
+    st.caption("One line per run. Drag along an axis to pick out the runs in a range.")
+else:
+    st.info(
+        "With two or more trained runs that differ in some setting, this shows each setting against the best "
+        "accuracy: a class can split the settings between them and meet here."
+    )
+
+
+def manage(run: Run) -> None:
+    """Downloads and delete (with a confirmation) for one run."""
+    state = run.status()["state"]
+    model_column, history_column, delete_column = st.columns(3)
+    model_column.download_button(
+        "Model (.keras)",
+        data=lambda: (run.path / "model.keras").read_bytes(),  # read on click: up to tens of MB
+        file_name=f"{run.id}.keras",
+        mime="application/octet-stream",
+        disabled=not run.has_model(),
+        on_click="ignore",
+        key="download_model",
+    )
+    history_column.download_button(
+        "History (CSV)",
+        data=history_csv(run.history()),
+        file_name=f"{run.id}-history.csv",
+        mime="text/csv",
+        on_click="ignore",
+        key="download_history",
+    )
+    live = state in LIVE_STATES
+    if delete_column.button(
+        "Delete…", key="delete_run", disabled=live, help="Stop it first." if live else "Asks before deleting."
+    ):
+        st.session_state["confirm_delete"] = run.id
+    if st.session_state.get("confirm_delete") != run.id:
+        return
+    st.warning(f"Delete run **{run.id}** with its model, history and predictions? This cannot be undone.")
+    yes, no = st.columns(2)
+    if yes.button("Yes, delete it", type="primary", key="confirm_delete_yes"):
+        del st.session_state["confirm_delete"]
+        try:
+            jobs.delete(run)
+        except (RunError, OSError) as error:
+            st.error(f"Nothing was deleted: {error}")
+            return
+        if st.query_params.get(RUN_PARAM) == run.id:
+            del st.query_params[RUN_PARAM]
+        st.toast(f"Deleted {run.id}.")
+        st.rerun()
+    if no.button("Cancel", key="confirm_delete_no"):
+        del st.session_state["confirm_delete"]
+        st.rerun()
+
+
+st.subheader("Download or delete")
+current = selected_run()
+ids = list(by_id)
+target = st.selectbox(
+    "Run", ids, index=ids.index(current.id) if current and current.id in by_id else 0, key="manage_run"
+)
+manage(by_id[target])

@@ -11,7 +11,7 @@ from cifar.charts import batch_figure, history_figure
 from cifar.estimate import describe_duration, estimate_seconds
 from cifar.model import ModelConfig, describe
 from pages.common import RUN_PARAM, dataset, use_app_navigation
-from pages.train_controls import config_from_widgets, preset_picker
+from pages.train_controls import config_from_widgets, continue_run, preset_picker
 
 use_app_navigation()
 st.title("Train a network")
@@ -50,6 +50,7 @@ if config is not None:
             run = jobs.launch(config, name=name or st.session_state.get("preset", "run"))
             st.query_params[RUN_PARAM] = run.id
             st.session_state["watching"] = run.id
+        continue_run(train_images, test_images, data is not None)
 
 
 def watched_job() -> jobs.Job | None:

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import streamlit as st
 
-from cifar.model import OPTIMIZERS, PRESETS, ModelConfig, preset
+from cifar import jobs
+from cifar.estimate import describe_duration, estimate_seconds
+from cifar.model import MAX_EPOCHS, OPTIMIZERS, PRESETS, ModelConfig, preset
+from cifar.runs import LIVE_STATES, RunError
+from pages.common import RUN_PARAM, selected_run
 
 FILTER_CHOICES = [4, 8, 16, 32, 64, 128, 256]
 DENSE_CHOICES = [0, 16, 32, 64, 128, 256, 512, 1024]
@@ -90,3 +94,31 @@ def config_from_widgets() -> ModelConfig | None:
     except ValueError as error:
         st.error(f"This network cannot be built: {error}")
         return None
+
+
+def continue_run(train_images: int, test_images: int, can_train: bool) -> None:
+    """Continue the selected run for more epochs, as a new run that carries on its curves."""
+    run = selected_run()
+    with st.expander("Continue a run for more epochs", expanded=False):
+        if run is None:
+            st.caption("Once a run has finished an epoch, it can be trained further from here.")
+            return
+        state, done = run.status()["state"], len(run.history().get("epoch") or [])
+        st.markdown(f"Run **{run.id}**: {state}, {done} epoch{'s' if done != 1 else ''} trained.")
+        if state in LIVE_STATES or not done:
+            st.caption("It can be continued once it has ended with at least one finished epoch.")
+            return
+        more = st.number_input("More epochs", 1, max(MAX_EPOCHS - done, 1), value=min(5, MAX_EPOCHS - done), key="more")
+        seconds = estimate_seconds(run.config().replace(epochs=int(more)), train_images, test_images)
+        st.caption(
+            f"A new run starts from its weights and optimizer state and goes on to epoch {done + int(more)} "
+            f"({describe_duration(seconds)}). The original run is kept as it is."
+        )
+        if st.button("Continue training", key="continue", disabled=not can_train):
+            try:
+                child = jobs.resume(run, int(more))
+            except (RunError, ValueError, OSError) as error:
+                st.error(f"Could not continue {run.id}: {error}")
+                return
+            st.query_params[RUN_PARAM] = child.id
+            st.session_state["watching"] = child.id

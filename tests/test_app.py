@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import shutil
 
 import pytest
@@ -27,13 +28,60 @@ def test_runs_page_with_no_runs_says_what_to_do():
     assert "python -m cifar train" in at.code[0].value
 
 
-def test_runs_page_lists_a_finished_run(finished_run, runs_dir):
+def _two_runs(finished_run, runs_dir) -> tuple[str, str]:
+    """The finished run and a copy that trained with another learning rate and dropout."""
+    from cifar.files import write_json_atomic
+    from cifar.model import load_config, save_config
+
     _, run = finished_run
     shutil.copytree(run.path, runs_dir / run.id)
+    other = runs_dir / (run.id + "-b")
+    shutil.copytree(run.path, other)
+    save_config(load_config(other / "config.json").replace(learning_rate=0.01, dropout=0.3), other / "config.json")
+    history = json.loads((other / "history.json").read_text())
+    history["val_accuracy"] = [value + 0.05 for value in history["val_accuracy"]]
+    write_json_atomic(other / "history.json", history)
+    return run.id, other.name
+
+
+def test_runs_page_compares_downloads_and_deletes(finished_run, runs_dir):
+    first, second = _two_runs(finished_run, runs_dir)
     at = page("runs").run()
     assert not at.exception
     table = at.dataframe[0].value
-    assert table["id"].tolist() == [run.id] and table["state"].tolist() == ["finished"]
+    assert table["run"].tolist() == [second, first] and table["state"].tolist() == ["finished"] * 2
+    assert {"learning_rate", "dropout"} <= set(table.columns) and "batch_size" not in table.columns
+    assert table["parameters"].notna().all()
+    assert at.multiselect(key="compare_runs").value == [second, first]
+    kinds = [json.loads(chart.proto.spec)["data"][0]["type"] for chart in at.get("plotly_chart")]
+    assert kinds == ["scatter", "parcoords"]  # the overlaid curves, then settings against accuracy
+    assert at.selectbox(key="manage_run").value == second
+
+    at.button(key="delete_run").click().run()
+    assert "cannot be undone" in at.warning[0].value and (runs_dir / second).is_dir()
+    at.button(key="confirm_delete_no").click().run()
+    assert not at.warning and (runs_dir / second).is_dir()
+    at.button(key="delete_run").click().run()
+    at.button(key="confirm_delete_yes").click().run()
+    assert not at.exception and not (runs_dir / second).exists() and (runs_dir / first).is_dir()
+    assert at.dataframe[0].value["run"].tolist() == [first]
+
+
+def test_runs_page_keeps_a_live_run_from_deletion(finished_run, runs_dir):
+    import os
+
+    from cifar.files import write_json_atomic
+
+    first, _ = _two_runs(finished_run, runs_dir)
+    status = json.loads((runs_dir / first / "status.json").read_text())
+    write_json_atomic(
+        runs_dir / first / "status.json", {**status, "state": "running", "pid": os.getpid(), "pid_start": None}
+    )
+    at = page("runs")
+    at.query_params["run"] = first
+    at.run()
+    assert not at.exception and at.selectbox(key="manage_run").value == first
+    assert at.button(key="delete_run").disabled
 
 
 def test_data_page_shows_counts_samples_and_browser(with_data):
@@ -86,6 +134,30 @@ def test_train_page_launches_a_training(with_data, runs_dir):
     (run,) = list_runs(runs_dir)
     assert run.config().epochs == 1 and at.query_params["run"] == run.id
     assert wait_for_end(run)["state"] == "finished"
+
+
+def test_train_page_continues_the_selected_run(with_data, finished_run, runs_dir):
+    from helpers import wait_for_end
+
+    from cifar.runs import open_run
+
+    parent = _with_run(finished_run, runs_dir)
+    at = page("train")
+    at.query_params["run"] = parent
+    at.run()
+    assert not at.exception and any("2 epochs trained" in md.value for md in at.markdown)
+    at.number_input(key="more").set_value(1).run()
+    at.button(key="continue").click().run()
+    assert not at.exception
+    child = open_run(at.query_params["run"], runs_dir)
+    assert child.id != parent and child.raw_status()["resumed_from"] == parent
+    assert wait_for_end(child)["state"] == "finished"
+    assert child.history()["epoch"] == [1, 2, 3]
+
+    results = page("results")
+    results.query_params["run"] = child.id
+    results.run()
+    assert not results.exception and f"continues {parent} after its epoch 2" in results.caption[0].value
 
 
 def test_results_page_without_runs_says_what_to_do(with_data):

@@ -1,0 +1,89 @@
+"""Comparing runs: table rows, the fields that differ, history CSV, and their figures."""
+
+from __future__ import annotations
+
+import io
+import shutil
+
+import pandas as pd
+from test_charts import HISTORY
+
+from cifar.charts import history_figure, overlay_figure, parallel_figure
+from cifar.compare import differing_fields, history_csv, parallel_columns, run_row, runs_frame
+from cifar.runs import open_run
+
+ROWS = [
+    {"run": "a", "best accuracy": 0.5, "parameters": 1000, "learning_rate": 0.001, "filters": "32", "augment": False,
+     "seed": 0, "batch_size": 10},
+    {"run": "b", "best accuracy": 0.6, "parameters": 2000, "learning_rate": 0.01, "filters": "32, 64", "augment": True,
+     "seed": 1, "batch_size": 10},
+    {"run": "c", "best accuracy": 0.4, "parameters": 1000, "learning_rate": 0.001, "filters": "8", "augment": False,
+     "seed": 0, "batch_size": 10},
+]  # fmt: skip
+
+
+def test_differing_fields_in_config_order():
+    assert differing_fields(ROWS) == ["filters", "augment", "learning_rate", "seed"]
+    assert differing_fields(ROWS[:1]) == []
+    assert parallel_columns(ROWS) == ["filters", "augment", "learning_rate", "parameters"]
+
+
+def test_runs_frame_columns():
+    frame = runs_frame([{**row, "continues": "a" if row["run"] == "c" else ""} for row in ROWS])
+    assert list(frame.columns)[:8] == ["run", "name", "state", "epochs done", "test accuracy", "best accuracy",
+                                       "minutes", "parameters"]  # fmt: skip
+    assert list(frame.columns)[8:] == ["continues", "filters", "augment", "learning_rate", "seed"]
+    assert "continues" not in runs_frame(ROWS).columns
+
+
+def test_run_row_of_a_real_run(finished_run, runs_dir):
+    _, run = finished_run
+    row = run_row(run)
+    assert row["run"] == run.id and row["state"] == "finished" and row["epochs done"] == 2
+    assert row["best accuracy"] == max(run.history()["val_accuracy"])
+    assert row["parameters"] == run.start_event()["parameters"] > 0
+    assert row["filters"] == "8" and row["train_size"] == 200 and row["continues"] == ""
+
+
+def test_a_damaged_config_still_gets_a_row(finished_run, runs_dir):
+    _, run = finished_run
+    shutil.copytree(run.path, runs_dir / run.id)
+    (runs_dir / run.id / "config.json").write_text("{ not json")
+    row = run_row(open_run(run.id, runs_dir))
+    assert row["run"] == run.id and row["filters"] is None and row["best accuracy"] is not None
+
+
+def test_history_csv_round_trips():
+    frame = pd.read_csv(io.StringIO(history_csv({**HISTORY, "seconds": [1.0, 2.0, 3.0]})))
+    assert frame["epoch"].tolist() == [1, 2, 3] and frame["val_accuracy"].tolist() == [0.45, 0.52, 0.55]
+    assert list(frame.columns) == ["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds"]
+    assert history_csv({}).strip() == "epoch,loss,accuracy,val_loss,val_accuracy,seconds"
+    short = pd.read_csv(io.StringIO(history_csv(HISTORY)))  # a history without seconds
+    assert short["seconds"].isna().all() and len(short) == 3
+
+
+def test_overlay_figure_one_curve_per_run():
+    other = {**HISTORY, "val_accuracy": [0.3, 0.4, 0.5]}
+    figure = overlay_figure({"first": HISTORY, "second": other}, "val_accuracy")
+    assert [trace.name for trace in figure.data] == ["first", "second"]
+    assert list(figure.data[1].y) == [0.3, 0.4, 0.5] and figure.data[0].line.color != figure.data[1].line.color
+    assert figure.layout.yaxis.tickformat == ".0%" and figure.layout.yaxis.title.text == "validation accuracy"
+    assert overlay_figure({}, "loss").data == ()
+
+
+def test_parallel_figure_axes_and_categories():
+    frame = runs_frame(ROWS)
+    figure = parallel_figure(frame, parallel_columns(ROWS))
+    (trace,) = figure.data
+    labels = [dimension.label for dimension in trace.dimensions]
+    assert labels == ["filters", "augment", "learning_rate", "parameters", "best accuracy"]
+    filters = trace.dimensions[0]
+    assert list(filters.ticktext) == ["8", "32", "32, 64"] and list(filters.values) == [1, 2, 0]
+    assert list(trace.dimensions[1].ticktext) == ["False", "True"]
+    assert list(trace.line.color) == [0.5, 0.6, 0.4]
+
+
+def test_history_figure_marks_where_a_run_was_continued():
+    figure = history_figure(HISTORY, "accuracy", continued_after=2)
+    assert figure.layout.shapes[0].x0 == 2 and figure.layout.annotations[0].text == "continued"
+    assert not history_figure(HISTORY, "accuracy").layout.shapes
