@@ -121,40 +121,65 @@ def overlay_figure(histories: dict[str, dict[str, list[float]]], metric: str = "
     return figure
 
 
+# Short axis titles: a parallel-coordinates view on a phone has about 50 pixels an axis.
+AXIS_LABELS = {
+    "conv_blocks": "blocks",
+    "convs_per_block": "convs/block",
+    "kernel_size": "kernel",
+    "dense_units": "dense",
+    "batch_norm": "BatchNorm",
+    "dense_dropout": "dense drop.",
+    "learning_rate": "learn. rate",
+    "batch_size": "batch",
+    "train_size": "images",
+    "best accuracy": "accuracy",
+}
+
+
 def parallel_figure(frame: pd.DataFrame, columns: Sequence[str], target: str = "best accuracy") -> go.Figure:
     """Parallel coordinates: one line per run across `columns`, ending at `target`, coloured by it.
 
-    Text and yes/no columns become evenly spaced axes labelled with their values.
+    Text and yes/no columns become evenly spaced axes labelled with their values; a numeric
+    column with few values is ticked at exactly those values; the learning rate is on a log scale.
     """
-    dimensions = []
-    for column in [*columns, target]:
-        values = frame[column]
-        if pd.api.types.is_bool_dtype(values) or not pd.api.types.is_numeric_dtype(values):
-            categories = sorted({str(v) for v in values}, key=_natural_key)
-            codes = [categories.index(str(v)) for v in values]
-            dimensions.append(
-                {"label": column, "values": codes, "tickvals": list(range(len(categories))), "ticktext": categories}
-            )
-        else:
-            dimension = {"label": column, "values": values.astype(float).tolist()}
-            if column == target:
-                dimension["tickformat"] = ".0%"
-            dimensions.append(dimension)
+    dimensions = [_dimension(frame[column], column, target) for column in [*columns, target]]
     scores = frame[target].astype(float)
     figure = go.Figure(
         go.Parcoords(
-            line={
-                "color": scores.tolist(),
-                "colorscale": "Viridis",
-                "showscale": True,
-                "colorbar": {"title": {"text": target}, "tickformat": ".0%", "thickness": 12},
-            },
+            # No colour bar: the last axis is the scale, and a bar would squeeze a phone's axes.
+            line={"color": scores.tolist(), "colorscale": "Viridis", "showscale": False},
             dimensions=dimensions,
-            labelangle=-20,
+            labelangle=-25,
+            labelside="top",
         )
     )
-    figure.update_layout(margin={"l": 60, "r": 60, "t": 70, "b": 30}, height=420)
+    figure.update_layout(margin={"l": 40, "r": 40, "t": 80, "b": 20}, height=420)
     return figure
+
+
+def _dimension(values: pd.Series, column: str, target: str) -> dict:
+    label = AXIS_LABELS.get(column, column)
+    if pd.api.types.is_bool_dtype(values) or not pd.api.types.is_numeric_dtype(values):
+        categories = sorted({str(v) for v in values}, key=_natural_key)
+        return {
+            "label": label,
+            "values": [categories.index(str(v)) for v in values],
+            "tickvals": list(range(len(categories))),
+            "ticktext": [{"True": "yes", "False": "no"}.get(c, c) for c in categories],
+        }
+    numbers = values.astype(float)
+    if column == target:
+        return {"label": label, "values": numbers.tolist(), "tickformat": ".0%"}
+    if column == "parameters":
+        return {"label": label, "values": numbers.tolist(), "tickformat": "~s"}
+    distinct = sorted(set(numbers.dropna().tolist()))
+    log = column == "learning_rate" and distinct and distinct[0] > 0
+    shown = np.log10(numbers) if log else numbers
+    dimension = {"label": label, "values": shown.tolist()}
+    if len(distinct) <= 8:
+        dimension["tickvals"] = np.log10(distinct).tolist() if log else distinct
+        dimension["ticktext"] = [f"{v:g}" for v in distinct]
+    return dimension
 
 
 def _natural_key(text: str) -> tuple:

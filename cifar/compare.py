@@ -18,7 +18,7 @@ from cifar.runs import Run, RunError
 CONFIG_FIELDS = tuple(field.name for field in dataclasses.fields(ModelConfig))
 HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds")
 # Table columns every run has, in order; the config fields that differ follow them.
-BASE_COLUMNS = ("run", "name", "state", "epochs done", "test accuracy", "best accuracy", "minutes", "parameters")
+BASE_COLUMNS = ("run", "state", "epochs done", "test accuracy", "best accuracy", "minutes", "parameters")
 
 
 def run_row(run: Run) -> dict[str, Any]:
@@ -81,12 +81,34 @@ def runs_frame(rows: Sequence[dict[str, Any]]) -> pd.DataFrame:
     return pd.DataFrame(list(rows), columns=columns)
 
 
+# The settings a class most often splits between them come first, so a few axes say most.
+AXIS_PRIORITY = (
+    "learning_rate",
+    "batch_size",
+    "dropout",
+    "filters",
+    "conv_blocks",
+    "dense_units",
+    "batch_norm",
+    "augment",
+    "epochs",
+    "train_size",
+    "optimizer",
+    "convs_per_block",
+    "kernel_size",
+    "dense_dropout",
+    "parameters",
+    "seed",
+)
+
+
 def parallel_columns(rows: Sequence[dict[str, Any]]) -> list[str]:
-    """The axes of a parallel-coordinates view: each differing config field, then parameters."""
-    fields = [name for name in differing_fields(rows) if name != "seed"]
+    """Candidate axes of a parallel-coordinates view: the settings that differ between runs,
+    and parameters when they differ, most telling first."""
+    differing = set(differing_fields(rows))
     if len({row.get("parameters") for row in rows}) > 1:
-        fields.append("parameters")
-    return fields
+        differing.add("parameters")
+    return [name for name in AXIS_PRIORITY if name in differing]
 
 
 def history_csv(history: dict[str, list[float]]) -> str:

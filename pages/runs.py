@@ -29,6 +29,7 @@ st.dataframe(
     hide_index=True,
     key="runs_table",
     column_config={
+        "run": st.column_config.TextColumn(pinned=True),
         "test accuracy": st.column_config.NumberColumn(format="percent", help="After the last finished epoch"),
         "best accuracy": st.column_config.NumberColumn(format="percent", help="The best epoch's test accuracy"),
         "minutes": st.column_config.NumberColumn(format="%.1f", help="Training and validation time"),
@@ -60,10 +61,18 @@ else:
 
 st.subheader("Settings against accuracy")
 scored = [row for row in rows if row["best accuracy"] is not None]
-axes = parallel_columns(scored)
-if len(scored) >= 2 and axes:
+candidates = parallel_columns(scored)
+if len(scored) >= 2 and candidates:
+    axes = st.multiselect(
+        "Settings to show",
+        candidates,
+        default=candidates[:4],
+        format_func=lambda name: name.replace("_", " "),
+        key="parallel_axes",
+        help="Fewer axes read better, on a phone most of all.",
+    )
     st.plotly_chart(parallel_figure(runs_frame(scored), axes), key="parallel")
-    st.caption("One line per run. Drag along an axis to pick out the runs in a range.")
+    st.caption("One line per run, ending at its best test accuracy. Drag along an axis to pick out a range.")
 else:
     st.info(
         "With two or more trained runs that differ in some setting, this shows each setting against the best "

@@ -25,14 +25,14 @@ ROWS = [
 def test_differing_fields_in_config_order():
     assert differing_fields(ROWS) == ["filters", "augment", "learning_rate", "seed"]
     assert differing_fields(ROWS[:1]) == []
-    assert parallel_columns(ROWS) == ["filters", "augment", "learning_rate", "parameters"]
+    assert parallel_columns(ROWS) == ["learning_rate", "filters", "augment", "parameters", "seed"]
 
 
 def test_runs_frame_columns():
     frame = runs_frame([{**row, "continues": "a" if row["run"] == "c" else ""} for row in ROWS])
-    assert list(frame.columns)[:8] == ["run", "name", "state", "epochs done", "test accuracy", "best accuracy",
-                                       "minutes", "parameters"]  # fmt: skip
-    assert list(frame.columns)[8:] == ["continues", "filters", "augment", "learning_rate", "seed"]
+    assert list(frame.columns)[:7] == ["run", "state", "epochs done", "test accuracy", "best accuracy", "minutes",
+                                       "parameters"]  # fmt: skip
+    assert list(frame.columns)[7:] == ["continues", "filters", "augment", "learning_rate", "seed"]
     assert "continues" not in runs_frame(ROWS).columns
 
 
@@ -73,13 +73,16 @@ def test_overlay_figure_one_curve_per_run():
 
 def test_parallel_figure_axes_and_categories():
     frame = runs_frame(ROWS)
-    figure = parallel_figure(frame, parallel_columns(ROWS))
+    figure = parallel_figure(frame, ["filters", "augment", "learning_rate", "parameters"])
     (trace,) = figure.data
     labels = [dimension.label for dimension in trace.dimensions]
-    assert labels == ["filters", "augment", "learning_rate", "parameters", "best accuracy"]
-    filters = trace.dimensions[0]
+    assert labels == ["filters", "augment", "learn. rate", "parameters", "accuracy"]
+    filters, augment, rate, parameters, accuracy = trace.dimensions
     assert list(filters.ticktext) == ["8", "32", "32, 64"] and list(filters.values) == [1, 2, 0]
-    assert list(trace.dimensions[1].ticktext) == ["False", "True"]
+    assert list(augment.ticktext) == ["no", "yes"] and list(augment.values) == [0, 1, 0]
+    # The learning rate on a log scale, ticked at the rates the runs used.
+    assert list(rate.values) == [-3, -2, -3] and list(rate.ticktext) == ["0.001", "0.01"]
+    assert parameters.tickformat == "~s" and accuracy.tickformat == ".0%"
     assert list(trace.line.color) == [0.5, 0.6, 0.4]
 
 
