@@ -136,6 +136,32 @@ def test_train_page_launches_a_training(with_data, runs_dir):
     assert wait_for_end(run)["state"] == "finished"
 
 
+def test_a_second_launch_says_where_it_stands_in_the_queue(with_data, runs_dir, monkeypatch):
+    from helpers import wait_for_end, wait_until
+
+    from cifar import jobs
+    from cifar.runs import open_run
+
+    monkeypatch.setenv("CIFAR_MAX_TRAININGS", "1")
+    at = page("train").run()
+    at.selectbox(key="preset").set_value("quick").run()
+    at.number_input(key="cfg_epochs").set_value(500).run()
+    at.button(key="launch").click().run()
+    first = at.query_params["run"]
+    wait_until(lambda: [j.state for j in jobs.live_jobs(runs_dir)] == ["running"], what="the first to train")
+    at.button(key="launch").click().run()
+    second = at.query_params["run"]
+    assert not at.exception and second != first
+    wait_until(lambda: len(jobs.live_jobs(runs_dir)) == 2, what="the second to queue")
+    at.run()
+    assert any("Queued: number 1 in line" in info.value for info in at.info), [i.value for i in at.info]
+    at.button(key="stop_training").click().run()  # the run this session watches: the queued one
+    assert "before training began" in wait_for_end(open_run(second, runs_dir))["message"]
+    assert open_run(first, runs_dir).status()["state"] == "running"
+    jobs.stop(first, runs_dir)
+    assert wait_for_end(open_run(first, runs_dir))["state"] == "stopped"
+
+
 def test_train_page_continues_the_selected_run(with_data, finished_run, runs_dir):
     from helpers import wait_for_end
 
