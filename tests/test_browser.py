@@ -2,7 +2,8 @@
 
 One walk on the synthetic dataset: launch a training from the Train page and see it move, open
 Results and click a confusion-matrix cell, upload an image on Classify, stop a second training
-midway. Screenshots of every page go to test-output/screenshots/.
+midway. Screenshots of every page, at 1280 px and at a phone's 390 px, go to
+test-output/screenshots/.
 """
 
 from __future__ import annotations
@@ -166,13 +167,14 @@ def test_walk_through_the_product(server, page, runs_dir):
     shoot(page, "classify")
 
     page.goto(f"{server}/runs")
+    page.get_by_text("Compare curves").wait_for()
     settle(page)
     shoot(page, "runs")
 
     # A second, long training, stopped midway from the page.
     page.goto(f"{server}/train")
     page.get_by_role("tab", name="Optimisation").click()
-    epochs = page.get_by_label("Epochs")
+    epochs = page.get_by_label("Epochs", exact=True)
     epochs.fill("300")
     epochs.press("Enter")
     settle(page)
@@ -190,3 +192,13 @@ def test_walk_through_the_product(server, page, runs_dir):
         page.wait_for_timeout(2000)
     status = wait_for_end(second, timeout=120)
     assert status["state"] == "stopped" and status["epoch"] < 300
+
+    # Every page once more at a phone's width, for people to look at.
+    page.set_viewport_size({"width": 390, "height": 844})
+    for name, last in [("", "Browse a class"), ("train", "Continue a run"), ("results", "Per class"),
+                       ("predictions", "Look closer at"), ("classify", "Or try a test image"),
+                       ("runs", "Download or delete")]:  # fmt: skip
+        page.goto(f"{server}/{name}?run={run.id}")
+        page.get_by_text(last).first.wait_for()  # the page's last part: it has all rendered
+        settle(page)
+        shoot(page, f"phone-{name or 'data'}")
