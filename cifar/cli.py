@@ -158,6 +158,11 @@ def main(argv: list[str] | None = None) -> int:
     except (RunError, DataError, ImageError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE
+    except OSError as error:  # the runs folder cannot be written, for one
+        where = f" {error.filename}" if error.filename else ""
+        reason = error.strerror or error
+        print(f"error: could not write{where}: {reason}. Check the folder and the disk.", file=sys.stderr)
+        return EXIT_USAGE
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -169,7 +174,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     elif args.resume:
         run_dir = _prepare_resume(args)
     else:
+        from cifar.estimate import check_feasible
+
         config = config_from_args(args)
+        for warning in check_feasible(config, jobs.CIFAR_TRAIN_IMAGES, jobs.CIFAR_TEST_IMAGES).warnings:
+            print(f"warning: {warning}", file=sys.stderr)
         run_dir = jobs.prepare_run(config, args.runs_dir, args.run_name or args.preset or "tutorial", args.data)
     print(run_dir, flush=True)
     return train.run_training(Path(run_dir), args.data)

@@ -8,6 +8,8 @@ layer shapes, times images, divided by a rate measured on the project's 2-core x
 from __future__ import annotations
 
 import math
+import os
+from dataclasses import dataclass
 
 from cifar.model import IMAGE_SHAPE, NUM_CLASSES, ModelConfig
 
@@ -54,3 +56,110 @@ def describe_duration(seconds: float) -> str:
     if seconds < 90 * 60:
         return f"about {seconds / 60:.0f} min"
     return f"about {seconds / 3600:.1f} h"
+
+
+# Memory of a training process, in bytes. The base is what the process holds whatever the
+# model: Python, TensorFlow and the dataset arrays with the copies Keras makes of them
+# (measured: about 1.3 GB for the tutorial, whose own weights and activations are ~30 MB).
+BASE_TRAINING_BYTES = 1.2e9
+FLOAT_BYTES = 4
+PREDICT_BATCH = 500  # the trainer's validation batch (cifar.train.PREDICT_BATCH_SIZE)
+HOURS_WARNING = 1.0  # a longer run is launched only after a warning with the estimate
+MEMORY_SHARE = 0.8  # a run whose estimate passes this share of free memory is refused
+
+
+def parameter_count(config: ModelConfig) -> int:
+    """Weights of the model `build_model(config)` makes, from the layer shapes alone."""
+    channels, total = IMAGE_SHAPE[2], 0
+    size = IMAGE_SHAPE[0]
+    for filters in config.block_filters():
+        for _ in range(config.convs_per_block):
+            weights = config.kernel_size**2 * channels * filters
+            # BatchNorm: no conv bias, but gamma, beta, moving mean and variance.
+            total += weights + (4 * filters if config.batch_norm else filters)
+            channels = filters
+        size //= 2
+    features = size * size * channels
+    if config.dense_units:
+        total += (features + 1) * config.dense_units
+        features = config.dense_units
+    return total + (features + 1) * NUM_CLASSES
+
+
+def activation_floats(config: ModelConfig) -> int:
+    """Floats one image's forward pass keeps for the backward pass, layer output by layer output."""
+    size, channels = IMAGE_SHAPE[0], IMAGE_SHAPE[2]
+    total = size * size * channels * (3 if config.augment else 1)  # rescaled (and flipped, shifted)
+    for filters in config.block_filters():
+        for _ in range(config.convs_per_block):
+            total += size * size * filters * (3 if config.batch_norm else 1)  # conv (+ norm, relu)
+        size //= 2
+        total += size * size * filters * (3 if config.dropout else 1)  # pool (+ dropout and its mask)
+        channels = filters
+    return total + config.dense_units * 2 + NUM_CLASSES * 2
+
+
+def training_memory_bytes(config: ModelConfig) -> float:
+    """Rough peak memory of the training process for `config`."""
+    slots = {"adam": 4, "rmsprop": 3, "sgd": 3}[config.optimizer]  # weights, gradients, optimizer state
+    weights = parameter_count(config) * FLOAT_BYTES * slots
+    training = config.batch_size * activation_floats(config) * FLOAT_BYTES * 2  # forward and backward
+    validation = PREDICT_BATCH * activation_floats(config) * FLOAT_BYTES
+    return BASE_TRAINING_BYTES + weights + max(training, validation)
+
+
+def available_memory_bytes() -> float:
+    """Memory the system can give a new process now (Linux' MemAvailable), else all of it."""
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return float(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return float(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+
+
+@dataclass(frozen=True)
+class Feasibility:
+    """What a config would cost here, and whether it may be launched."""
+
+    seconds: float
+    memory_bytes: float
+    available_bytes: float
+    refusal: str | None  # why it may not be launched, with the estimate; None when it may
+    warnings: tuple[str, ...]  # what the user should know before launching
+
+
+def check_feasible(
+    config: ModelConfig, train_images: int, test_images: int, available_bytes: float | None = None
+) -> Feasibility:
+    """Refuse a config that would not fit in memory, and warn about one that takes hours.
+
+    Args:
+        config: what would be trained.
+        train_images, test_images: the dataset's sizes.
+        available_bytes: free memory (default: what the system reports now).
+    """
+    seconds = estimate_seconds(config, train_images, test_images)
+    memory = training_memory_bytes(config)
+    available = available_memory_bytes() if available_bytes is None else available_bytes
+    refusal = None
+    if memory > MEMORY_SHARE * available:
+        refusal = (
+            f"This network would need about {memory / 1e9:.1f} GB of memory to train and this machine has "
+            f"{available / 1e9:.1f} GB free. Use a smaller batch size, fewer filters or dense units, or fewer "
+            "convolutions per block."
+        )
+    warnings = []
+    if seconds > HOURS_WARNING * 3600:
+        warnings.append(
+            f"This run would take {describe_duration(seconds)} on a 2-core laptop. Fewer epochs, fewer training "
+            "images or a larger batch size make it shorter; it can be stopped at any time and keeps its epochs."
+        )
+    elif memory > 0.5 * available and refusal is None:
+        warnings.append(
+            f"This network needs about {memory / 1e9:.1f} GB of the {available / 1e9:.1f} GB free: "
+            "other programs may slow down while it trains."
+        )
+    return Feasibility(seconds, memory, available, refusal, tuple(warnings))

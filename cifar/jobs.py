@@ -24,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from cifar.estimate import check_feasible
 from cifar.files import write_json_atomic
 from cifar.model import MAX_EPOCHS, ModelConfig, save_config
 from cifar.runs import (
@@ -38,6 +39,7 @@ from cifar.runs import (
     runs_root,
 )
 
+CIFAR_TRAIN_IMAGES, CIFAR_TEST_IMAGES = 50_000, 10_000  # memory depends on the model, hardly on these
 DEFAULT_MAX_TRAININGS = 1  # a 2-core machine trains one model at a time at full speed
 _children: list[subprocess.Popen] = []  # reaped on every call, so none lingers as a zombie
 
@@ -62,8 +64,22 @@ def prepare_run(
     With `resume`, the new run continues that run: it starts with a copy of its model
     (weights and optimizer state), history and per-epoch predictions, and `config.epochs`
     is the epoch the new run ends at.
+
+    Raises:
+        ValueError: the config would not fit in this machine's memory (the message says how much).
+        RunError: the runs folder cannot be written.
     """
-    path = create_run_dir(runs_root(runs_dir), name or "run")
+    refusal = check_feasible(config, CIFAR_TRAIN_IMAGES, CIFAR_TEST_IMAGES).refusal
+    if refusal:
+        raise ValueError(refusal)
+    root = runs_root(runs_dir)
+    try:
+        path = create_run_dir(root, name or "run")
+    except OSError as error:
+        raise RunError(
+            f"Cannot create a run in {root} ({error.strerror or error}): the runs folder must be a writable "
+            "folder (set CIFAR_RUNS_DIR or --runs-dir to choose another)."
+        ) from error
     status = {
         "state": "queued",
         "name": name or "",

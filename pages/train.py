@@ -8,7 +8,7 @@ import streamlit as st
 
 from cifar import jobs
 from cifar.charts import batch_figure, history_figure
-from cifar.estimate import describe_duration, estimate_seconds
+from cifar.estimate import check_feasible, describe_duration
 from cifar.model import ModelConfig, describe
 from pages.common import RUN_PARAM, dataset, use_app_navigation
 from pages.train_controls import config_from_widgets, continue_run, preset_picker
@@ -35,10 +35,15 @@ if config is not None:
     used = min(train_images, config.train_size or train_images)
     with summary:
         st.metric("Parameters", f"{counts['total']:,}")
+        cost = check_feasible(config, train_images, test_images)
         st.markdown(
-            f"Estimated time: **{describe_duration(estimate_seconds(config, train_images, test_images))}** "
-            f"on a 2-core laptop, for {config.epochs} epochs of {used:,} images."
+            f"Estimated time: **{describe_duration(cost.seconds)}** on a 2-core laptop, for {config.epochs} "
+            f"epochs of {used:,} images; memory: about {cost.memory_bytes / 1e9:.1f} GB."
         )
+        if cost.refusal:
+            st.error(cost.refusal)
+        for warning in cost.warnings:
+            st.warning(warning)
         st.dataframe(
             rows,
             hide_index=True,
@@ -46,10 +51,14 @@ if config is not None:
             column_config={"parameters": st.column_config.NumberColumn(format="localized")},
         )
         name = st.text_input("Run name (optional)", key="run_name", max_chars=40)
-        if st.button("Launch training", type="primary", key="launch", disabled=data is None):
-            run = jobs.launch(config, name=name or st.session_state.get("preset", "run"))
-            st.query_params[RUN_PARAM] = run.id
-            st.session_state["watching"] = run.id
+        if st.button("Launch training", type="primary", key="launch", disabled=data is None or bool(cost.refusal)):
+            try:
+                run = jobs.launch(config, name=name or st.session_state.get("preset", "run"))
+            except (ValueError, OSError) as error:  # RunError is a ValueError
+                st.error(f"Could not launch: {error}")
+            else:
+                st.query_params[RUN_PARAM] = run.id
+                st.session_state["watching"] = run.id
         continue_run(train_images, test_images, data is not None)
 
 

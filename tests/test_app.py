@@ -121,6 +121,24 @@ def test_train_page_defaults_to_the_tutorial_and_follows_presets(with_data):
     assert not at.exception and at.select_slider(key="cfg_filters_2").value == 64
 
 
+def test_train_page_refuses_a_network_that_would_not_fit(with_data, monkeypatch):
+    monkeypatch.setattr("cifar.estimate.available_memory_bytes", lambda: 4e9)  # a small laptop
+    at = page("train").run()
+    at.slider(key="cfg_conv_blocks").set_value(4).run()
+    for block in range(4):
+        at.select_slider(key=f"cfg_filters_{block}").set_value(256)
+    at.slider(key="cfg_convs_per_block").set_value(4)
+    at.select_slider(key="cfg_kernel_size").set_value(7)
+    at.select_slider(key="cfg_batch_size").set_value(256).run()
+    at.number_input(key="cfg_epochs").set_value(500).run()
+    assert not at.exception
+    assert "GB of memory" in at.error[0].value and "4.0 GB free" in at.error[0].value
+    assert at.button(key="launch").disabled
+    assert any("h on a 2-core laptop" in warning.value for warning in at.warning)
+    at.selectbox(key="preset").set_value("quick").run()
+    assert not at.error and not at.warning and not at.button(key="launch").disabled
+
+
 def test_train_page_launches_a_training(with_data, runs_dir):
     from helpers import wait_for_end
 

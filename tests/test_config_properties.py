@@ -1,0 +1,169 @@
+"""Property-based tests over the config: every valid one builds and trains, every invalid one
+is refused naming its field, and what would not fit is refused before launch."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from helpers import run_cli
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from cifar import jobs
+from cifar.estimate import check_feasible, parameter_count
+from cifar.model import MAX_EPOCHS, OPTIMIZERS, PRESETS, ModelConfig, build_model, config_from_dict
+from cifar.runs import list_runs
+
+
+@st.composite
+def valid_configs(draw, max_filters: int = 16) -> ModelConfig:
+    """Any valid config, kept small enough to build and step in about a second."""
+    blocks = draw(st.integers(1, 4))
+    per_block = draw(st.booleans())
+    filters = draw(st.lists(st.integers(1, max_filters), min_size=blocks if per_block else 1,
+                            max_size=blocks if per_block else 1))  # fmt: skip
+    return ModelConfig(
+        conv_blocks=blocks,
+        filters=tuple(filters),
+        convs_per_block=draw(st.integers(1, 2)),
+        kernel_size=draw(st.sampled_from([1, 3, 5, 7])),
+        dense_units=draw(st.integers(0, 32)),
+        batch_norm=draw(st.booleans()),
+        dropout=draw(st.floats(0, 0.95)),
+        dense_dropout=draw(st.floats(0, 0.95)),
+        augment=draw(st.booleans()),
+        optimizer=draw(st.sampled_from(OPTIMIZERS)),
+        learning_rate=draw(st.floats(1e-5, 0.1)),
+        batch_size=draw(st.integers(1, 64)),
+        epochs=draw(st.integers(1, MAX_EPOCHS)),
+        train_size=draw(st.none() | st.integers(10, 50_000)),
+        seed=draw(st.integers(0, 2**31 - 1)),
+    )
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(config=valid_configs())
+def test_every_valid_config_builds_and_takes_a_training_step(config):
+    model = build_model(config)
+    assert model.count_params() == parameter_count(config)
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (8, 32, 32, 3), dtype=np.uint8)
+    labels = rng.integers(0, 10, 8)
+    loss = model.train_on_batch(images, labels, return_dict=True)["loss"]
+    assert math.isfinite(loss)
+    assert model.predict(images, verbose=0).shape == (8, 10)
+    assert config_from_dict(config.to_dict()) == config  # the JSON form round-trips
+
+
+# For each field, values it must refuse: out of range, the wrong type, NaN.
+INVALID = {
+    "conv_blocks": [0, 5, -1, 1.5, "2", True, None],
+    "filters": [0, 513, -8, (32, 64, 128), (), "32", 1.5, None],
+    "convs_per_block": [0, 5, 2.0, False],
+    "kernel_size": [0, 2, 4, 9, -3, 3.0],
+    "dense_units": [-1, 4097, 12.5, "128"],
+    "batch_norm": [1, "yes", None],
+    "dropout": [1.0, -0.1, 2, math.nan, "0.5", True],
+    "dense_dropout": [1.0, -0.5, math.nan],
+    "augment": [0, "no"],
+    "optimizer": ["Adam", "lbfgs", "", 1],
+    "learning_rate": [0, -0.001, 10.5, math.nan, math.inf, "0.01", True],
+    "batch_size": [0, 4097, 10.0, None],
+    "epochs": [0, MAX_EPOCHS + 1, -1, 2.5],
+    "train_size": [0, 9, 1_000_001, 100.5, "all"],
+    "seed": [-1, 2**31, 0.5],
+}
+
+
+@pytest.mark.parametrize(("field", "value"), [(f, v) for f, values in INVALID.items() for v in values])
+def test_every_invalid_config_is_refused_naming_the_field(field, value):
+    values = ModelConfig().to_dict()
+    values[field] = value
+    if field == "filters" and value == (32, 64, 128):
+        values["conv_blocks"] = 2  # three values for two blocks
+    with pytest.raises(ValueError, match=field):
+        config_from_dict(values)
+
+
+RANGES = {
+    "conv_blocks": (1, 4),
+    "filters": (1, 512),
+    "convs_per_block": (1, 4),
+    "dense_units": (0, 4096),
+    "batch_size": (1, 4096),
+    "epochs": (1, MAX_EPOCHS),
+    "train_size": (10, 1_000_000),
+    "seed": (0, 2**31 - 1),
+}
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.data())
+def test_any_whole_number_out_of_range_is_refused_naming_the_field(data):
+    field = data.draw(st.sampled_from(sorted(RANGES)))
+    low, high = RANGES[field]
+    value = data.draw(st.integers(max_value=low - 1) | st.integers(min_value=high + 1))
+    with pytest.raises(ValueError, match=field):
+        config_from_dict({**ModelConfig().to_dict(), field: value})
+
+
+@settings(max_examples=200, deadline=None)
+@given(field=st.sampled_from(["dropout", "dense_dropout", "learning_rate"]), value=st.floats(allow_nan=True))
+def test_any_fraction_or_rate_out_of_range_is_refused_naming_the_field(field, value):
+    valid = 0 < value <= 10 if field == "learning_rate" else 0 <= value < 1
+    values = {**ModelConfig().to_dict(), field: value}
+    if valid:
+        assert getattr(config_from_dict(values), field) == value
+    else:
+        with pytest.raises(ValueError, match=field):
+            config_from_dict(values)
+
+
+@settings(max_examples=50, deadline=None)
+@given(name=st.text(min_size=1, max_size=20).filter(lambda n: n not in ModelConfig.__dataclass_fields__))
+def test_unknown_fields_are_refused_by_name(name):
+    with pytest.raises(ValueError, match="unknown config field"):
+        config_from_dict({**ModelConfig().to_dict(), name: 1})
+
+
+HUGE = ModelConfig(conv_blocks=4, filters=(512,), convs_per_block=4, kernel_size=7, dense_units=4096, batch_size=4096)
+
+
+def test_a_network_that_would_not_fit_is_refused_with_the_estimate():
+    verdict = check_feasible(HUGE, 50_000, 10_000, available_bytes=16e9)
+    assert verdict.refusal and "GB of memory" in verdict.refusal and "16.0 GB free" in verdict.refusal
+    assert "batch size" in verdict.refusal  # and what to change
+    assert check_feasible(PRESETS["tutorial"], 50_000, 10_000, available_bytes=16e9).refusal is None
+    # Memory grows with the batch: the same network at batch 8 fits.
+    assert check_feasible(HUGE.replace(batch_size=8), 50_000, 10_000, available_bytes=64e9).refusal is None
+
+
+def test_a_run_of_hours_is_warned_about_with_the_estimate():
+    verdict = check_feasible(PRESETS["tutorial"].replace(epochs=100), 50_000, 10_000, available_bytes=16e9)
+    assert verdict.refusal is None and len(verdict.warnings) == 1
+    assert "h on a 2-core laptop" in verdict.warnings[0]
+    assert not check_feasible(PRESETS["quick"], 50_000, 10_000, available_bytes=16e9).warnings
+
+
+def test_refused_before_launch_by_jobs_and_the_command_line(runs_dir):
+    with pytest.raises(ValueError, match="GB of memory"):
+        jobs.launch(HUGE, runs_dir=runs_dir)
+    result = run_cli("train", "--conv-blocks", "4", "--filters", "512", "--convs-per-block", "4", "--kernel-size",
+                     "7", "--dense-units", "4096", "--batch-size", "4096", "--runs-dir", str(runs_dir))  # fmt: skip
+    assert result.returncode == 2 and "GB of memory" in result.stderr and not result.stdout
+    assert list_runs(runs_dir) == []  # nothing was created
+
+
+def test_the_command_line_warns_about_a_long_run(runs_dir, tmp_path):
+    result = run_cli("train", "--epochs", "100", "--data", str(tmp_path / "missing"), "--runs-dir", str(runs_dir))
+    assert "warning: This run would take about" in result.stderr and result.returncode == 1
+
+
+def test_a_runs_folder_that_cannot_be_written_is_a_clear_error(tmp_path):
+    blocker = tmp_path / "runs"
+    blocker.write_text("a file, not a folder")
+    result = run_cli("train", "--preset", "quick", "--runs-dir", str(blocker))
+    assert result.returncode == 2 and "Cannot create a run in" in result.stderr and "writable" in result.stderr
+    assert "Traceback" not in result.stderr
