@@ -256,7 +256,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     else:
         for result in results:
             if "error" in result:
-                print(f"{result['image']}: error: {result['error']}", file=sys.stderr)
+                print(f"error: {result['error']}", file=sys.stderr)  # the message starts with the file's name
                 continue
             tops = ", ".join(f"{t['class']} {t['probability']:.1%}" for t in result["top"])
             print(f"{result['image']}: {tops}")
@@ -267,11 +267,17 @@ def _read_limited(path: Path) -> bytes:
     from cifar.infer import MAX_BYTES, ImageError
 
     try:
-        size = path.stat().st_size
+        if path.exists() and not path.is_file():  # a folder, a device such as /dev/zero, a pipe
+            raise ImageError(f"{path}: not a regular file.")
+        size, data = path.stat().st_size, b""
+        if size <= MAX_BYTES:
+            with path.open("rb") as handle:
+                data = handle.read(MAX_BYTES + 1)  # it may have grown since the stat: read no more than that
+            size = max(size, len(data))
         if size > MAX_BYTES:
             raise ImageError(f"{path}: {size / 2**20:.1f} MB is over the {MAX_BYTES // 2**20} MB limit.")
-        return path.read_bytes()
-    except (FileNotFoundError, IsADirectoryError, PermissionError) as error:
+        return data
+    except OSError as error:
         raise ImageError(f"{path}: cannot read the file ({error.strerror}).") from error
 
 

@@ -6,7 +6,7 @@ import streamlit as st
 
 from cifar.charts import probability_figure
 from cifar.gallery import enlarge
-from cifar.infer import MAX_BYTES, ImageError, predict, prepare_image
+from cifar.infer import MAX_BYTES, UPLOAD_TYPES, ImageError, predict, prepare_image
 from pages.common import dataset, model_of, no_run_yet, selected_run, use_app_navigation
 
 use_app_navigation()
@@ -23,7 +23,7 @@ st.caption(f"Answering: run **{run.id}** (change it in the sidebar). It knows on
 
 uploads = st.file_uploader(
     "Drop images here (PNG, JPEG, WebP, BMP or GIF)",
-    type=["png", "jpg", "jpeg", "webp", "bmp", "gif"],
+    type=list(UPLOAD_TYPES),
     accept_multiple_files=True,
     key="uploads",
     help=f"Up to {MAX_BYTES // 2**20} MB each. Each is cropped to its centre square and shrunk to 32×32.",

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cifar.infer import ImageError, prepare_image, to_model_input, top_classes
+from cifar.infer import KEEP_PIXELS, ImageError, prepare_image, to_model_input, top_classes
 
 
 def encode(image: Image.Image, fmt: str, **options) -> bytes:
@@ -62,3 +62,23 @@ def test_top_classes_order():
         ("b", pytest.approx(0.7)),
         ("c", pytest.approx(0.2)),
     ]
+
+
+def test_a_colour_key_marks_transparency_too():
+    image = Image.new("RGB", (32, 32), (0, 0, 0))
+    image.paste((0, 0, 255), (0, 16, 32, 32))
+    prepared = prepare_image(encode(image, "PNG", transparency=(0, 0, 0)), "keyed.png")
+    assert prepared.original.getpixel((16, 4)) == (255, 255, 255)
+    assert prepared.original.getpixel((16, 28)) == (0, 0, 255)
+
+
+def test_a_big_image_is_shrunk_at_once_and_still_turned_upright():
+    """Over KEEP_PIXELS: reduced by a whole factor right after decoding, EXIF orientation kept."""
+    image = Image.new("RGB", (3000, 1500), (255, 0, 0))
+    image.paste((0, 0, 255), (1500, 0, 3000, 1500))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90° clockwise to display: the red left half goes on top
+    prepared = prepare_image(encode(image, "PNG", exif=exif), "big.png")
+    assert KEEP_PIXELS < 3000 * 1500 and prepared.original.size == (750, 1500)
+    assert prepared.original.getpixel((375, 100)) == (255, 0, 0)
+    assert prepared.original.getpixel((375, 1400)) == (0, 0, 255)

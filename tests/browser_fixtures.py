@@ -1,0 +1,100 @@
+"""Playwright and Chromium against a real `streamlit run`: the fixtures that every browser test shares.
+
+Import `server_fixture` and `page_fixture` and ask for `server` and `page`. Importing this module
+skips the importing test module, saying why, when Playwright or Chromium is missing.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import urllib.request
+
+import pytest
+from helpers import ROOT, wait_until
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+playwright_api = pytest.importorskip("playwright.sync_api", reason="playwright is in requirements-dev.txt")
+if not os.path.exists(CHROMIUM):
+    pytest.skip(
+        "no Chromium: .ci/run installs Debian's chromium (apt-get install -y chromium)", allow_module_level=True
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(name="server")
+def server_fixture(batches_dir, runs_dir, tmp_path):
+    """The URL of `streamlit run streamlit_app.py` on a free port, on the synthetic data and `runs_dir`."""
+    port = free_port()
+    env = dict(os.environ, CIFAR10_DIR=str(batches_dir), CIFAR_RUNS_DIR=str(runs_dir))
+    log = open(tmp_path / "streamlit.log", "wb")  # noqa: SIM115 (closed below)
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            "streamlit_app.py",
+            "--server.port",
+            str(port),
+            "--server.headless",
+            "true",
+            "--server.address",
+            "127.0.0.1",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+
+    def healthy() -> bool:
+        try:
+            return urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).status == 200
+        except OSError:
+            return False
+
+    try:
+        wait_until(healthy, timeout=90, what="the Streamlit server's health endpoint")
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        log.close()
+
+
+@pytest.fixture(name="page")
+def page_fixture(server):
+    """A Playwright page in headless Chromium, 1280 × 900, waiting up to 60 s for anything."""
+    with playwright_api.sync_playwright() as driver:
+        browser = driver.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-dev-shm-usage",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--no-first-run",
+                "--disable-sync",
+            ],
+        )
+        context = browser.new_context(viewport={"width": 1280, "height": 900})
+        context.set_default_timeout(60_000)
+        yield context.new_page()
+        browser.close()
+
+
+def settle(page) -> None:
+    """Wait until Streamlit has finished running the script (no 'running' indicator)."""
+    page.wait_for_selector("[data-testid='stMain']")
+    page.wait_for_function("!document.querySelector('[data-testid=\"stStatusWidget\"]')")
