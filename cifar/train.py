@@ -140,6 +140,7 @@ def make_live_callback(writer: RunWriter, x_test, y_test, steps: int, epochs: in
             if self.stopped_at is not None:
                 return  # a partial epoch: the run keeps the epochs that finished
             train_seconds = time.monotonic() - self.epoch_start
+            writer.event("validate", epoch=epoch + 1, test_images=len(y_test))
             val_start = time.monotonic()
             probabilities = self.model.predict(x_test, batch_size=PREDICT_BATCH_SIZE, verbose=0)
             self.val_seconds = time.monotonic() - val_start

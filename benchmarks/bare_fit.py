@@ -1,0 +1,60 @@
+"""The reference for benchmark 1: a bare `model.fit` of a preset on numpy arrays, as the
+tutorial does it, then one `model.evaluate` on the test set. Prints one JSON line.
+
+    .venv/bin/python benchmarks/bare_fit.py --preset tutorial --train-size 10000 [--data PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from common import peak_rss_bytes
+
+from cifar.data import load_dataset, stratified_subset
+from cifar.model import build_model, preset
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--preset", default="tutorial")
+    parser.add_argument("--train-size", type=int)
+    parser.add_argument("--batch-size", type=int)
+    parser.add_argument("--data")
+    args = parser.parse_args()
+    import keras
+
+    config = preset(args.preset)
+    if args.batch_size:
+        config = config.replace(batch_size=args.batch_size)
+    keras.utils.set_random_seed(config.seed)
+    data = load_dataset(args.data)
+    x, y = data.x_train, data.y_train
+    if args.train_size:
+        chosen = stratified_subset(y, args.train_size, config.seed)
+        x, y = x[chosen], y[chosen]
+    model = build_model(config)
+    start = time.perf_counter()
+    model.fit(x, y, batch_size=config.batch_size, epochs=1, shuffle=True, verbose=0)
+    train_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    model.evaluate(data.x_test, data.y_test, batch_size=500, verbose=0)
+    val_seconds = time.perf_counter() - start
+    print(
+        json.dumps(
+            {
+                "images": len(y),
+                "train_seconds": train_seconds,
+                "val_seconds": val_seconds,
+                "peak_rss_bytes": peak_rss_bytes(),
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

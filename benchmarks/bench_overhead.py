@@ -1,0 +1,112 @@
+"""Benchmark 1: the app's training path against a bare `model.fit` of the same config on the
+same data, interleaved, one epoch each.
+
+    .venv/bin/python benchmarks/bench_overhead.py [--preset tutorial] [--train-size 10000] [--repeats 3]
+
+The app's path is a `python -m cifar train` process with its live callback, event log, the
+per-epoch test predictions and the saved model; its training speed is the epoch event's
+images per second (training only), and its epoch time adds the validation and saving. The
+reference is benchmarks/bare_fit.py: `model.fit` on the numpy arrays, then `model.evaluate`.
+Data: --data, else CIFAR10_DIR (the real CIFAR-10, as users train on it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from common import ROOT, median, save
+
+
+def watch_peak_rss(pid: int, found: dict) -> None:
+    """Poll a child's VmHWM until it exits (the kernel keeps the peak for us)."""
+    while True:
+        try:
+            text = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            return
+        for line in text.splitlines():
+            if line.startswith("VmHWM:"):
+                found["peak"] = max(found.get("peak", 0), int(line.split()[1]) * 1024)
+        time.sleep(0.2)
+
+
+def app_epoch(args, runs: Path) -> dict:
+    command = [sys.executable, "-m", "cifar", "train", "--preset", args.preset, "--epochs", "1",
+               "--runs-dir", str(runs), "--run-name", "bench"]  # fmt: skip
+    if args.train_size:
+        command += ["--train-size", str(args.train_size)]
+    if args.data:
+        command += ["--data", args.data]
+    found: dict = {}
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    watcher = threading.Thread(target=watch_peak_rss, args=(process.pid, found))
+    watcher.start()
+    run_dir = Path(process.stdout.readline().strip())
+    process.wait()
+    watcher.join()
+    events = [json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines()]
+    epoch = next(e for e in events if e["type"] == "epoch")
+    start = next(e for e in events if e["type"] == "start")
+    return {
+        "images": start["train_images"],
+        "train_seconds": epoch["train_seconds"],
+        "epoch_seconds": epoch["seconds"],
+        "peak_rss_bytes": found.get("peak"),
+    }
+
+
+def bare_epoch(args) -> dict:
+    command = [sys.executable, str(ROOT / "benchmarks" / "bare_fit.py"), "--preset", args.preset]
+    if args.train_size:
+        command += ["--train-size", str(args.train_size)]
+    if args.data:
+        command += ["--data", args.data]
+    output = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    result = json.loads(output.strip().splitlines()[-1])
+    result["epoch_seconds"] = result["train_seconds"] + result["val_seconds"]
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--preset", default="tutorial")
+    parser.add_argument("--train-size", type=int, default=10_000)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--data", default=os.environ.get("CIFAR10_DIR"))
+    args = parser.parse_args()
+    app, bare = [], []
+    with tempfile.TemporaryDirectory() as runs:
+        for repeat in range(args.repeats):  # interleaved: drifts in the machine's speed hit both
+            bare.append(bare_epoch(args))
+            app.append(app_epoch(args, Path(runs)))
+            print(f"repeat {repeat + 1}: bare {bare[-1]}, app {app[-1]}", flush=True)
+
+    def rate(results: list[dict]) -> float:
+        return median([r["images"] / r["train_seconds"] for r in results])
+
+    results = {
+        "preset": args.preset,
+        "train_images": app[0]["images"],
+        "repeats": args.repeats,
+        "bare_images_per_second": round(rate(bare), 1),
+        "app_images_per_second": round(rate(app), 1),
+        "speed_ratio_app_to_bare": round(rate(app) / rate(bare), 3),
+        "bare_epoch_seconds_with_evaluate": round(median([r["epoch_seconds"] for r in bare]), 2),
+        "app_epoch_seconds_with_validation_and_saving": round(median([r["epoch_seconds"] for r in app]), 2),
+        "bare_peak_rss_mb": round(median([r["peak_rss_bytes"] for r in bare]) / 1e6),
+        "app_peak_rss_mb": round(median([r["peak_rss_bytes"] for r in app]) / 1e6),
+    }
+    command = f"python benchmarks/bench_overhead.py --preset {args.preset} --train-size {args.train_size}"
+    save(f"overhead-{args.preset}", command, results)
+
+
+if __name__ == "__main__":
+    main()

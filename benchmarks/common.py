@@ -1,0 +1,77 @@
+"""What every benchmark shares: the machine it ran on, medians and ratios, a results file.
+
+Benchmarks measure; they never assert a time. Each prints a table and writes
+`benchmarks/results/<name>.json` (git-ignored) so RESULTS.md can quote the figures with the
+command that produced them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import sys
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results"
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+
+def machine() -> dict[str, Any]:
+    """The machine in words: CPU model, cores, memory, Python, TensorFlow and Keras versions."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    info = {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gib": round(memory / 2**30, 1),
+        "python": platform.python_version(),
+        "os": f"{platform.system()} {platform.release()} {platform.machine()}",
+    }
+    try:
+        from importlib.metadata import version
+
+        info["tensorflow"] = version("tensorflow")
+        info["keras"] = version("keras")
+    except Exception:  # informational only: a benchmark never fails for want of a version
+        pass
+    return info
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(share * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def save(name: str, command: str, results: dict[str, Any]) -> Path:
+    """Write the results with the machine and the command that reproduces them; print them."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    record = {"benchmark": name, "command": command, "machine": machine(), "results": results}
+    path = RESULTS / f"{name}.json"
+    path.write_text(json.dumps(record, indent=2) + "\n")
+    print(json.dumps(record, indent=2))
+    return path
+
+
+def peak_rss_bytes(pid: int | str = "self") -> int:
+    """The process's peak resident memory (VmHWM) in bytes."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmHWM in /proc status")
