@@ -7,7 +7,7 @@ append-only, with a torn last line ignored.
 
     <runs>/<id>/config.json            the ModelConfig, written first
                 status.json            state, times, process id, error in words
-                events.jsonl           live events: start, batch, epoch, end
+                events.jsonl           live events: start, batch, validate, epoch, end
                 history.json           per-epoch train and validation loss and accuracy
                 model.keras            the model after the last finished epoch
                 labels.npy             test labels (uint8), for the predictions below
@@ -23,6 +23,7 @@ import os
 import re
 import secrets
 import time
+import zipfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -74,7 +75,8 @@ def create_run_dir(runs_dir: Path, name: str) -> Path:
 
 def check_run_id(run_id: str) -> str:
     """`run_id` itself, or RunError when it is not a plain folder name."""
-    if not isinstance(run_id, str) or not RUN_ID_PATTERN.match(run_id) or ".." in run_id:
+    # fullmatch: `$` alone would let a trailing newline through.
+    if not isinstance(run_id, str) or not RUN_ID_PATTERN.fullmatch(run_id) or ".." in run_id:
         shown = str(run_id)[:60]
         raise RunError(
             f"{shown!r} is not a run id: ids are letters, digits, '.', '-' and '_' "
@@ -120,8 +122,11 @@ def list_runs(runs_dir: str | os.PathLike | None = None) -> list[Run]:
     root = runs_root(runs_dir)
     if not root.is_dir():
         return []
+    # A link to a folder elsewhere is no run here: open_run refuses it, so the listing does too.
     found = [
-        Run(p) for p in root.iterdir() if p.is_dir() and RUN_ID_PATTERN.match(p.name) and (p / "config.json").is_file()
+        Run(p)
+        for p in root.iterdir()
+        if p.is_dir() and not p.is_symlink() and RUN_ID_PATTERN.fullmatch(p.name) and (p / "config.json").is_file()
     ]
     return sorted(found, key=lambda r: r.id, reverse=True)
 
@@ -164,6 +169,24 @@ def _load_array(path: Path) -> np.ndarray:
         return np.load(path, allow_pickle=False)
     except (OSError, ValueError, EOFError) as error:
         raise RunError(f"{path} is missing or damaged ({error}); the run cannot show it.") from error
+
+
+def _model_refusal(run_id: str, path: Path, error: Exception) -> str:
+    """Why run `run_id`'s model file `path` was not loaded, in words a student can act on."""
+    reason = str(error)
+    if "safe_mode" in reason or "arbitrary code" in reason:
+        return (
+            f"Run {run_id}'s model holds Python code (a Lambda or custom layer), and this app never runs code "
+            "from a model file. Train the model here instead."
+        )
+    if not zipfile.is_zipfile(path):  # Keras says "File not found" for these, which misleads
+        detail = "it is not a .keras archive: empty, cut short or another kind of file"
+    else:
+        detail = reason.splitlines()[0][:160] if reason else type(error).__name__
+    return (
+        f"Run {run_id}'s model.keras is damaged or is not a Keras model this app can read ({detail}). "
+        "Its curves and predictions still show; train it again for a model."
+    )
 
 
 @dataclass(frozen=True)
@@ -230,11 +253,15 @@ class Run:
         return events, offset + len(complete)
 
     def prediction_epochs(self) -> list[int]:
+        """The finished epochs whose test-set predictions are stored, in order."""
         folder = self.path / "predictions"
         if not folder.is_dir():
             return []
         epochs = [int(m.group(1)) for p in folder.iterdir() if (m := re.fullmatch(r"epoch-(\d+)\.npy", p.name))]
-        return sorted(epochs)
+        # Only epochs the history claims: predictions are written first, so a run that failed
+        # while saving an epoch may hold that epoch's predictions without the epoch itself.
+        claimed = set(self.history().get("epoch") or [])
+        return sorted(epoch for epoch in epochs if epoch in claimed)
 
     def predictions(self, epoch: int | None = None) -> np.ndarray:
         """Test-set class probabilities (float16, N × classes) after `epoch` (default: the last).
@@ -264,16 +291,24 @@ class Run:
         return (self.path / "model.keras").is_file()
 
     def load_model(self):
-        """The trained Keras model, loaded with `safe_mode` (no arbitrary code runs).
+        """The trained Keras model, loaded with `safe_mode`: a model file that carries code
+        (a Lambda layer, a class from outside Keras) is refused, never run.
 
         Raises:
-            RunError: the run has no model yet.
+            RunError: the run has no model yet, or its model.keras carries code, is a link to
+                another file, or is damaged; the message says which, in words.
         """
         import keras
 
+        path = self.path / "model.keras"
         if not self.has_model():
             raise RunError(f"Run {self.id} has no model yet: no epoch has finished.")
-        return keras.saving.load_model(self.path / "model.keras", safe_mode=True)
+        if path.is_symlink():  # the trainer renames a real file into place; a link points elsewhere
+            raise RunError(f"Run {self.id}'s model.keras is a link to another file; only a run's own model is loaded.")
+        try:
+            return keras.saving.load_model(path, safe_mode=True)
+        except Exception as error:  # Keras raises ValueError, TypeError, OSError... for a bad file
+            raise RunError(_model_refusal(self.id, path, error)) from error
 
     def progress(self) -> dict[str, Any] | None:
         """The latest batch event with `epochs` and `fraction` (0 to 1) of the whole run done.

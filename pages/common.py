@@ -122,13 +122,18 @@ def _model(run_path: str, modified_ns: int):
 
 
 def model_of(run: Run):
-    """The run's trained model, cached once its training has ended; None (with a note) if none."""
+    """The run's trained model, cached once its training has ended; None (with a note, or an
+    error in words when its file carries code or is damaged) if there is none to use."""
     if not run.has_model():
         st.info(f"Run **{run.id}** has no model yet: it appears after the first finished epoch.")
         return None
-    if run.status()["state"] in ("queued", "running"):
-        return run.load_model()  # still changing: never cached
-    return _model(str(run.path), (run.path / "model.keras").stat().st_mtime_ns)
+    try:
+        if run.status()["state"] in ("queued", "running"):
+            return run.load_model()  # still changing: never cached
+        return _model(str(run.path), (run.path / "model.keras").stat().st_mtime_ns)
+    except (RunError, OSError) as error:  # OSError: deleted from another tab meanwhile
+        st.error(f"**The model of run {run.id} cannot be used.** {error}")
+        return None
 
 
 def test_images(run: Run, data: Dataset | None):

@@ -1,0 +1,284 @@
+"""Many people at once: launches in the same second, and readers of runs that are being written.
+
+Readers here read the files raw as well as through cifar.runs, so a torn file would show up
+as a JSON error instead of being quietly taken as missing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+import traceback
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+from helpers import ROOT, TINY, TINY_FLAGS, wait_for_end, wait_until
+
+from cifar import jobs
+from cifar.runs import LIVE_STATES, Run, open_run_dir
+
+MODEL_PADDING = 200_000  # bytes of the stand-in model file: big enough that a torn copy would show
+
+
+def _intervals(runs: list[Run]) -> list[tuple[datetime, datetime]]:
+    spans = [(datetime.fromisoformat(r.status()["started"]), datetime.fromisoformat(r.status()["ended"])) for r in runs]
+    return sorted(spans)
+
+
+def _watch_one_at_a_time(runs: list[Run], timeout: float = 300) -> bool:
+    """Poll until every run has ended; fail if two ever train at once. Whether one was seen
+    waiting while another trained is returned."""
+    seen_queued_behind = False
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        states = [run.status()["state"] for run in runs]
+        assert states.count("running") <= 1, f"two trainings at once: {states}"
+        seen_queued_behind |= sorted(states) == ["queued", "running"]
+        if not any(state in LIVE_STATES for state in states):
+            return seen_queued_behind
+        time.sleep(0.02)
+    raise AssertionError(f"timed out after {timeout} s waiting for {[r.id for r in runs]} to end")
+
+
+def _assert_one_after_the_other(runs: list[Run], epochs: int) -> None:
+    for run in runs:
+        status = run.status()
+        assert status["state"] == "finished", status
+        assert run.history()["epoch"] == list(range(1, epochs + 1))
+    (first_start, first_end), (second_start, second_end) = _intervals(runs)
+    assert first_end <= second_start, f"overlap: {first_start}–{first_end} and {second_start}–{second_end}"
+
+
+def test_two_launches_in_the_same_second_from_two_threads(batches_dir, runs_dir, monkeypatch):
+    """As two people pressing Launch on one server: the server's threads call jobs.launch."""
+    monkeypatch.setenv("CIFAR_MAX_TRAININGS", "1")
+    config = TINY.replace(epochs=3)
+    together = threading.Barrier(2)
+    launched: list[Run] = []
+
+    def press_launch(name: str) -> None:
+        together.wait()
+        launched.append(jobs.launch(config, runs_dir=runs_dir, data=batches_dir, name=name))
+
+    started = time.monotonic()
+    presses = [threading.Thread(target=press_launch, args=(name,)) for name in ("alice", "bob")]
+    for press in presses:
+        press.start()
+    for press in presses:
+        press.join()
+    assert time.monotonic() - started < 1.0 and len({run.id for run in launched}) == 2
+    assert _watch_one_at_a_time(launched), "never saw one queued while the other trained"
+    _assert_one_after_the_other(launched, epochs=3)
+
+
+def test_two_launches_in_the_same_second_from_two_processes(batches_dir, runs_dir, monkeypatch):
+    """As two servers, or two terminals, sharing one runs folder."""
+    monkeypatch.setenv("CIFAR_MAX_TRAININGS", "1")
+    command = [sys.executable, "-m", "cifar", "train", "--data", str(batches_dir), "--runs-dir", str(runs_dir)]
+    command += ["--epochs", "2", *TINY_FLAGS]
+    processes = [
+        subprocess.Popen(
+            [*command, "--run-name", name], cwd=ROOT, env=os.environ, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        for name in ("carol", "dave")
+    ]
+    runs = [open_run_dir(process.stdout.readline().decode().strip()) for process in processes]
+    assert _watch_one_at_a_time(runs), "never saw one queued while the other trained"
+    for process in processes:
+        _, errors = process.communicate(timeout=120)
+        assert process.returncode == 0, errors.decode()[-2000:]
+    _assert_one_after_the_other(runs, epochs=2)
+
+
+# --- readers while a run is written ----------------------------------------------------------
+
+
+@dataclass
+class Tally:
+    """What one reader thread did and found."""
+
+    rounds: int = 0  # passes over every file of the run
+    rounds_with_epochs: int = 0  # of those, after the first epoch was saved
+    reads: int = 0  # single reads of a file or a reader method
+    torn_tails: int = 0  # times the event log ended mid-line (allowed: the reader leaves it)
+    models_loaded: int = 0
+    most_epochs: int = 0
+    errors: list[str] = field(default_factory=list)
+    events: list[dict] = field(default_factory=list)  # read bit by bit, with run.events(offset)
+    offset: int = 0
+    raw_offset: int = 0  # how far the raw check of the event log has got
+    loads_models: bool = False  # one reader also loads the whole model now and then
+    last_model_load: float = 0.0
+
+
+def _read_json_raw(path: Path):
+    """The parsed file, or None when it does not exist yet; a torn file raises."""
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return None
+    return json.loads(text)
+
+
+def read_round(run: Run, tally: Tally, check_model) -> None:
+    """Read every file of `run` once, in the order that makes the writer's promises checkable:
+    status before history before predictions and model, since the writer writes them in reverse."""
+    status = _read_json_raw(run.path / "status.json")
+    assert isinstance(status, dict) and status.get("state") in (*LIVE_STATES, "finished"), status
+    history = _read_json_raw(run.path / "history.json") or {}
+    done = len(history.get("epoch", []))
+    assert {len(values) for values in history.values()} <= {done}, history  # every list as long
+    assert history.get("epoch", []) == list(range(1, done + 1))
+    assert status.get("epoch", 0) <= done  # the status's epoch is written last
+    predicted = run.prediction_epochs()
+    assert set(range(1, done + 1)) <= set(predicted), (done, predicted)  # epoch k's predictions exist
+    if done:
+        probabilities = run.predictions(done).astype(np.float32)
+        assert probabilities.shape == (100, 10) and np.allclose(probabilities.sum(axis=1), 1, atol=0.02)
+        assert run.labels().shape == (100,)
+        tally.reads += 2
+        check_model(run, done, tally)
+    with open(run.path / "events.jsonl", "rb") as log:
+        log.seek(tally.raw_offset)
+        lines = log.read().split(b"\n")
+    tally.torn_tails += lines[-1] != b""
+    assert all(isinstance(json.loads(line), dict) for line in lines[:-1])  # every whole line is whole JSON
+    tally.raw_offset += sum(len(line) + 1 for line in lines[:-1])
+    new_events, tally.offset = run.events(tally.offset)
+    tally.events += new_events
+    progress = run.progress()
+    assert progress is None or 0.0 <= progress["fraction"] <= 1.0
+    summary = run.summary()
+    assert summary["state"] in (*LIVE_STATES, "finished") and run.status()["state"] != "interrupted"
+    assert run.config().epochs >= 1
+    tally.reads += 9
+    tally.rounds += 1
+    tally.rounds_with_epochs += done > 0
+    tally.most_epochs = max(tally.most_epochs, done)
+
+
+def read_while_written(run: Run, writer_alive, check_model, readers: int = 4) -> list[Tally]:
+    """`readers` threads read the run round after round until `writer_alive()` is false."""
+    tallies = [Tally(loads_models=index == 0) for index in range(readers)]
+
+    def reader(tally: Tally) -> None:
+        while True:
+            alive = writer_alive()  # one last round after the writer has ended
+            try:
+                read_round(run, tally, check_model)
+            except Exception:
+                tally.errors.append(traceback.format_exc())
+                if len(tally.errors) > 5:
+                    return
+            if not alive:
+                return
+
+    threads = [threading.Thread(target=reader, args=(tally,)) for tally in tallies]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=600)
+    return tallies
+
+
+def _check_outcome(run: Run, tallies: list[Tally], epochs: int, what: str) -> None:
+    errors = [error for tally in tallies for error in tally.errors]
+    assert not errors, f"{len(errors)} failed reads; the first:\n{errors[0]}"
+    final, _ = run.events()
+    for tally in tallies:
+        assert tally.events == final  # read bit by bit while written: the same events, none twice
+        assert tally.most_epochs == epochs
+    rounds = sum(tally.rounds for tally in tallies)
+    with_epochs = sum(tally.rounds_with_epochs for tally in tallies)
+    reads = sum(tally.reads for tally in tallies)
+    torn = sum(tally.torn_tails for tally in tallies)
+    models = sum(tally.models_loaded for tally in tallies)
+    print(
+        f"\nFIGURE {what}: {len(tallies)} readers, {rounds} rounds ({with_epochs} after epoch 1), {reads} reads, "
+        f"0 errors, {torn} event-log tails caught mid-line (left for the next read), {models} model files checked"
+    )
+
+
+def test_reading_a_real_training_while_it_writes(batches_dir, runs_dir):
+    import keras  # noqa: F401 (imported now, so that the readers' model loads time the load, not the import)
+
+    epochs = 30
+    run = jobs.launch(TINY.replace(epochs=epochs), runs_dir=runs_dir, data=batches_dir, name="watched")
+
+    def check_model(run: Run, done: int, tally: Tally) -> None:
+        assert run.has_model()  # written before the history says the epoch is done
+        if tally.loads_models and time.monotonic() - tally.last_model_load > 1.0:  # slow: now and then
+            model = run.load_model()
+            assert model.output_shape == (None, 10)
+            tally.models_loaded += 1
+            tally.last_model_load = time.monotonic()
+
+    wait_until(lambda: (run.path / "events.jsonl").exists(), what="the training process to start")
+    tallies = read_while_written(run, lambda: run.status()["state"] in LIVE_STATES, check_model)
+    assert wait_for_end(run)["state"] == "finished"
+    _check_outcome(run, tallies, epochs, "reads of a real training")
+
+
+# A trainer at full speed: RunWriter's own writes, with a stand-in model file, as fast as they go.
+
+
+class StandInModel:
+    """Saves a file that says which epoch it is from, and ends with a mark a torn copy lacks."""
+
+    def __init__(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def save(self, path: Path) -> None:
+        with open(path, "wb") as handle:
+            handle.write(f"EPOCH {self.epoch:06d}\n".encode() + b"\0" * MODEL_PADDING + b"END\n")
+
+
+def write_fast(run_dir: str, epochs: int, batches: int = 5) -> None:
+    """Write a whole run through cifar.train.RunWriter, as fast as the disk allows."""
+    from cifar.files import save_npy_atomic
+    from cifar.runs import now_iso, process_start_ticks
+    from cifar.train import RunWriter
+
+    path = Path(run_dir)
+    writer = RunWriter(path)
+    writer.set_status(state="running", pid=os.getpid(), pid_start=process_start_ticks(os.getpid()), started=now_iso())
+    save_npy_atomic(path / "labels.npy", np.arange(100, dtype=np.uint8) % 10)
+    writer.event("start", epochs=epochs, start_epoch=0, steps=batches)
+    rng = np.random.default_rng(0)
+    for epoch in range(1, epochs + 1):
+        for batch in range(1, batches + 1):
+            writer.event("batch", epoch=epoch, batch=batch, batches=batches, loss=2.3, eta_seconds=1.0, note="x" * 300)
+        logits = rng.normal(size=(100, 10))
+        probabilities = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+        values = {"loss": 2.0, "accuracy": 0.1, "val_loss": 2.1, "val_accuracy": 0.1, "seconds": 0.01}
+        writer.save_epoch(StandInModel(epoch), epoch, values, probabilities)
+        writer.event("epoch", epoch=epoch, epochs=epochs)
+    writer.set_status(state="finished", ended=now_iso())
+    writer.event("end", state="finished")
+    writer.close()
+
+
+def test_reading_a_run_written_at_full_speed(runs_dir):
+    epochs = 300
+    run = Run(jobs.prepare_run(TINY.replace(epochs=epochs), runs_dir, name="fast"))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "tests")]))
+    code = "import sys, test_concurrency as t; t.write_fast(sys.argv[1], int(sys.argv[2]))"
+    writer = subprocess.Popen([sys.executable, "-c", code, str(run.path), str(epochs)], env=env, cwd=ROOT)
+
+    def check_model(run: Run, done: int, tally: Tally) -> None:
+        data = (run.path / "model.keras").read_bytes()
+        assert data.endswith(b"END\n") and len(data) == len(b"EPOCH 000000\n") + MODEL_PADDING + 4
+        assert int(data[6:12]) >= done  # the model is written before the history
+        tally.models_loaded += 1
+
+    wait_until(lambda: run.raw_status().get("pid") == writer.pid, what="the writer to start")
+    tallies = read_while_written(run, lambda: writer.poll() is None, check_model)
+    assert writer.wait(timeout=60) == 0
+    assert run.status()["state"] == "finished" and run.history()["epoch"] == list(range(1, epochs + 1))
+    _check_outcome(run, tallies, epochs, "reads of a run written at full speed")
