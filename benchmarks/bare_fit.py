@@ -38,9 +38,21 @@ def main() -> None:
         chosen = stratified_subset(y, args.train_size, config.seed)
         x, y = x[chosen], y[chosen]
     model = build_model(config)
+
+    class EpochTimer(keras.callbacks.Callback):
+        """The epoch alone, as the app's epoch event times it: not fit's set-up before it."""
+
+        def on_epoch_begin(self, epoch, logs=None) -> None:
+            self.start = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None) -> None:
+            self.seconds = time.perf_counter() - self.start
+
+    timer = EpochTimer()
     start = time.perf_counter()
-    model.fit(x, y, batch_size=config.batch_size, epochs=1, shuffle=True, verbose=0)
-    train_seconds = time.perf_counter() - start
+    model.fit(x, y, batch_size=config.batch_size, epochs=1, shuffle=True, verbose=0, callbacks=[timer])
+    fit_seconds = time.perf_counter() - start
+    train_seconds = timer.seconds
     start = time.perf_counter()
     model.evaluate(data.x_test, data.y_test, batch_size=500, verbose=0)
     val_seconds = time.perf_counter() - start
@@ -49,6 +61,7 @@ def main() -> None:
             {
                 "images": len(y),
                 "train_seconds": train_seconds,
+                "fit_seconds_with_setup": fit_seconds,
                 "val_seconds": val_seconds,
                 "peak_rss_bytes": peak_rss_bytes(),
             }
