@@ -24,6 +24,20 @@ if not os.path.exists(CHROMIUM):
     )
 
 
+# Headless Chromium as the tests run it; background tabs keep running (ten sessions at once).
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-renderer-backgrounding",
+    "--disable-background-timer-throttling",
+    "--no-first-run",
+    "--disable-sync",
+]
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -76,22 +90,23 @@ def server_fixture(batches_dir, runs_dir, tmp_path):
 def page_fixture(server):
     """A Playwright page in headless Chromium, 1280 × 900, waiting up to 60 s for anything."""
     with playwright_api.sync_playwright() as driver:
-        browser = driver.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-dev-shm-usage",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--no-first-run",
-                "--disable-sync",
-            ],
-        )
+        browser = driver.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         context = browser.new_context(viewport={"width": 1280, "height": 900})
         context.set_default_timeout(60_000)
         yield context.new_page()
         browser.close()
+
+
+def launch_long_from_page(page, url: str, epochs: int = 300) -> None:
+    """Open the Train page, set `epochs` and press Launch, as a person would; wait for the bar."""
+    page.goto(f"{url}/train")
+    page.get_by_role("tab", name="Optimisation").click()
+    field = page.get_by_label("Epochs", exact=True)
+    field.fill(str(epochs))
+    field.press("Enter")
+    settle(page)
+    page.get_by_role("button", name="Launch training").click()
+    page.locator("[data-testid='stMain'] [data-testid='stProgress']").first.wait_for()
 
 
 def settle(page) -> None:

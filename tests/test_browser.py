@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import io
 
-from browser_fixtures import page_fixture, server_fixture, settle  # noqa: F401 (fixtures page and server)
+from browser_fixtures import launch_long_from_page, page_fixture, server_fixture, settle  # noqa: F401 (fixtures)
 from helpers import ROOT, wait_for_end, wait_until
 from PIL import Image
 
@@ -86,14 +86,7 @@ def test_walk_through_the_product(server, page, runs_dir):
     shoot(page, "runs")
 
     # A second, long training, stopped midway from the page.
-    page.goto(f"{server}/train")
-    page.get_by_role("tab", name="Optimisation").click()
-    epochs = page.get_by_label("Epochs", exact=True)
-    epochs.fill("300")
-    epochs.press("Enter")
-    settle(page)
-    page.get_by_role("button", name="Launch training").click()
-    page.locator("[data-testid='stProgress']").first.wait_for()
+    launch_long_from_page(page, server)
     second = next(r for r in list_runs(runs_dir) if r.id != run.id)
     shoot(page, "train-second-live")
     stop = page.get_by_role("button", name="Stop training", exact=True)

@@ -24,19 +24,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from browser_fixtures import CHROMIUM, CHROMIUM_ARGS, launch_long_from_page, playwright_api  # skips without Chromium
 from helpers import ROOT, TINY, wait_for_end, wait_until
 from PIL import Image
 
 from cifar import jobs
 from cifar.infer import predict, prepare_image
 from cifar.runs import Run, list_runs, open_run_dir, process_alive
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-playwright_api = pytest.importorskip("playwright.sync_api", reason="playwright is in requirements-dev.txt")
-if not os.path.exists(CHROMIUM):
-    pytest.skip(
-        "no Chromium: .ci/run installs Debian's chromium (apt-get install -y chromium)", allow_module_level=True
-    )
 
 SESSIONS = 10
 COLOURS = {  # a distinct colour, and so a distinct file, for every session
@@ -118,20 +112,7 @@ def trainings() -> Iterator[list[Run]]:
 @pytest.fixture
 def chromium():
     with playwright_api.sync_playwright() as driver:
-        browser = driver.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-dev-shm-usage",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-renderer-backgrounding",  # ten tabs in the background must still run
-                "--disable-background-timer-throttling",
-                "--no-first-run",
-                "--disable-sync",
-            ],
-        )
+        browser = driver.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield browser
         browser.close()
 
@@ -335,14 +316,7 @@ def test_a_training_outlives_server_restarts(batches_dir, runs_dir, tmp_path, ch
     page = new_session(chromium)
 
     # Launched from the page: the training is the server's own child process.
-    page.goto(f"{url}/train")
-    page.get_by_role("tab", name="Optimisation").click()
-    epochs = page.get_by_label("Epochs", exact=True)
-    epochs.fill("300")
-    epochs.press("Enter")
-    settle(page)
-    page.get_by_role("button", name="Launch training").click()
-    page.locator("[data-testid='stMain'] [data-testid='stProgress']").first.wait_for()
+    launch_long_from_page(page, url)
     (run,) = list_runs(runs_dir)
     trainings.append(run)
     pid = slow_down(run)
