@@ -130,6 +130,7 @@ AXIS_LABELS = {
     "batch_norm": "BatchNorm",
     "dense_dropout": "dense drop.",
     "learning_rate": "learn. rate",
+    "lr_schedule": "schedule",
     "batch_size": "batch",
     "train_size": "images",
     "best accuracy": "accuracy",

@@ -9,7 +9,16 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from cifar.model import OPTIMIZERS, PRESETS, ModelConfig, config_from_dict, preset
+from cifar.model import (
+    CIFAR_TEST_IMAGES,
+    CIFAR_TRAIN_IMAGES,
+    LR_SCHEDULES,
+    OPTIMIZERS,
+    PRESETS,
+    ModelConfig,
+    config_from_dict,
+    preset,
+)
 
 EXIT_USAGE = 2
 
@@ -45,6 +54,8 @@ def _config_flags(parser: argparse.ArgumentParser) -> None:
             group.add_argument(flag, type=_parse_train_size, help=comment + "; 'all' for every image")
         elif field.name == "optimizer":
             group.add_argument(flag, choices=OPTIMIZERS, help=comment)
+        elif field.name == "lr_schedule":
+            group.add_argument(flag, choices=LR_SCHEDULES, help=comment)
         elif field.type in ("bool", bool):
             group.add_argument(flag, action=argparse.BooleanOptionalAction, help=comment)
         else:
@@ -177,7 +188,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         from cifar.estimate import check_feasible
 
         config = config_from_args(args)
-        for warning in check_feasible(config, jobs.CIFAR_TRAIN_IMAGES, jobs.CIFAR_TEST_IMAGES).warnings:
+        for warning in check_feasible(config, CIFAR_TRAIN_IMAGES, CIFAR_TEST_IMAGES).warnings:
             print(f"warning: {warning}", file=sys.stderr)
         run_dir = jobs.prepare_run(config, args.runs_dir, args.run_name or args.preset or "tutorial", args.data)
     print(run_dir, flush=True)

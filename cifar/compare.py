@@ -84,6 +84,7 @@ def runs_frame(rows: Sequence[dict[str, Any]]) -> pd.DataFrame:
 # The settings a class most often splits between them come first, so a few axes say most.
 AXIS_PRIORITY = (
     "learning_rate",
+    "lr_schedule",
     "batch_size",
     "dropout",
     "filters",

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from cifar.estimate import check_feasible
 from cifar.files import write_json_atomic
-from cifar.model import MAX_EPOCHS, ModelConfig, save_config
+from cifar.model import CIFAR_TEST_IMAGES, CIFAR_TRAIN_IMAGES, MAX_EPOCHS, ModelConfig, save_config
 from cifar.runs import (
     LIVE_STATES,
     Run,
@@ -39,7 +39,6 @@ from cifar.runs import (
     runs_root,
 )
 
-CIFAR_TRAIN_IMAGES, CIFAR_TEST_IMAGES = 50_000, 10_000  # memory depends on the model, hardly on these
 DEFAULT_MAX_TRAININGS = 1  # a 2-core machine trains one model at a time at full speed
 _children: list[subprocess.Popen] = []  # reaped on every call, so none lingers as a zombie
 
@@ -121,7 +120,14 @@ def resume_config(parent: Run, more_epochs: int) -> ModelConfig:
             f"epochs to add must be a whole number from 1 to {MAX_EPOCHS - done} (run {parent.id} has "
             f"{done} and a run ends by epoch {MAX_EPOCHS}); got {more_epochs!r}"
         )
-    return parent.config().replace(epochs=done + more_epochs)
+    config = parent.config()
+    if config.lr_schedule != "constant":
+        raise RunError(
+            f"Run {parent.id} planned its {config.lr_schedule} learning-rate schedule for its own "
+            f"{config.epochs} epochs and brought the rate down to zero: more epochs would hardly change it. "
+            "Start a new run with more epochs instead."
+        )
+    return config.replace(epochs=done + more_epochs)
 
 
 def _copy_for_resume(parent: Run, path: Path) -> dict:

@@ -17,9 +17,12 @@ from typing import Any
 from cifar.files import write_json_atomic
 
 OPTIMIZERS = ("adam", "sgd", "rmsprop")
+LR_SCHEDULES = ("constant", "cosine")
+WARMUP_FRACTION = 0.1  # a cosine schedule's linear warm-up, as a share of all its steps
 NUM_CLASSES = 10
 MAX_EPOCHS = 500
 IMAGE_SHAPE = (32, 32, 3)
+CIFAR_TRAIN_IMAGES, CIFAR_TEST_IMAGES = 50_000, 10_000
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,7 @@ class ModelConfig:
     # optimisation
     optimizer: str = "adam"  # adam, sgd (with Nesterov momentum 0.9) or rmsprop
     learning_rate: float = 0.001  # step size, above 0 and at most 10 (0.001 suits adam)
+    lr_schedule: str = "constant"  # constant, or cosine: a 10% warm-up, then down to 0 at the last step
     batch_size: int = 10  # images per gradient step, 1 to 4096
     epochs: int = 10  # passes over the training images, 1 to 500
     # data
@@ -113,6 +117,8 @@ def validate(config: ModelConfig) -> None:
     rate = config.learning_rate
     if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0 < rate <= 10:
         raise ValueError(f"learning_rate must be above 0 and at most 10; got {rate!r}")
+    if config.lr_schedule not in LR_SCHEDULES:
+        raise ValueError(f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}; got {config.lr_schedule!r}")
     _check_int("batch_size", config.batch_size, 1, 4096)
     _check_int("epochs", config.epochs, 1, MAX_EPOCHS)
     if config.train_size is not None:
@@ -138,6 +144,21 @@ PRESETS: dict[str, ModelConfig] = {
         batch_size=32,
         epochs=6,
         train_size=6000,
+    ),
+    # The tutorial's accuracy in a fraction of its time: three one-conv blocks with BatchNorm,
+    # a wider batch, and a learning rate that warms up and then decays to zero over 2 epochs.
+    # Measured by benchmarks/bench_time_to_accuracy.py: see benchmarks/RESULTS.md.
+    "fast": ModelConfig(
+        conv_blocks=3,
+        filters=(32, 64, 128),
+        convs_per_block=1,
+        dense_units=128,
+        batch_norm=True,
+        dropout=0.0,
+        learning_rate=0.003,
+        lr_schedule="cosine",
+        batch_size=64,
+        epochs=2,
     ),
     # BatchNorm, augmentation and three blocks: 0.727 in 13.5 min, against the tutorial's
     # 0.667 in 18.5 min. One conv per block: with two, training ran at 156 images/s, not 701.
@@ -184,7 +205,7 @@ def load_config(path: str | Path) -> ModelConfig:
     return config_from_dict(json.loads(Path(path).read_text()))
 
 
-def build_model(config: ModelConfig | None = None):
+def build_model(config: ModelConfig | None = None, train_images: int | None = None):
     """The Keras model for `config`, compiled, built with the Functional API.
 
     Input is uint8 (N, 32, 32, 3); the model scales it to [0, 1] itself, so no float copy
@@ -192,6 +213,8 @@ def build_model(config: ModelConfig | None = None):
 
     Args:
         config: the network and optimiser choices.
+        train_images: images in one epoch, which a learning-rate schedule spans; by default
+            `config.train_size`, or all 50,000.
 
     Returns:
         A compiled `keras.Model` with softmax outputs over the 10 classes.
@@ -226,22 +249,50 @@ def build_model(config: ModelConfig | None = None):
     outputs = layers.Dense(NUM_CLASSES, activation="softmax", name="class_probabilities")(x)
     model = keras.Model(inputs, outputs, name="cifar_cnn")
     model.compile(
-        optimizer=make_optimizer(config),
+        optimizer=make_optimizer(config, train_images),
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
     )
     return model
 
 
-def make_optimizer(config: ModelConfig):
-    """The Keras optimizer named by `config.optimizer` at `config.learning_rate`."""
+def training_steps(config: ModelConfig, train_images: int | None = None) -> int:
+    """Gradient steps over all of `config`'s epochs (the last batch of an epoch may be short)."""
+    images = train_images or config.train_size or CIFAR_TRAIN_IMAGES
+    return math.ceil(images / config.batch_size) * config.epochs
+
+
+def learning_rate(config: ModelConfig, train_images: int | None = None):
+    """The optimizer's learning rate: a number, or a Keras schedule over the run's steps."""
+    if config.lr_schedule == "constant":
+        return config.learning_rate
     import keras
 
+    steps = training_steps(config, train_images)
+    warmup = int(steps * WARMUP_FRACTION)
+    return keras.optimizers.schedules.CosineDecay(
+        config.learning_rate / 10,
+        decay_steps=max(steps - warmup, 1),
+        alpha=0.0,
+        warmup_target=config.learning_rate,
+        warmup_steps=warmup,
+    )
+
+
+def make_optimizer(config: ModelConfig, train_images: int | None = None):
+    """The Keras optimizer named by `config.optimizer`, at `config.learning_rate` and its schedule.
+
+    `train_images` is how many images an epoch holds (a schedule spans the run's steps); by
+    default `config.train_size`, or all of CIFAR-10's training set.
+    """
+    import keras
+
+    rate = learning_rate(config, train_images)
     if config.optimizer == "sgd":
-        return keras.optimizers.SGD(config.learning_rate, momentum=0.9, nesterov=True)
+        return keras.optimizers.SGD(rate, momentum=0.9, nesterov=True)
     if config.optimizer == "rmsprop":
-        return keras.optimizers.RMSprop(config.learning_rate)
-    return keras.optimizers.Adam(config.learning_rate)
+        return keras.optimizers.RMSprop(rate)
+    return keras.optimizers.Adam(rate)
 
 
 def layer_table(model) -> list[dict[str, Any]]:

@@ -275,7 +275,7 @@ def _train(run_dir: Path, data_path: str | None, writer: RunWriter, should_stop)
     )
 
     # A continued run: weights and optimizer state (Adam's moments, the step count) as its parent left them.
-    model = Run(run_dir).load_model() if start_epoch else build_model(config)
+    model = Run(run_dir).load_model() if start_epoch else build_model(config, len(y_train))
     steps = math.ceil(len(y_train) / config.batch_size)
     writer.event(
         "start",

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from cifar import jobs
 from cifar.estimate import check_feasible, parameter_count
-from cifar.model import MAX_EPOCHS, OPTIMIZERS, PRESETS, ModelConfig, build_model, config_from_dict
+from cifar.model import LR_SCHEDULES, MAX_EPOCHS, OPTIMIZERS, PRESETS, ModelConfig, build_model, config_from_dict
 from cifar.runs import list_runs
 
 
@@ -36,6 +36,7 @@ def valid_configs(draw, max_filters: int = 16) -> ModelConfig:
         augment=draw(st.booleans()),
         optimizer=draw(st.sampled_from(OPTIMIZERS)),
         learning_rate=draw(st.floats(1e-5, 0.1)),
+        lr_schedule=draw(st.sampled_from(LR_SCHEDULES)),
         batch_size=draw(st.integers(1, 64)),
         epochs=draw(st.integers(1, MAX_EPOCHS)),
         train_size=draw(st.none() | st.integers(10, 50_000)),
@@ -70,6 +71,7 @@ INVALID = {
     "augment": [0, "no"],
     "optimizer": ["Adam", "lbfgs", "", 1],
     "learning_rate": [0, -0.001, 10.5, math.nan, math.inf, "0.01", True],
+    "lr_schedule": ["Cosine", "linear", "", None, 1],
     "batch_size": [0, 4097, 10.0, None],
     "epochs": [0, MAX_EPOCHS + 1, -1, 2.5],
     "train_size": [0, 9, 1_000_001, 100.5, "all"],

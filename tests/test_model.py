@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 
 import pytest
@@ -15,6 +16,7 @@ from cifar.model import (
     load_config,
     preset,
     save_config,
+    training_steps,
 )
 
 # The tutorial's model.summary(), layer by layer: (output shape, parameters).
@@ -127,6 +129,7 @@ INVALID = [
     ("learning_rate", -1.0),
     ("learning_rate", 11.0),
     ("learning_rate", float("nan")),
+    ("lr_schedule", "step"),
     ("batch_size", 0),
     ("batch_size", 5000),
     ("epochs", 0),
@@ -153,6 +156,22 @@ def test_message_a_student_can_read():
 def test_every_field_has_an_invalid_case():
     fields = {f.name for f in dataclasses.fields(ModelConfig)}
     assert fields == {field for field, _ in INVALID}
+
+
+def test_a_cosine_schedule_warms_up_then_reaches_zero_at_the_last_step():
+    config = ModelConfig(lr_schedule="cosine", learning_rate=0.004, batch_size=100, epochs=2)
+    assert training_steps(config, 1000) == 20
+    optimizer = build_model(config, train_images=1000).optimizer
+    schedule = optimizer._learning_rate  # the schedule itself; .learning_rate is its value now
+    steps = [float(schedule(step)) for step in range(21)]
+    assert steps[0] == pytest.approx(0.0004)  # a tenth of the rate
+    assert max(steps) == pytest.approx(0.004) and steps.index(max(steps)) == 2  # warm-up: 10% of 20 steps
+    assert all(a >= b for a, b in itertools.pairwise(steps[2:]))  # then only down
+    assert steps[20] == pytest.approx(0.0, abs=1e-9)
+    assert float(optimizer.learning_rate) == pytest.approx(0.0004)  # what its first step uses
+    # Without train_images, an epoch is train_size images, or all 50,000.
+    assert training_steps(config.replace(train_size=500)) == 10
+    assert training_steps(config) == 1000
 
 
 def test_json_round_trip(tmp_path):

@@ -90,6 +90,12 @@ def test_resume_refuses_a_live_run_or_one_without_epochs(parent, runs_dir):
     write_json_atomic(empty.path / "status.json", {**empty.raw_status(), "state": "stopped"})
     with pytest.raises(RunError, match="no finished epoch"):
         jobs.resume_config(empty, 1)
+    cosine = open_run_dir(jobs.prepare_run(TINY.replace(lr_schedule="cosine"), runs_dir, "cosine"))
+    shutil.copyfile(parent.path / "model.keras", cosine.path / "model.keras")
+    write_json_atomic(cosine.path / "history.json", parent.history())
+    write_json_atomic(cosine.path / "status.json", {**cosine.raw_status(), "state": "finished"})
+    with pytest.raises(RunError, match=r"cosine learning-rate schedule .* Start a new run with more epochs"):
+        jobs.resume_config(cosine, 1)
     result = run_cli("train", "--resume", "../elsewhere", "--epochs", "1", "--runs-dir", str(runs_dir))
     assert result.returncode == 2 and "not a run directory" in result.stderr
 
