@@ -10,6 +10,8 @@ load of the same source is a file read; the cache is rebuilt when the source cha
 
 Images stay uint8 (N, 32, 32, 3): 180 MB for all 60,000. Scaling to [0, 1] happens inside
 the model, never as a float copy of the whole set (the tutorial's ``x / 255`` is 1.2 GB).
+Arrays read from the cache start on a 64-byte boundary, so that the trainer can hand them to
+TensorFlow without a second copy (``aligned``; cifar/train.py).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import hashlib
 import os
 import tarfile
 import tempfile
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,6 +43,9 @@ SPLITS = ("train", "test")
 OFFICIAL_ARCHIVE_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 # Bumped whenever the cached layout or decoding changes, so old caches are not trusted.
 _CACHE_VERSION = 1
+# TensorFlow uses an array's memory in place only when it starts on this boundary (bytes).
+ALIGNMENT = 64
+_READ_CHUNK = 8 << 20  # read the cache in pieces: a whole-array read would hold a second copy
 
 HOW_TO_GET_DATA = (
     "Download the CIFAR-10 python archive (cifar-10-python.tar.gz, 163 MB) from "
@@ -144,21 +150,56 @@ def _load_from_keras() -> Dataset:
     return _checked(x_train, y_train.reshape(-1), x_test, y_test.reshape(-1), CLASS_NAMES, "Keras download")
 
 
+def aligned_empty(shape: tuple[int, ...], dtype: np.dtype | type) -> np.ndarray:
+    """An uninitialised C-ordered array whose data starts on an ALIGNMENT-byte boundary."""
+    dtype = np.dtype(dtype)
+    size = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    buffer = np.empty(size + ALIGNMENT, np.uint8)
+    offset = (-buffer.ctypes.data) % ALIGNMENT
+    return buffer[offset : offset + size].view(dtype).reshape(shape)
+
+
+def aligned(array: np.ndarray) -> np.ndarray:
+    """`array` itself when it is C-ordered, writeable and aligned; else an aligned copy."""
+    if array.flags.c_contiguous and array.flags.writeable and array.ctypes.data % ALIGNMENT == 0:
+        return array
+    copy = aligned_empty(array.shape, array.dtype)
+    np.copyto(copy, array)
+    return copy
+
+
+def _read_npz_member(archive: zipfile.ZipFile, name: str) -> np.ndarray:
+    """One array of an uncompressed .npz, read in pieces straight into an aligned array."""
+    with archive.open(f"{name}.npy") as handle:
+        version = np.lib.format.read_magic(handle)
+        if version == (1, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_1_0(handle)
+        elif version == (2, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_2_0(handle)
+        else:
+            raise ValueError(f"unsupported .npy version {version}")
+        if fortran or dtype.hasobject:
+            raise ValueError("the cache holds an array in a layout it never writes")
+        array = aligned_empty(shape, dtype)
+        view = memoryview(array.reshape(-1).view(np.uint8))
+        filled = 0
+        while filled < len(view):
+            got = handle.readinto(view[filled : filled + _READ_CHUNK])
+            if not got:
+                raise ValueError(f"the cached {name} is truncated")
+            filled += got
+        return array
+
+
 def _cached(source: Path) -> Dataset:
     cache_file = _cache_dir() / f"{_source_key(source)}.npz"
     if cache_file.exists():
         try:
-            with np.load(cache_file, allow_pickle=False) as stored:
-                names = tuple(str(n) for n in stored["class_names"])
-                return Dataset(
-                    stored["x_train"],
-                    stored["y_train"],
-                    stored["x_test"],
-                    stored["y_test"],
-                    names,
-                    str(source),
-                )
-        except (OSError, ValueError, KeyError):
+            with zipfile.ZipFile(cache_file) as stored:
+                arrays = {name: _read_npz_member(stored, name) for name in ("x_train", "y_train", "x_test", "y_test")}
+                names = tuple(str(n) for n in _read_npz_member(stored, "class_names"))
+            return Dataset(arrays["x_train"], arrays["y_train"], arrays["x_test"], arrays["y_test"], names, str(source))
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile):
             pass  # a damaged cache is rebuilt below
     dataset = _decode(source)
     _write_cache(cache_file, dataset)

@@ -18,7 +18,7 @@ from cifar.model import IMAGE_SHAPE, NUM_CLASSES, ModelConfig
 # (10.6 M, batch 64) at ~700, `quick` (5.9 M, batch 32) at ~1,150.
 TRAIN_MACS_PER_SECOND = 22e9
 BATCH_HALF_EFFICIENCY = 3  # the batch size at which per-step overhead halves the rate
-VALIDATION_MACS_PER_SECOND = 15e9  # one forward pass over the test set, batches of 500
+VALIDATION_MACS_PER_SECOND = 15e9  # one forward pass over the test set, batches of 200
 START_SECONDS = 10.0  # starting Python, TensorFlow and reading the cached dataset
 
 
@@ -63,7 +63,7 @@ def describe_duration(seconds: float) -> str:
 # (measured: about 1.3 GB for the tutorial, whose own weights and activations are ~30 MB).
 BASE_TRAINING_BYTES = 1.2e9
 FLOAT_BYTES = 4
-PREDICT_BATCH = 500  # the trainer's validation batch (cifar.train.PREDICT_BATCH_SIZE)
+PREDICT_BATCH = 200  # the trainer's validation batch (cifar.train.PREDICT_BATCH_SIZE)
 HOURS_WARNING = 1.0  # a longer run is launched only after a warning with the estimate
 MEMORY_SHARE = 0.8  # a run whose estimate passes this share of free memory is refused
 

@@ -32,7 +32,9 @@ BATCH_EVENT_SECONDS = 0.5  # a live curve without slowing training: ~2 events a 
 # Cross-entropy over 10 classes is 2.3 at chance; an epoch's mean loss above this has
 # diverged (a learning rate of 10 reaches millions) and will not come back to anything useful.
 DIVERGED_LOSS = 100.0
-PREDICT_BATCH_SIZE = 500
+# Test images per forward pass when validating: as fast as 500 here, and its activations
+# (tens of MB) keep the training process's peak memory down.
+PREDICT_BATCH_SIZE = 200
 
 
 class StopRequested(Exception):
@@ -90,6 +92,22 @@ def check_loss(loss: float, epoch: int, batch: int) -> None:
         f"Training diverged: the loss became {shown} in epoch {epoch} at batch {batch} "
         "(at chance it is 2.3). Lower the learning rate (the tutorial uses 0.001) and try again."
     )
+
+
+def shared_tensor(array: np.ndarray):
+    """A TensorFlow tensor over the array's own memory (DLPack), not a copy of it.
+
+    Handed numpy arrays, Keras' `fit` and `predict` copy them into tensors first: for the
+    training set a second 150 MB, which kept training the tutorial over 1 GB. TensorFlow can
+    only share memory that starts on a 64-byte boundary (it aborts otherwise), so an array
+    that does not is copied once into one that does (`cifar.data.aligned`). The tensor keeps
+    the array alive; nothing may write to the array afterwards.
+    """
+    import tensorflow as tf
+
+    from cifar.data import aligned
+
+    return tf.experimental.dlpack.from_dlpack(aligned(array).__dlpack__())
 
 
 def make_live_callback(writer: RunWriter, x_test, y_test, steps: int, epochs: int, batch_size: int, stop_flag):
@@ -288,11 +306,11 @@ def _train(run_dir: Path, data_path: str | None, writer: RunWriter, should_stop)
         parameters=int(model.count_params()),
     )
     live = make_live_callback(
-        writer, dataset.x_test, dataset.y_test, steps, config.epochs, config.batch_size, should_stop
+        writer, shared_tensor(dataset.x_test), dataset.y_test, steps, config.epochs, config.batch_size, should_stop
     )
     model.fit(
-        x_train,
-        y_train,
+        shared_tensor(x_train),
+        shared_tensor(y_train),
         batch_size=config.batch_size,
         epochs=config.epochs,
         initial_epoch=start_epoch,

@@ -85,18 +85,33 @@ def test_cache_is_used_and_rebuilt_when_source_changes(tmp_path, monkeypatch):
     second = load_dataset(root)
     assert calls == [], "an unchanged source must come from the cache"
     np.testing.assert_array_equal(first.x_train, second.x_train)
+    assert second.class_names == first.class_names
+    for array in (second.x_train, second.y_train, second.x_test, second.y_test):
+        assert array.ctypes.data % data.ALIGNMENT == 0 and array.flags.c_contiguous  # usable in place
     # A new image changes the source: the cache is rebuilt and the image is there.
     Image.new("RGB", (32, 32), "blue").save(root / "train" / "cat" / "new.png")
     third = load_dataset(root)
     assert len(calls) == 1 and len(third.y_train) == 21
 
 
-def test_damaged_cache_is_rebuilt(tmp_path):
+@pytest.mark.parametrize("damage", ["garbage", "truncated"])
+def test_damaged_cache_is_rebuilt(tmp_path, damage):
     root = write_tree(tmp_path / "tree", train=20, test=10)
-    load_dataset(root)
+    expected = load_dataset(root)
     for file in data._cache_dir().glob("*.npz"):
-        file.write_bytes(b"not a numpy file")
-    assert len(load_dataset(root).y_train) == 20
+        content = file.read_bytes()
+        file.write_bytes(b"not a numpy file" if damage == "garbage" else content[: len(content) // 2])
+    again = load_dataset(root)
+    np.testing.assert_array_equal(again.x_train, expected.x_train)
+
+
+def test_aligned_copies_only_what_is_not_aligned():
+    array = data.aligned_empty((5, 32, 32, 3), np.uint8)
+    assert array.ctypes.data % data.ALIGNMENT == 0 and data.aligned(array) is array
+    offset = np.arange(1001, dtype=np.uint8)[1:]  # starts one byte past an allocation
+    moved = data.aligned(offset)
+    assert moved is not offset and moved.ctypes.data % data.ALIGNMENT == 0
+    np.testing.assert_array_equal(moved, offset)
 
 
 def test_environment_variable_is_a_source(batches_dir, monkeypatch):
