@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import time
 
@@ -18,6 +19,8 @@ from common import peak_rss_bytes
 from cifar.data import load_dataset, stratified_subset
 from cifar.model import build_model, preset
 
+WARMUP_BATCHES = 50
+
 
 def main() -> None:
     parser = argparse.ArgumentParser()
@@ -25,8 +28,13 @@ def main() -> None:
     parser.add_argument("--train-size", type=int)
     parser.add_argument("--batch-size", type=int)
     parser.add_argument("--data")
+    parser.add_argument("--deterministic", action="store_true", help="TensorFlow's deterministic ops, as the app had")
     args = parser.parse_args()
     import keras
+    import tensorflow as tf
+
+    if args.deterministic:
+        tf.config.experimental.enable_op_determinism()
 
     config = preset(args.preset)
     if args.batch_size:
@@ -38,15 +46,24 @@ def main() -> None:
         chosen = stratified_subset(y, args.train_size, config.seed)
         x, y = x[chosen], y[chosen]
     model = build_model(config)
+    steps = math.ceil(len(y) / config.batch_size)
 
     class EpochTimer(keras.callbacks.Callback):
-        """The epoch alone, as the app's epoch event times it: not fit's set-up before it."""
+        """The epoch alone, as the app's epoch event times it: not fit's set-up before it.
+        Also the steady rate: from the end of batch WARMUP_BATCHES to the end of the epoch,
+        leaving out the first steps' tracing and warm-up, as bench_overhead reads the app's."""
 
         def on_epoch_begin(self, epoch, logs=None) -> None:
             self.start = time.perf_counter()
 
+        def on_train_batch_end(self, batch, logs=None) -> None:
+            if batch + 1 == WARMUP_BATCHES:
+                self.warm = time.perf_counter()
+
         def on_epoch_end(self, epoch, logs=None) -> None:
-            self.seconds = time.perf_counter() - self.start
+            now = time.perf_counter()
+            self.seconds = now - self.start
+            self.steady_seconds = now - self.warm
 
     timer = EpochTimer()
     start = time.perf_counter()
@@ -61,6 +78,7 @@ def main() -> None:
             {
                 "images": len(y),
                 "train_seconds": train_seconds,
+                "steady_images_per_second": (steps - WARMUP_BATCHES) * config.batch_size / timer.steady_seconds,
                 "fit_seconds_with_setup": fit_seconds,
                 "val_seconds": val_seconds,
                 "peak_rss_bytes": peak_rss_bytes(),

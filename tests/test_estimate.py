@@ -18,7 +18,9 @@ def test_macs_without_a_dense_layer():
     assert forward_macs(config) == 32 * 32 * 3 * 8 + 16 * 16 * 8 * 16 + 8 * 8 * 16 * 10
 
 
-@pytest.mark.parametrize(("name", "measured_seconds"), [("tutorial", 1111), ("quick", 64), ("fast", 152), ("better", 810)])
+@pytest.mark.parametrize(
+    ("name", "measured_seconds"), [("tutorial", 1111), ("quick", 64), ("fast", 152), ("better", 810)]
+)
 def test_estimates_land_near_the_measured_presets(name, measured_seconds):
     estimate = estimate_seconds(PRESETS[name], 50_000, 10_000)
     assert measured_seconds / 2 < estimate < measured_seconds * 2, estimate
