@@ -111,6 +111,7 @@ def main() -> None:
         """Median over the whole epoch, the first steps' tracing included."""
         return median([r["images"] / r["train_seconds"] for r in results])
 
+    pairs = list(zip(app, bare, strict=True))
     results = {
         "preset": args.preset,
         "train_images": app[0]["images"],
@@ -121,6 +122,8 @@ def main() -> None:
         "app_images_per_second": round(rate(app), 1),
         "speed_ratio_app_to_bare": round(rate(app) / rate(bare), 3),
         "speed_ratio_deterministic_to_bare": round(rate(deterministic) / rate(bare), 3),
+        # Each repeat's app against the bare run just before it: robust to slow drifts.
+        "paired_ratio_app_to_bare_median": round(median([rate([a]) / rate([b]) for a, b in pairs]), 3),
         "whole_epoch_images_per_second": {
             "bare": round(epoch_rate(bare), 1),
             "bare_deterministic": round(epoch_rate(deterministic), 1),

@@ -5,12 +5,14 @@
 Each measurement is its own process (thread and oneDNN settings only take effect before
 TensorFlow starts): build the model, warm up, then train for about --seconds and count images.
 Variants, side by side and interleaved:
-- batch 10, 32 and 128: the app's way (uint8 arrays handed to `model.fit`, scaled inside the
-  model) against batches gathered from the arrays by a Python generator (no copy of the
-  training set: the memory lever of benchmark 6);
-- at batch 32, one lever at a time on top of the app's way: float32 input (the tutorial
-  divides the arrays by 255 itself), a `tf.data` pipeline from tensor slices with prefetch,
-  `steps_per_execution=8`, one inter-op thread, and oneDNN turned off.
+- batch 10, 32 and 128: the app's way (uint8 tensors over the arrays' own memory,
+  `cifar.train.shared_tensor`, handed to `model.fit` and scaled inside the model) against the
+  uint8 numpy arrays handed to `model.fit`, which Keras first copies into tensors;
+- at batch 32, one lever at a time: batches gathered by a Python generator (no copy of the
+  data, the memory lever of benchmark 6), TensorFlow's deterministic ops, float32 input (the
+  tutorial divides the arrays by 255 itself), a `tf.data` pipeline from tensor slices with a
+  shuffle buffer and prefetch, and on top of the app's way `steps_per_execution=8`, one
+  inter-op thread, and oneDNN turned off.
 The share of the machine is the training's FLOPs per second (3 forward passes' worth per image)
 over a 2048² float32 matrix product's, measured in the same run in numpy and TensorFlow.
 """
@@ -26,7 +28,17 @@ import time
 
 from common import ROOT, median, save
 
-LEVERS = ["app", "generator", "float32", "tensor_slices", "steps_per_execution_8", "inter_op_1", "onednn_off"]
+LEVERS = [
+    "app",
+    "arrays",
+    "generator",
+    "deterministic",
+    "float32",
+    "tensor_slices",
+    "steps_per_execution_8",
+    "inter_op_1",
+    "onednn_off",
+]
 
 
 def child(variant: str, batch: int, seconds: float) -> None:
@@ -39,15 +51,20 @@ def child(variant: str, batch: int, seconds: float) -> None:
 
     if variant == "inter_op_1":
         tf.config.threading.set_inter_op_parallelism_threads(1)
+    if variant == "deterministic":
+        tf.config.experimental.enable_op_determinism()
     import keras
 
+    from cifar.data import aligned
     from cifar.model import ModelConfig, build_model
+    from cifar.train import shared_tensor
 
     config = ModelConfig(batch_size=batch)
     keras.utils.set_random_seed(0)
     rng = np.random.default_rng(0)
-    x = rng.integers(0, 256, (50_000, 32, 32, 3), dtype=np.uint8)  # the speed does not depend on content
-    y = rng.integers(0, 10, 50_000).astype(np.uint8)
+    # The speed does not depend on the content; aligned, as the app's cache gives them.
+    x = aligned(rng.integers(0, 256, (50_000, 32, 32, 3), dtype=np.uint8))
+    y = aligned(rng.integers(0, 10, 50_000).astype(np.uint8))
     model = build_model(config)
     if variant == "steps_per_execution_8":
         model.compile(optimizer=model.optimizer, loss=model.loss, metrics=["accuracy"], steps_per_execution=8)
@@ -55,6 +72,8 @@ def child(variant: str, batch: int, seconds: float) -> None:
         model = keras.models.clone_model(model, input_tensors=keras.Input((32, 32, 3), dtype="float32"))
         model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
         data = (x.astype(np.float32) / 255, y)
+    elif variant == "arrays":
+        data = (x, y)
     elif variant == "generator":
         data = generator_batches(x, y, batch)
     elif variant == "tensor_slices":
@@ -64,8 +83,8 @@ def child(variant: str, batch: int, seconds: float) -> None:
             .batch(batch)
             .prefetch(tf.data.AUTOTUNE)
         )
-    else:
-        data = (x, y)
+    else:  # the app's way: tensors over the arrays' memory
+        data = (shared_tensor(x), shared_tensor(y))
 
     def fit(steps: int) -> float:
         start = time.perf_counter()
@@ -84,7 +103,7 @@ def child(variant: str, batch: int, seconds: float) -> None:
 
 
 def generator_batches(x, y, batch: int):
-    """Shuffled batches gathered from the arrays by Python, a new order each epoch: no copy."""
+    """Shuffled batches gathered from the arrays by a Python generator, a new order each epoch."""
     import numpy as np
     import tensorflow as tf
 
@@ -94,9 +113,9 @@ def generator_batches(x, y, batch: int):
         order = rng.permutation(len(y))
         for start in range(0, len(order), batch):
             chosen = np.sort(order[start : start + batch])
-            yield x[chosen], y[chosen].astype(np.int32)
+            yield x[chosen], y[chosen]
 
-    signature = (tf.TensorSpec((None, 32, 32, 3), tf.uint8), tf.TensorSpec((None,), tf.int32))
+    signature = (tf.TensorSpec((None, 32, 32, 3), tf.uint8), tf.TensorSpec((None,), tf.uint8))
     return tf.data.Dataset.from_generator(batches, output_signature=signature).repeat().prefetch(2)
 
 
@@ -132,8 +151,8 @@ def main() -> None:
         child(args.child[0], int(args.child[1]), args.seconds)
         return
 
-    plan = [(v, b) for b in (10, 32, 128) for v in ("app", "generator")]
-    plan += [(v, 32) for v in LEVERS if v not in ("app", "generator")]
+    plan = [(v, b) for b in (10, 32, 128) for v in ("app", "arrays")]
+    plan += [(v, 32) for v in LEVERS if v not in ("app", "arrays")]
     measured: dict[tuple[str, int], list[float]] = {key: [] for key in plan}
     for repeat in range(args.repeats):  # interleaved, so a slow minute hits every variant
         for variant, batch in plan:
@@ -163,7 +182,8 @@ def main() -> None:
                 "share_of_numpy_matmul": round(gflops / peak["numpy"], 3),
             }
         )
-    save("throughput", f"python benchmarks/bench_throughput.py --seconds {args.seconds:g}", results)
+    command = f"python benchmarks/bench_throughput.py --seconds {args.seconds:g} --repeats {args.repeats}"
+    save("throughput", command, results)
 
 
 if __name__ == "__main__":

@@ -267,8 +267,8 @@ def _train(run_dir: Path, data_path: str | None, writer: RunWriter, should_stop)
     # A continued run shuffles and augments its epochs unlike the first ones of its parent.
     # Same config and seed, same machine: the same losses (see the README for the limits).
     # TensorFlow's deterministic ops are left off: on this CPU runs repeat exactly without
-    # them (the tests check it), and they cost 7.5% of the training speed
-    # (benchmarks/bench_overhead.py).
+    # them (the tests check it), and one of three benchmarks put their cost at 7.5%
+    # (benchmarks/RESULTS.md).
     keras.utils.set_random_seed(config.seed + start_epoch)
 
     dataset = load_dataset(data_path or writer.status.get("data_path"))
