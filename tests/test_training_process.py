@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -94,6 +96,15 @@ def test_stop_request_keeps_finished_epochs(batches_dir, runs_dir):
 def test_sigterm_stops_like_a_request(batches_dir, runs_dir):
     run = _launch_long(batches_dir, runs_dir)
     wait_until(lambda: run.status()["state"] == "running" and run.events()[0], what="training to start")
+    # Every thread of the training runs below the web server's priority (TensorFlow's too).
+    from cifar.train import NICENESS
+
+    niceness = set()
+    for task in Path(f"/proc/{run.status()['pid']}/task").iterdir():
+        with contextlib.suppress(FileNotFoundError):  # a thread may end meanwhile
+            # Field 19 of stat, counted after the ")" that ends the thread's name.
+            niceness.add(int((task / "stat").read_text().rsplit(")", 1)[1].split()[16]))
+    assert niceness == {min(os.nice(0) + NICENESS, 19)}, niceness
     os.kill(run.status()["pid"], signal.SIGTERM)
     assert wait_for_end(run)["state"] == "stopped"
 
