@@ -59,9 +59,10 @@ def describe_duration(seconds: float) -> str:
 
 
 # Memory of a training process, in bytes. The base is what the process holds whatever the
-# model: Python, TensorFlow and the dataset arrays with the copies Keras makes of them
-# (measured: about 1.3 GB for the tutorial, whose own weights and activations are ~30 MB).
-BASE_TRAINING_BYTES = 1.2e9
+# model: Python, TensorFlow (~0.7 GB), the dataset arrays (0.18 GB, shared with TensorFlow
+# rather than copied) and Keras' traced steps (measured: 1.125 GB peak for the tutorial,
+# whose own weights and activations are ~30 MB; benchmarks/RESULTS.md, section 6).
+BASE_TRAINING_BYTES = 1.05e9
 FLOAT_BYTES = 4
 PREDICT_BATCH = 200  # the trainer's validation batch (cifar.train.PREDICT_BATCH_SIZE)
 HOURS_WARNING = 1.0  # a longer run is launched only after a warning with the estimate
