@@ -6,10 +6,10 @@ same data, interleaved, one epoch each.
 The app's path is a `python -m cifar train` process with its live callback, event log, the
 per-epoch test predictions and the saved model. The reference is benchmarks/bare_fit.py:
 `model.fit` on the numpy arrays, then `model.evaluate`; it runs twice, plain and with
-TensorFlow's deterministic ops, which the app used to turn on (this benchmark showed their cost). The speed
-compared is the steady one, from the end of batch 50 to the end of the epoch: the first
-steps trace the graph, and that took from 0.1 to 4 s at random, more than the effect sought.
-The whole epoch's speed is reported beside it.
+TensorFlow's deterministic ops, which the app used to turn on. The speed compared is the
+steady one, from the end of batch 50 to the end of the epoch: the first steps trace the graph,
+and that took from 0.1 to 4 s at random, more than the effect sought. The whole epoch's speed
+is reported beside it.
 Data: --data, else CIFAR10_DIR (the real CIFAR-10, as users train on it).
 """
 
@@ -21,42 +21,20 @@ import os
 import subprocess
 import sys
 import tempfile
-import threading
-import time
 from pathlib import Path
 
 from bare_fit import WARMUP_BATCHES
-from common import ROOT, median, save
-
-
-def watch_peak_rss(pid: int, found: dict) -> None:
-    """Poll a child's VmHWM until it exits (the kernel keeps the peak for us)."""
-    while True:
-        try:
-            text = Path(f"/proc/{pid}/status").read_text()
-        except OSError:
-            return
-        for line in text.splitlines():
-            if line.startswith("VmHWM:"):
-                found["peak"] = max(found.get("peak", 0), int(line.split()[1]) * 1024)
-        time.sleep(0.2)
+from common import ROOT, median, save, train_process
 
 
 def app_epoch(args, runs: Path) -> dict:
-    command = [sys.executable, "-m", "cifar", "train", "--preset", args.preset, "--epochs", "1",
-               "--runs-dir", str(runs), "--run-name", "bench"]  # fmt: skip
+    arguments = ["--preset", args.preset, "--epochs", "1", "--runs-dir", str(runs), "--run-name", "bench"]
     if args.train_size:
-        command += ["--train-size", str(args.train_size)]
+        arguments += ["--train-size", str(args.train_size)]
     if args.data:
-        command += ["--data", args.data]
-    found: dict = {}
-    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    watcher = threading.Thread(target=watch_peak_rss, args=(process.pid, found))
-    watcher.start()
-    run_dir = Path(process.stdout.readline().strip())
-    process.wait()
-    watcher.join()
-    events = [json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines()]
+        arguments += ["--data", args.data]
+    training = train_process(arguments)
+    events = training.events
     epoch = next(e for e in events if e["type"] == "epoch")
     start = next(e for e in events if e["type"] == "start")
     # The steady rate between two batch events, as bare_fit measures it: from the first event
@@ -70,7 +48,7 @@ def app_epoch(args, runs: Path) -> dict:
         "steady_images_per_second": steady,
         "train_seconds": epoch["train_seconds"],
         "epoch_seconds": epoch["seconds"],
-        "peak_rss_bytes": found.get("peak"),
+        "peak_rss_bytes": training.peak_rss_bytes,
     }
 
 

@@ -15,42 +15,29 @@ the machine's speed hits both. Data: --data, else CIFAR10_DIR.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import subprocess
-import sys
 import tempfile
-import threading
-import time
 from pathlib import Path
 
-from bench_overhead import watch_peak_rss
-from common import ROOT, median, save
+from common import median, save, train_process
 
 
 def train(preset: str, runs: Path, data: str | None, epochs: int | None = None) -> dict:
     """Launch one training process and read back when each epoch ended and what it scored."""
-    command = [sys.executable, "-m", "cifar", "train", "--preset", preset, "--runs-dir", str(runs)]
+    arguments = ["--preset", preset, "--runs-dir", str(runs)]
     if epochs:
-        command += ["--epochs", str(epochs)]
+        arguments += ["--epochs", str(epochs)]
     if data:
-        command += ["--data", data]
-    launched = time.time()
-    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    found: dict = {}
-    watcher = threading.Thread(target=watch_peak_rss, args=(process.pid, found))
-    watcher.start()
-    run_dir = Path(process.stdout.readline().strip())
-    returncode = process.wait()
-    watcher.join()
-    if returncode != 0:
-        raise SystemExit(f"{preset} training failed: see {run_dir}/status.json")
-    events = [json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines()]
+        arguments += ["--data", data]
+    training = train_process(arguments)
+    if training.returncode != 0:
+        raise SystemExit(f"{preset} training failed: see {training.run_dir}/status.json")
+    events, launched = training.events, training.launched
     start = next(e for e in events if e["type"] == "start")
     epochs_done = [e for e in events if e["type"] == "epoch"]
     return {
         "startup_seconds": start["time"] - launched,
-        "peak_rss_mb": round(found.get("peak", 0) / 1e6),
+        "peak_rss_mb": round(training.peak_rss_bytes / 1e6),
         "epochs": [
             {
                 "epoch": e["epoch"],

@@ -11,7 +11,11 @@ import json
 import os
 import platform
 import statistics
+import subprocess
 import sys
+import threading
+import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -75,3 +79,39 @@ def peak_rss_bytes(pid: int | str = "self") -> int:
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) * 1024
     raise RuntimeError("no VmHWM in /proc status")
+
+
+def watch_peak_rss(pid: int, found: dict) -> None:
+    """Poll a child's VmHWM into `found["peak"]` until it exits (the kernel keeps the peak)."""
+    while True:
+        try:
+            found["peak"] = peak_rss_bytes(pid)
+        except (OSError, RuntimeError):  # gone, or a zombie with no memory left to report
+            return
+        time.sleep(0.2)
+
+
+@dataclass
+class Training:
+    """One `python -m cifar train` process, run to its end."""
+
+    run_dir: Path
+    events: list[dict]  # its events.jsonl, each with the wall-clock `time` it was written
+    launched: float  # wall-clock time of the launch, to compare with the events' times
+    peak_rss_bytes: int
+    returncode: int
+
+
+def train_process(arguments: list[str]) -> Training:
+    """Run `python -m cifar train ARGUMENTS` from the repository, watching its peak memory."""
+    command = [sys.executable, "-m", "cifar", "train", *arguments]
+    launched = time.time()
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    found: dict = {}
+    watcher = threading.Thread(target=watch_peak_rss, args=(process.pid, found))
+    watcher.start()
+    run_dir = Path(process.stdout.readline().strip())  # the trainer prints its run folder first
+    returncode = process.wait()
+    watcher.join()
+    lines = (run_dir / "events.jsonl").read_text().splitlines()
+    return Training(run_dir, [json.loads(line) for line in lines], launched, found.get("peak", 0), returncode)

@@ -102,32 +102,38 @@ def prepare_run(
     return path
 
 
-def resume_config(parent: Run, more_epochs: int) -> ModelConfig:
-    """The config of a run that trains `parent` for `more_epochs` more epochs.
-
-    Raises:
-        RunError: the parent is still training or has no finished epoch.
-        ValueError: `more_epochs` is not a whole number, or the total would pass the limit.
-    """
+def check_continuable(parent: Run) -> int:
+    """The epochs `parent` has finished, when it can be continued; RunError saying why not."""
     state = parent.status()["state"]
     if state in LIVE_STATES:
         raise RunError(f"Run {parent.id} is still {state}: continue it once it has ended (or stop it first).")
     done = len(parent.history().get("epoch") or [])
     if not done or not parent.has_model():
         raise RunError(f"Run {parent.id} has no finished epoch, so there is nothing to continue from.")
+    config = parent.config()
+    if config.lr_schedule != "constant":
+        raise RunError(
+            f"Run {parent.id} planned its {config.lr_schedule} learning-rate schedule for its own "
+            f"{config.epochs} epochs, at the end of which the rate is zero: more epochs would hardly "
+            "change it. Start a new run with more epochs instead."
+        )
+    return done
+
+
+def resume_config(parent: Run, more_epochs: int) -> ModelConfig:
+    """The config of a run that trains `parent` for `more_epochs` more epochs.
+
+    Raises:
+        RunError: the parent cannot be continued (`check_continuable` says why).
+        ValueError: `more_epochs` is not a whole number, or the total would pass the limit.
+    """
+    done = check_continuable(parent)
     if isinstance(more_epochs, bool) or not isinstance(more_epochs, int) or not 1 <= more_epochs <= MAX_EPOCHS - done:
         raise ValueError(
             f"epochs to add must be a whole number from 1 to {MAX_EPOCHS - done} (run {parent.id} has "
             f"{done} and a run ends by epoch {MAX_EPOCHS}); got {more_epochs!r}"
         )
-    config = parent.config()
-    if config.lr_schedule != "constant":
-        raise RunError(
-            f"Run {parent.id} planned its {config.lr_schedule} learning-rate schedule for its own "
-            f"{config.epochs} epochs and brought the rate down to zero: more epochs would hardly change it. "
-            "Start a new run with more epochs instead."
-        )
-    return config.replace(epochs=done + more_epochs)
+    return parent.config().replace(epochs=done + more_epochs)
 
 
 def _copy_for_resume(parent: Run, path: Path) -> dict:

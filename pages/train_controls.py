@@ -7,7 +7,7 @@ import streamlit as st
 from cifar import jobs
 from cifar.estimate import describe_duration, estimate_seconds
 from cifar.model import LR_SCHEDULES, MAX_EPOCHS, OPTIMIZERS, PRESETS, ModelConfig, preset
-from cifar.runs import LIVE_STATES, RunError
+from cifar.runs import RunError
 from pages.common import RUN_PARAM, selected_run
 
 FILTER_CHOICES = [4, 8, 16, 32, 64, 128, 256]
@@ -114,11 +114,8 @@ def continue_run(train_images: int, test_images: int, can_train: bool) -> None:
             return
         state, done = run.status()["state"], len(run.history().get("epoch") or [])
         st.markdown(f"Run **{run.id}**: {state}, {done} epoch{'s' if done != 1 else ''} trained.")
-        if state in LIVE_STATES or not done:
-            st.caption("It can be continued once it has ended with at least one finished epoch.")
-            return
         try:
-            jobs.resume_config(run, 1)
+            jobs.check_continuable(run)
         except RunError as error:
             st.caption(str(error))
             return
