@@ -1,7 +1,11 @@
 from __future__ import annotations
 
+import io
 import os
 import pickle
+import pickletools
+import shlex
+import struct
 import time
 
 import numpy as np
@@ -9,8 +13,7 @@ import pytest
 from PIL import Image
 from synthetic import make_images, write_archive, write_batches, write_tree
 
-from cifar import data
-from cifar.data import CLASS_NAMES, DataError, load_dataset, stratified_subset
+from cifar.data import CLASS_NAMES, DataError, alignment, cache, load_dataset, sources, stratified_subset
 
 
 def _expected(train=200, test=100):
@@ -80,14 +83,14 @@ def test_cache_is_used_and_rebuilt_when_source_changes(tmp_path, monkeypatch):
     root = write_tree(tmp_path / "tree", train=20, test=10)
     first = load_dataset(root)
     calls = []
-    real_decode = data._decode
-    monkeypatch.setattr(data, "_decode", lambda source: calls.append(source) or real_decode(source))
+    real_decode = sources.decode
+    monkeypatch.setattr(sources, "decode", lambda source: calls.append(source) or real_decode(source))
     second = load_dataset(root)
     assert calls == [], "an unchanged source must come from the cache"
     np.testing.assert_array_equal(first.x_train, second.x_train)
     assert second.class_names == first.class_names
     for array in (second.x_train, second.y_train, second.x_test, second.y_test):
-        assert array.ctypes.data % data.ALIGNMENT == 0 and array.flags.c_contiguous  # usable in place
+        assert array.ctypes.data % alignment.ALIGNMENT == 0 and array.flags.c_contiguous  # usable in place
     # A new image changes the source: the cache is rebuilt and the image is there.
     Image.new("RGB", (32, 32), "blue").save(root / "train" / "cat" / "new.png")
     third = load_dataset(root)
@@ -98,7 +101,7 @@ def test_cache_is_used_and_rebuilt_when_source_changes(tmp_path, monkeypatch):
 def test_damaged_cache_is_rebuilt(tmp_path, damage):
     root = write_tree(tmp_path / "tree", train=20, test=10)
     expected = load_dataset(root)
-    for file in data._cache_dir().glob("*.npz"):
+    for file in cache.cache_dir().glob("*.npz"):
         content = file.read_bytes()
         file.write_bytes(b"not a numpy file" if damage == "garbage" else content[: len(content) // 2])
     again = load_dataset(root)
@@ -106,11 +109,11 @@ def test_damaged_cache_is_rebuilt(tmp_path, damage):
 
 
 def test_aligned_copies_only_what_is_not_aligned():
-    array = data.aligned_empty((5, 32, 32, 3), np.uint8)
-    assert array.ctypes.data % data.ALIGNMENT == 0 and data.aligned(array) is array
+    array = alignment.aligned_empty((5, 32, 32, 3), np.uint8)
+    assert array.ctypes.data % alignment.ALIGNMENT == 0 and alignment.aligned(array) is array
     offset = np.arange(1001, dtype=np.uint8)[1:]  # starts one byte past an allocation
-    moved = data.aligned(offset)
-    assert moved is not offset and moved.ctypes.data % data.ALIGNMENT == 0
+    moved = alignment.aligned(offset)
+    assert moved is not offset and moved.ctypes.data % alignment.ALIGNMENT == 0
     np.testing.assert_array_equal(moved, offset)
 
 
@@ -178,6 +181,63 @@ def test_labels_out_of_range(tmp_path):
         load_dataset(folder)
 
 
+class _RunsAShellCommand:
+    """Unpickling this runs `touch marker` through os.system: what a malicious batch would do."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.system, (f"touch {shlex.quote(str(self.marker))}",)
+
+
+def test_batch_whose_pickle_runs_code_is_refused_and_not_run(tmp_path):
+    folder = write_batches(tmp_path / "b", train=20, test=10)
+    marker = tmp_path / "the-batch-was-unpickled"
+    hostile = pickle.dumps({b"data": _RunsAShellCommand(marker), b"labels": [0]})
+    (folder / "data_batch_1").write_bytes(hostile)
+    with pytest.raises(DataError) as caught:
+        load_dataset(folder)
+    assert not marker.exists(), "loading the batch ran its payload"
+    assert "data_batch_1 is not a CIFAR-10 batch: its pickle calls for" in str(caught.value)
+    assert ".system" in str(caught.value)
+    pickle.loads(hostile)  # unpickled freely, on purpose: the payload is real
+    assert marker.exists()
+
+
+class _Python2Pickler(pickle._Pickler):
+    """Pickles as Python 2 did: every string, key and array buffer a byte string."""
+
+    dispatch = pickle._Pickler.dispatch.copy()
+
+    def save_byte_string(self, text: bytes) -> None:
+        if len(text) < 256:
+            self.write(pickle.SHORT_BINSTRING + bytes([len(text)]) + text)
+        else:
+            self.write(pickle.BINSTRING + struct.pack("<i", len(text)) + text)
+        self.memoize(text)
+
+    dispatch[bytes] = save_byte_string
+    dispatch[str] = lambda self, text: self.save_byte_string(text.encode())
+
+
+def test_batch_as_python_2_and_numpy_1_wrote_it(tmp_path):
+    # The official batches' own dialect: Python 2 strings and numpy 1's numpy.core module.
+    folder = write_batches(tmp_path / "b", train=20, test=10)
+    x_test, y_test = make_images(10, seed=3)
+    rows = x_test.transpose(0, 3, 1, 2).reshape(len(x_test), -1)
+    buffer = io.BytesIO()
+    batch = {"batch_label": "testing batch 1 of 1", "data": rows, "labels": [int(v) for v in y_test]}
+    _Python2Pickler(buffer, protocol=2).dump(batch)
+    written = buffer.getvalue().replace(b"numpy._core.multiarray\n", b"numpy.core.multiarray\n")
+    assert b"cnumpy.core.multiarray\n_reconstruct\n" in written
+    assert not any(op.name.endswith("UNICODE") for op, _, _ in pickletools.genops(written))
+    (folder / "test_batch").write_bytes(written)
+    dataset = load_dataset(folder)
+    np.testing.assert_array_equal(dataset.x_test, x_test)
+    np.testing.assert_array_equal(dataset.y_test, y_test)
+
+
 def test_missing_test_batch(tmp_path):
     folder = write_batches(tmp_path / "b", train=20, test=10)
     (folder / "test_batch").unlink()
@@ -224,4 +284,4 @@ def test_real_data_counts_and_cache_speed(real_data_dir):
     load_dataset(real_data_dir)
     # Reported, not asserted: speed lives in benchmarks/.
     print(f"cached load: {time.perf_counter() - start:.2f} s")
-    assert os.listdir(data._cache_dir())
+    assert os.listdir(cache.cache_dir())

@@ -1,0 +1,103 @@
+"""CIFAR-10 as uint8 arrays, from a local copy or from Keras' download.
+
+Sources, in this order: an explicit path, the ``CIFAR10_DIR`` environment variable, then
+``keras.datasets.cifar10.load_data()`` (downloads once into ``~/.keras``).
+
+A local path may be the official ``cifar-10-python.tar.gz``, its unpacked
+``cifar-10-batches-py/`` folder (both read in ``batches``), or an image-folder tree
+``<root>/{train,test}/<class>/*.jpg`` (``image_tree``). Decoded arrays are cached
+(``cache``) so that the next load of the same source is a file read; the cache is rebuilt
+when the source changes.
+
+Images stay uint8 (N, 32, 32, 3): 180 MB for all 60,000. Scaling to [0, 1] happens inside
+the model, never as a float copy of the whole set (the tutorial's ``x / 255`` is 1.2 GB).
+Arrays read from the cache start on the boundary that lets the trainer hand them to
+TensorFlow without a second copy (``alignment``; cifar/train.py).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from cifar.data import cache, sources
+from cifar.data.alignment import aligned, aligned_empty
+from cifar.data.dataset import CLASS_NAMES, HOW_TO_GET_DATA, Dataset
+from cifar.errors import DataError
+
+__all__ = [
+    "CLASS_NAMES",
+    "DataError",
+    "Dataset",
+    "aligned",
+    "aligned_empty",
+    "load_dataset",
+    "stratified_subset",
+]
+
+
+def load_dataset(path: str | os.PathLike | None = None) -> Dataset:
+    """Load CIFAR-10 from `path`, else `CIFAR10_DIR`, else Keras' download.
+
+    Args:
+        path: the official archive, its unpacked batches folder, or an image-folder tree.
+
+    Returns:
+        The dataset, uint8 throughout.
+
+    Raises:
+        DataError: the source is missing, malformed or unreachable; the message names the
+            file and says what to do.
+    """
+    if path is None and os.environ.get("CIFAR10_DIR"):
+        path = os.environ["CIFAR10_DIR"]
+    if path is None:
+        return sources.from_keras()
+    source = Path(path).expanduser()
+    if not source.exists():
+        raise DataError(f"No CIFAR-10 data at {source}: the path does not exist. {HOW_TO_GET_DATA}")
+    source = source.resolve()
+    stored = cache.cache_file(source)
+    dataset = cache.read(stored, str(source))
+    if dataset is None:
+        dataset = sources.decode(source)
+        cache.write(stored, dataset)
+    return dataset
+
+
+def stratified_subset(labels: np.ndarray, size: int, seed: int) -> np.ndarray:
+    """Indices of `size` images with (as near as possible) equal numbers per class.
+
+    Args:
+        labels: class index of every image.
+        size: how many indices to return; at most len(labels).
+        seed: fixes which images are chosen.
+
+    Returns:
+        Sorted indices into `labels`.
+
+    Raises:
+        ValueError: `size` is below 1 or above the number of images.
+    """
+    labels = np.asarray(labels)
+    if not 1 <= size <= len(labels):
+        raise ValueError(f"subset size must be between 1 and {len(labels)}; got {size}")
+    rng = np.random.default_rng(seed)
+    classes = np.unique(labels)
+    by_class = [rng.permutation(np.flatnonzero(labels == c)) for c in classes]
+    # Round-robin over classes: equal shares, and a class that runs short leaves its
+    # remainder to the others instead of shrinking the subset.
+    quota = {int(c): 0 for c in classes}
+    remaining = size
+    while remaining:
+        open_classes = [i for i, c in enumerate(classes) if quota[int(c)] < len(by_class[i])]
+        share, extra = divmod(remaining, len(open_classes))
+        for rank, i in enumerate(open_classes):
+            c = int(classes[i])
+            take = min(share + (rank < extra), len(by_class[i]) - quota[c])
+            quota[c] += take
+            remaining -= take
+    chosen = np.concatenate([by_class[i][: quota[int(c)]] for i, c in enumerate(classes)])
+    return np.sort(chosen)
