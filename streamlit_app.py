@@ -9,13 +9,11 @@ from pages.common import sidebar
 
 # After every script and fragment run, once Keras is imported, Streamlit calls
 # keras.backend.clear_session(): a full garbage collection (about 0.25 s with TensorFlow
-# loaded) that also resets Keras' state under every other session. Ten open tabs ask for
-# several runs a second, and the server fell minutes behind (tests/test_classroom.py). Nothing
-# here needs the reset: the server only loads trained models, and builds one for the Train
-# page's layer table that is dropped at once. A private function: that test checks it on every
-# Streamlit upgrade.
-if hasattr(script_runner, "_clean_problem_modules"):
-    script_runner._clean_problem_modules = lambda: None
+# loaded) that also resets Keras' state under every other session, and ten open tabs ask for
+# several runs a second. Nothing here needs the reset: the server only loads trained models,
+# and builds one for the Train page's layer table that is dropped at once. The function is
+# private to Streamlit: tests/test_streamlit_patch.py fails when it is renamed or no longer called.
+script_runner._clean_problem_modules = lambda: None
 
 
 def run() -> None:
