@@ -100,7 +100,7 @@ def main() -> None:
     from cifar.model import preset
     from cifar.runs import list_runs
 
-    finished = [r for r in list_runs(args.runs_dir) if r.status()["state"] == "finished" and r.status()["epoch"] >= 10]
+    finished = [r for r in list_runs(args.runs_dir) if r.status().state == "finished" and r.status().epoch >= 10]
     if not finished:
         sys.exit(f"{args.runs_dir} has no finished run of 10 or more epochs: train one first")
     run_id = finished[0].id
@@ -152,9 +152,9 @@ def main() -> None:
         process.terminate()
         process.wait(timeout=60)
     deadline = time.monotonic() + 120
-    while training.status()["state"] in ("queued", "running") and time.monotonic() < deadline:
+    while training.status().live and time.monotonic() < deadline:
         time.sleep(0.5)
-    if training.status()["state"] not in ("queued", "running"):
+    if not training.status().live:
         jobs.delete(training)  # the load run was only a load: leave the runs folder as it was
     save("app", f"python benchmarks/bench_app.py --runs-dir RUNS --repeats {args.repeats}", results)
 

@@ -23,8 +23,9 @@ from PIL import Image
 
 from cifar.data import aligned
 from cifar.infer import predict, prepare_image
-from cifar.model import ModelConfig, build_model
-from cifar.train import PREDICT_BATCH_SIZE, shared_tensor
+from cifar.model import ModelConfig
+from cifar.network import VALIDATION_BATCH_SIZE, build_model
+from cifar.train import shared_tensor
 
 
 def photo_bytes(width: int, height: int, seed: int, kind: str = "JPEG") -> bytes:
@@ -93,8 +94,8 @@ def main() -> None:
     # The trainer's validation pass (a shared tensor at its batch), and numpy at batch 500 as before.
     test = aligned(np.random.default_rng(0).integers(0, 256, (10_000, 32, 32, 3), dtype=np.uint8))
     passes = {
-        f"test set, 10,000 images, the trainer's way (batch {PREDICT_BATCH_SIZE})": (
-            lambda: model.predict(shared_tensor(test), batch_size=PREDICT_BATCH_SIZE, verbose=0)
+        f"test set, 10,000 images, the trainer's way (batch {VALIDATION_BATCH_SIZE})": (
+            lambda: model.predict(shared_tensor(test), batch_size=VALIDATION_BATCH_SIZE, verbose=0)
         ),
         "test set, 10,000 images, numpy at batch 500": lambda: model.predict(test, batch_size=500, verbose=0),
     }

@@ -56,7 +56,8 @@ def child(variant: str, batch: int, seconds: float) -> None:
     import keras
 
     from cifar.data import aligned
-    from cifar.model import ModelConfig, build_model
+    from cifar.model import ModelConfig
+    from cifar.network import build_model
     from cifar.train import shared_tensor
 
     config = ModelConfig(batch_size=batch)
@@ -162,8 +163,8 @@ def main() -> None:
             measured[(variant, batch)].append(rate)
             print(f"repeat {repeat + 1}: {variant:>22} batch {batch:>3}: {rate:7.1f} images/s", flush=True)
 
-    from cifar.estimate import forward_macs
     from cifar.model import ModelConfig
+    from cifar.network import forward_macs
 
     peak = matmul_gflops()
     train_flops_per_image = 3 * 2 * forward_macs(ModelConfig())

@@ -6,6 +6,7 @@ Nothing here reads files or imports Streamlit, so every figure is unit-tested on
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -121,30 +122,24 @@ def overlay_figure(histories: dict[str, dict[str, list[float]]], metric: str = "
     return figure
 
 
-# Short axis titles: a parallel-coordinates view on a phone has about 50 pixels an axis.
-AXIS_LABELS = {
-    "conv_blocks": "blocks",
-    "convs_per_block": "convs/block",
-    "kernel_size": "kernel",
-    "dense_units": "dense",
-    "batch_norm": "BatchNorm",
-    "dense_dropout": "dense drop.",
-    "learning_rate": "learn. rate",
-    "lr_schedule": "schedule",
-    "batch_size": "batch",
-    "train_size": "images",
-    "best accuracy": "accuracy",
-}
+@dataclass(frozen=True)
+class Axis:
+    """One axis of a parallel-coordinates view: a column of the runs table and how to show it."""
+
+    column: str
+    title: str  # short: a phone's view has about 50 pixels an axis
+    log: bool = False  # a log scale, ticked at the values the runs used
+    tickformat: str | None = None  # plotly's number format for the axis (".0%", "~s")
 
 
-def parallel_figure(frame: pd.DataFrame, columns: Sequence[str], target: str = "best accuracy") -> go.Figure:
-    """Parallel coordinates: one line per run across `columns`, ending at `target`, coloured by it.
+def parallel_figure(frame: pd.DataFrame, axes: Sequence[Axis], target: Axis) -> go.Figure:
+    """Parallel coordinates: one line per run across `axes`, ending at `target`, coloured by it.
 
     Text and yes/no columns become evenly spaced axes labelled with their values; a numeric
-    column with few values is ticked at exactly those values; the learning rate is on a log scale.
+    column with few values is ticked at exactly those values.
     """
-    dimensions = [_dimension(frame[column], column, target) for column in [*columns, target]]
-    scores = frame[target].astype(float)
+    dimensions = [_dimension(frame[axis.column], axis) for axis in [*axes, target]]
+    scores = frame[target.column].astype(float)
     figure = go.Figure(
         go.Parcoords(
             # No colour bar: the last axis is the scale, and a bar would squeeze a phone's axes.
@@ -158,25 +153,22 @@ def parallel_figure(frame: pd.DataFrame, columns: Sequence[str], target: str = "
     return figure
 
 
-def _dimension(values: pd.Series, column: str, target: str) -> dict:
-    label = AXIS_LABELS.get(column, column)
+def _dimension(values: pd.Series, axis: Axis) -> dict:
     if pd.api.types.is_bool_dtype(values) or not pd.api.types.is_numeric_dtype(values):
         categories = sorted({str(v) for v in values}, key=_natural_key)
         return {
-            "label": label,
+            "label": axis.title,
             "values": [categories.index(str(v)) for v in values],
             "tickvals": list(range(len(categories))),
             "ticktext": [{"True": "yes", "False": "no"}.get(c, c) for c in categories],
         }
     numbers = values.astype(float)
-    if column == target:
-        return {"label": label, "values": numbers.tolist(), "tickformat": ".0%"}
-    if column == "parameters":
-        return {"label": label, "values": numbers.tolist(), "tickformat": "~s"}
+    if axis.tickformat:
+        return {"label": axis.title, "values": numbers.tolist(), "tickformat": axis.tickformat}
     distinct = sorted(set(numbers.dropna().tolist()))
-    log = column == "learning_rate" and distinct and distinct[0] > 0
+    log = axis.log and distinct and distinct[0] > 0
     shown = np.log10(numbers) if log else numbers
-    dimension = {"label": label, "values": shown.tolist()}
+    dimension = {"label": axis.title, "values": shown.tolist()}
     if len(distinct) <= 8:
         dimension["tickvals"] = np.log10(distinct).tolist() if log else distinct
         dimension["ticktext"] = [f"{v:g}" for v in distinct]
@@ -229,21 +221,7 @@ def confusion_figure(counts: np.ndarray, class_names: Sequence[str], normalized:
             },
         )
     )
-    true_index, predicted_index = np.meshgrid(range(len(names)), range(len(names)), indexing="ij")
-    figure.add_trace(
-        go.Scatter(
-            x=[names[p] for p in predicted_index.ravel()],
-            y=[names[t] for t in true_index.ravel()],
-            customdata=np.stack([true_index.ravel(), predicted_index.ravel()], axis=1),
-            text=[hover[t][p] for t, p in zip(true_index.ravel(), predicted_index.ravel(), strict=True)],
-            # Not hoverinfo="skip": plotly sends no click for a trace that skips hover.
-            hovertemplate="%{text}<extra></extra>",
-            mode="markers",
-            marker={"size": 28, "opacity": 0, "symbol": "square"},
-            showlegend=False,
-            name=CELL_TRACE_NAME,
-        )
-    )
+    figure.add_trace(_cell_markers(names, hover))
     figure.update_layout(
         xaxis={"title": "predicted class", "side": "bottom", "tickangle": -45},
         yaxis={"title": "true class", "autorange": "reversed"},
@@ -253,6 +231,23 @@ def confusion_figure(counts: np.ndarray, class_names: Sequence[str], normalized:
         dragmode=False,
     )
     return figure
+
+
+def _cell_markers(names: list[str], hover: list[list[str]]) -> go.Scatter:
+    """An invisible, selectable marker on every cell; its customdata is (true, predicted)."""
+    true_index, predicted_index = np.meshgrid(range(len(names)), range(len(names)), indexing="ij")
+    return go.Scatter(
+        x=[names[p] for p in predicted_index.ravel()],
+        y=[names[t] for t in true_index.ravel()],
+        customdata=np.stack([true_index.ravel(), predicted_index.ravel()], axis=1),
+        text=[hover[t][p] for t, p in zip(true_index.ravel(), predicted_index.ravel(), strict=True)],
+        # Not hoverinfo="skip": plotly sends no click for a trace that skips hover.
+        hovertemplate="%{text}<extra></extra>",
+        mode="markers",
+        marker={"size": 28, "opacity": 0, "symbol": "square"},
+        showlegend=False,
+        name=CELL_TRACE_NAME,
+    )
 
 
 def selected_cell(points: Sequence[dict], class_names: Sequence[str]) -> tuple[int, int] | None:

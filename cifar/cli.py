@@ -3,90 +3,62 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import sys
 from pathlib import Path
 from typing import Any
 
-from cifar.model import (
-    CIFAR_TEST_IMAGES,
-    CIFAR_TRAIN_IMAGES,
-    LR_SCHEDULES,
-    OPTIMIZERS,
-    PRESETS,
-    ModelConfig,
-    config_from_dict,
-    preset,
-)
+from cifar.errors import CifarError, ConfigError
+from cifar.fields import Bool, Choice, Field
+from cifar.model import FIELDS, PRESET_NOTES, PRESETS, ModelConfig, config_from_dict, preset
 
 EXIT_USAGE = 2
 
 
-def _parse_filters(text: str) -> tuple[int, ...]:
-    try:
-        return tuple(int(part) for part in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"filters must be whole numbers separated by commas, like 32,64; got {text!r}"
-        ) from None
-
-
-def _parse_train_size(text: str) -> int | None:
-    if text.lower() in ("all", "none", "0"):
-        return None
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"train-size must be a whole number or 'all'; got {text!r}") from None
-
-
 def _config_flags(parser: argparse.ArgumentParser) -> None:
-    """One flag per ModelConfig field, named after it, with the field's comment as help."""
-    source = Path(__file__).with_name("model.py").read_text()
+    """One flag per field of the config table, named after it, with its help and what it allows."""
     group = parser.add_argument_group("model and training (default: the preset's value)")
-    for field in dataclasses.fields(ModelConfig):
+    for field in FIELDS.values():
         flag = "--" + field.name.replace("_", "-")
-        comment = _field_comment(source, field.name)
-        if field.name == "filters":
-            group.add_argument(flag, type=_parse_filters, help=comment + "; e.g. 32,64")
-        elif field.name == "train_size":
-            group.add_argument(flag, type=_parse_train_size, help=comment + "; 'all' for every image")
-        elif field.name == "optimizer":
-            group.add_argument(flag, choices=OPTIMIZERS, help=comment)
-        elif field.name == "lr_schedule":
-            group.add_argument(flag, choices=LR_SCHEDULES, help=comment)
-        elif field.type in ("bool", bool):
-            group.add_argument(flag, action=argparse.BooleanOptionalAction, help=comment)
+        text = _flag_help(field)
+        if isinstance(field, Bool):
+            group.add_argument(flag, action=argparse.BooleanOptionalAction, help=text)
+        elif isinstance(field, Choice):
+            group.add_argument(flag, choices=field.choices, help=text)
         else:
-            kind = float if field.type in ("float", float) else int
-            group.add_argument(flag, type=kind, help=comment)
+            group.add_argument(flag, type=_parser_of(field), metavar=field.metavar, help=text)
 
 
-def _field_comment(source: str, name: str) -> str:
-    for line in source.splitlines():
-        if line.strip().startswith(f"{name}:") and "#" in line:
-            return line.split("#", 1)[1].strip().replace("%", "%%")
-    return ""
+def _flag_help(field: Field) -> str:
+    allowed = "" if isinstance(field, Bool | Choice) else f" ({field.allowed()})"
+    return (field.help + allowed).replace("%", "%%")
+
+
+def _parser_of(field: Field):
+    """`field.parse` as argparse wants it: a value that does not parse is a usage error naming
+    the flag. Its range is checked with the whole config (with --resume, --epochs counts more)."""
+
+    def parse(text: str):
+        try:
+            return field.parse(text)
+        except CifarError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+
+    parse.__name__ = field.name  # argparse names the type in its message
+    return parse
 
 
 def config_from_args(args: argparse.Namespace) -> ModelConfig:
     """The preset's config with every flag the user gave applied on top."""
     base = preset(args.preset or "tutorial").to_dict()
-    for field in dataclasses.fields(ModelConfig):
-        value = getattr(args, field.name, None)
+    for name in FIELDS:
+        value = getattr(args, name, None)
         if value is not None:
-            base[field.name] = value
+            base[name] = value
     return config_from_dict(base)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m cifar",
-        description="CIFAR-10 CNN Lab: train a CNN on CIFAR-10 and study what it learned.",
-    )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
+def _add_train_command(commands) -> None:
     train = commands.add_parser(
         "train",
         help="train a model; writes a run directory and prints its path first",
@@ -99,7 +71,11 @@ def build_parser() -> argparse.ArgumentParser:
             "3 stopped."
         ),
     )
-    train.add_argument("--preset", choices=sorted(PRESETS), help="starting point (default: tutorial)")
+    train.add_argument(
+        "--preset",
+        choices=list(PRESETS),
+        help="starting point (default: tutorial): " + "; ".join(f"{n}: {note}" for n, note in PRESET_NOTES.items()),
+    )
     train.add_argument(
         "--resume",
         metavar="RUN",
@@ -111,8 +87,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--runs-dir", help="where runs live (default: $CIFAR_RUNS_DIR, else ./runs)")
     train.add_argument("--run-name", help="a label for the run, part of its id")
-    train.add_argument("--run-dir", type=Path, help=argparse.SUPPRESS)  # an existing run, as cifar.jobs launches it
     _config_flags(train)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m cifar",
+        description="CIFAR-10 CNN Lab: train a CNN on CIFAR-10 and study what it learned.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    _add_train_command(commands)
 
     evaluate = commands.add_parser(
         "evaluate",
@@ -153,10 +138,6 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    from cifar.data import DataError
-    from cifar.infer import ImageError
-    from cifar.runs import RunError
-
     handlers = {
         "train": cmd_train,
         "evaluate": cmd_evaluate,
@@ -166,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     try:
         return handlers[args.command](args)
-    except (RunError, DataError, ImageError, ValueError) as error:
+    except CifarError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE
     except OSError as error:  # the runs folder cannot be written, for one
@@ -177,35 +158,34 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from cifar import jobs, train
-    from cifar.runs import open_run_dir
+    from cifar import jobs, local_queue, train
 
-    if args.run_dir:
-        run_dir = open_run_dir(args.run_dir).path
-    elif args.resume:
+    if args.resume:
         run_dir = _prepare_resume(args)
     else:
         from cifar.estimate import check_feasible
+        from cifar.model import CIFAR_TEST_IMAGES, CIFAR_TRAIN_IMAGES
 
         config = config_from_args(args)
         for warning in check_feasible(config, CIFAR_TRAIN_IMAGES, CIFAR_TEST_IMAGES).warnings:
             print(f"warning: {warning}", file=sys.stderr)
         run_dir = jobs.prepare_run(config, args.runs_dir, args.run_name or args.preset or "tutorial", args.data)
     print(run_dir, flush=True)
-    return train.run_training(Path(run_dir), args.data)
+    # This process is the training process: it waits its turn in line like any other.
+    local_queue.enqueue(run_dir)
+    return train.run_training(run_dir)
 
 
 def _prepare_resume(args: argparse.Namespace) -> Path:
     from cifar import jobs
     from cifar.runs import find_run
 
-    fields = [field.name for field in dataclasses.fields(ModelConfig) if field.name != "epochs"]
-    given = [name for name in fields if getattr(args, name) is not None]
+    given = [name for name in FIELDS if name != "epochs" and getattr(args, name) is not None]
     if args.preset or given:
         flags = ", ".join("--" + name.replace("_", "-") for name in (["preset"] if args.preset else []) + given)
-        raise ValueError(f"--resume continues the run's own config; {flags} cannot change it. Give only --epochs.")
+        raise ConfigError(f"--resume continues the run's own config; {flags} cannot change it. Give only --epochs.")
     if args.epochs is None:
-        raise ValueError("--resume needs --epochs N: how many more epochs to train.")
+        raise ConfigError("--resume needs --epochs N: how many more epochs to train.")
     parent = find_run(args.resume, args.runs_dir)
     return jobs.prepare_resume(parent, args.epochs, args.runs_dir, args.run_name, args.data)
 
@@ -293,9 +273,10 @@ def _read_limited(path: Path) -> bytes:
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
+    from cifar.compare import run_summary
     from cifar.runs import list_runs, runs_root
 
-    rows = [run.summary() for run in list_runs(args.runs_dir)]
+    rows = [run_summary(run) for run in list_runs(args.runs_dir)]
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0

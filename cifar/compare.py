@@ -6,19 +6,37 @@ Nothing here imports Streamlit; the Runs page only places what this module build
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
 import pandas as pd
 
-from cifar.model import ModelConfig
-from cifar.runs import Run, RunError
+from cifar.charts import Axis
+from cifar.errors import CifarError
+from cifar.model import FIELDS
+from cifar.runs import Run
 
-CONFIG_FIELDS = tuple(field.name for field in dataclasses.fields(ModelConfig))
 HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds")
 # Table columns every run has, in order; the config fields that differ follow them.
 BASE_COLUMNS = ("run", "state", "epochs done", "test accuracy", "best accuracy", "minutes", "parameters")
+
+
+def run_summary(run: Run) -> dict[str, Any]:
+    """What a list of runs shows of one: id, name, state, epochs, accuracy, duration."""
+    status = run.status()
+    history = run.history()
+    val = history.get("val_accuracy") or []
+    return {
+        "id": run.id,
+        "name": status.name,
+        "state": status.state,
+        "epoch": status.epoch,
+        "epochs": status.epochs,
+        "final_accuracy": val[-1] if val else None,
+        "best_accuracy": max(val) if val else None,
+        "seconds": sum(history.get("seconds") or []) or None,
+        "created": status.created,
+    }
 
 
 def run_row(run: Run) -> dict[str, Any]:
@@ -27,9 +45,8 @@ def run_row(run: Run) -> dict[str, Any]:
     A run whose config cannot be read still gets a row (its config fields left empty), so one
     damaged folder never hides the others.
     """
-    summary = run.summary()
-    status = run.raw_status()
-    start = run.start_event() or {}
+    summary = run_summary(run)
+    status = run.written_status()
     row: dict[str, Any] = {
         "run": run.id,
         "name": summary["name"],
@@ -38,33 +55,26 @@ def run_row(run: Run) -> dict[str, Any]:
         "test accuracy": summary["final_accuracy"],
         "best accuracy": summary["best_accuracy"],
         "minutes": summary["seconds"] / 60 if summary["seconds"] else None,
-        "parameters": start.get("parameters"),
-        "continues": status.get("resumed_from") or "",
+        "parameters": (run.start_event() or {}).get("parameters"),
+        "continues": status.resumed_from or "",
     }
     try:
         config = run.config().to_dict()
-    except (RunError, ValueError, OSError):
+    except (CifarError, OSError):
         config = {}
-    for name in CONFIG_FIELDS:
-        row[name] = config_value(name, config.get(name))
-    train_images = (status.get("data") or {}).get("train_images")
-    if train_images and config:
-        row["train_size"] = train_images  # what it trained on: "all" made concrete
+    for name, field in FIELDS.items():
+        value = config.get(name)
+        row[name] = None if value is None else field.show(value)
+    if status.data and status.data.train_images and config:
+        row["train_size"] = status.data.train_images  # what it trained on: "all" made concrete
     return row
-
-
-def config_value(name: str, value: Any) -> Any:
-    """A config value as a table shows it: filters as text ("32, 64"), the rest as they are."""
-    if name == "filters" and isinstance(value, list | tuple):
-        return ", ".join(str(v) for v in value)
-    return value
 
 
 def differing_fields(rows: Sequence[dict[str, Any]]) -> list[str]:
     """The config fields whose values are not the same in every row, in config order."""
     if len(rows) < 2:
         return []
-    return [name for name in CONFIG_FIELDS if len({_hashable(row.get(name)) for row in rows}) > 1]
+    return [name for name in FIELDS if len({_hashable(row.get(name)) for row in rows}) > 1]
 
 
 def _hashable(value: Any) -> Any:
@@ -81,35 +91,26 @@ def runs_frame(rows: Sequence[dict[str, Any]]) -> pd.DataFrame:
     return pd.DataFrame(list(rows), columns=columns)
 
 
-# The settings a class most often splits between them come first, so a few axes say most.
-AXIS_PRIORITY = (
-    "learning_rate",
-    "lr_schedule",
-    "batch_size",
-    "dropout",
-    "filters",
-    "conv_blocks",
-    "dense_units",
-    "batch_norm",
-    "augment",
-    "epochs",
-    "train_size",
-    "optimizer",
-    "convs_per_block",
-    "kernel_size",
-    "dense_dropout",
-    "parameters",
-    "seed",
-)
+ACCURACY_AXIS = Axis("best accuracy", "accuracy", tickformat=".0%")
+PARAMETERS_AXIS = Axis("parameters", "parameters", tickformat="~s")
+PARAMETERS_RANK = 90  # after every setting but the seed
 
 
 def parallel_columns(rows: Sequence[dict[str, Any]]) -> list[str]:
     """Candidate axes of a parallel-coordinates view: the settings that differ between runs,
-    and parameters when they differ, most telling first."""
-    differing = set(differing_fields(rows))
+    and parameters when they differ, most telling first (each field's `rank`)."""
+    columns = differing_fields(rows)
     if len({row.get("parameters") for row in rows}) > 1:
-        differing.add("parameters")
-    return [name for name in AXIS_PRIORITY if name in differing]
+        columns.append(PARAMETERS_AXIS.column)
+    return sorted(columns, key=lambda name: FIELDS[name].rank if name in FIELDS else PARAMETERS_RANK)
+
+
+def axis(column: str) -> Axis:
+    """How a comparison shows `column`: a field's short title and scale, or the parameters."""
+    if column not in FIELDS:
+        return PARAMETERS_AXIS
+    field = FIELDS[column]
+    return Axis(column, field.axis, log=field.log_scale)
 
 
 def history_csv(history: dict[str, list[float]]) -> str:

@@ -11,31 +11,21 @@ import math
 import os
 from dataclasses import dataclass
 
-from cifar.model import IMAGE_SHAPE, NUM_CLASSES, ModelConfig
+from cifar.model import ModelConfig
+from cifar.network import (
+    VALIDATION_BATCH_SIZE,
+    activation_floats,
+    forward_macs,
+    optimizer_weight_copies,
+    parameter_count,
+)
 
 # Effective training rate here, in MACs per second, for large batches; small batches waste
-# some of it: the tutorial (11.4 M MACs, batch 10) trained at ~480 images/s, `better`
-# (10.6 M, batch 64) at ~700, `quick` (5.9 M, batch 32) at ~1,150.
+# some of it. Fitted to the presets' measured times (the README's results table).
 TRAIN_MACS_PER_SECOND = 22e9
 BATCH_HALF_EFFICIENCY = 3  # the batch size at which per-step overhead halves the rate
 VALIDATION_MACS_PER_SECOND = 15e9  # one forward pass over the test set, batches of 200
 START_SECONDS = 10.0  # starting Python, TensorFlow and reading the cached dataset
-
-
-def forward_macs(config: ModelConfig) -> int:
-    """Multiply-accumulates for one image's forward pass, from the layer shapes alone."""
-    height, width, channels = IMAGE_SHAPE
-    total = 0
-    for filters in config.block_filters():
-        for _ in range(config.convs_per_block):
-            total += height * width * config.kernel_size**2 * channels * filters
-            channels = filters
-        height, width = height // 2, width // 2
-    features = height * width * channels
-    if config.dense_units:
-        total += features * config.dense_units
-        features = config.dense_units
-    return total + features * NUM_CLASSES
 
 
 def estimate_seconds(config: ModelConfig, train_images: int, test_images: int) -> float:
@@ -59,53 +49,20 @@ def describe_duration(seconds: float) -> str:
 
 
 # Memory of a training process, in bytes. The base is what the process holds whatever the
-# model: Python, TensorFlow (~0.7 GB), the dataset arrays (0.18 GB, shared with TensorFlow
-# rather than copied) and Keras' traced steps (measured: 1.125 GB peak for the tutorial,
-# whose own weights and activations are ~30 MB; benchmarks/RESULTS.md, section 6).
+# model: Python, TensorFlow, the dataset arrays (shared with TensorFlow rather than copied)
+# and Keras' traced steps; fitted to the tutorial's measured peak (benchmarks/RESULTS.md,
+# section 6), whose own weights and activations are a small part of it.
 BASE_TRAINING_BYTES = 1.05e9
 FLOAT_BYTES = 4
-PREDICT_BATCH = 200  # the trainer's validation batch (cifar.train.PREDICT_BATCH_SIZE)
 HOURS_WARNING = 1.0  # a longer run is launched only after a warning with the estimate
 MEMORY_SHARE = 0.8  # a run whose estimate passes this share of free memory is refused
 
 
-def parameter_count(config: ModelConfig) -> int:
-    """Weights of the model `build_model(config)` makes, from the layer shapes alone."""
-    channels, total = IMAGE_SHAPE[2], 0
-    size = IMAGE_SHAPE[0]
-    for filters in config.block_filters():
-        for _ in range(config.convs_per_block):
-            weights = config.kernel_size**2 * channels * filters
-            # BatchNorm: no conv bias, but gamma, beta, moving mean and variance.
-            total += weights + (4 * filters if config.batch_norm else filters)
-            channels = filters
-        size //= 2
-    features = size * size * channels
-    if config.dense_units:
-        total += (features + 1) * config.dense_units
-        features = config.dense_units
-    return total + (features + 1) * NUM_CLASSES
-
-
-def activation_floats(config: ModelConfig) -> int:
-    """Floats one image's forward pass keeps for the backward pass, layer output by layer output."""
-    size, channels = IMAGE_SHAPE[0], IMAGE_SHAPE[2]
-    total = size * size * channels * (3 if config.augment else 1)  # rescaled (and flipped, shifted)
-    for filters in config.block_filters():
-        for _ in range(config.convs_per_block):
-            total += size * size * filters * (3 if config.batch_norm else 1)  # conv (+ norm, relu)
-        size //= 2
-        total += size * size * filters * (3 if config.dropout else 1)  # pool (+ dropout and its mask)
-        channels = filters
-    return total + config.dense_units * 2 + NUM_CLASSES * 2
-
-
 def training_memory_bytes(config: ModelConfig) -> float:
     """Rough peak memory of the training process for `config`."""
-    slots = {"adam": 4, "rmsprop": 3, "sgd": 3}[config.optimizer]  # weights, gradients, optimizer state
-    weights = parameter_count(config) * FLOAT_BYTES * slots
+    weights = parameter_count(config) * FLOAT_BYTES * optimizer_weight_copies(config)
     training = config.batch_size * activation_floats(config) * FLOAT_BYTES * 2  # forward and backward
-    validation = PREDICT_BATCH * activation_floats(config) * FLOAT_BYTES
+    validation = VALIDATION_BATCH_SIZE * activation_floats(config) * FLOAT_BYTES
     return BASE_TRAINING_BYTES + weights + max(training, validation)
 
 
@@ -130,6 +87,7 @@ class Feasibility:
     available_bytes: float
     refusal: str | None  # why it may not be launched, with the estimate; None when it may
     warnings: tuple[str, ...]  # what the user should know before launching
+    summary: str  # the estimate in one sentence
 
 
 def check_feasible(
@@ -163,4 +121,9 @@ def check_feasible(
             f"This network needs about {memory / 1e9:.1f} GB of the {available / 1e9:.1f} GB free: "
             "other programs may slow down while it trains."
         )
-    return Feasibility(seconds, memory, available, refusal, tuple(warnings))
+    used = min(train_images, config.train_size or train_images)
+    summary = (
+        f"Estimated time: **{describe_duration(seconds)}** on a 2-core laptop, for {config.epochs} epochs of "
+        f"{used:,} images; memory: about {memory / 1e9:.1f} GB."
+    )
+    return Feasibility(seconds, memory, available, refusal, tuple(warnings), summary)

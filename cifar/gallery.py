@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from cifar.errors import ConfigError
+
 SORTS = ("confident mistakes first", "most confident first", "least confident first", "test-set order")
 
 
@@ -68,12 +70,12 @@ def filter_predictions(
             most confident first: the mistakes that teach most.
 
     Raises:
-        ValueError: an unknown `correctness` or `sort`.
+        ConfigError: an unknown `correctness` or `sort`.
     """
     if correctness not in ("all", "right", "wrong"):
-        raise ValueError(f"correctness must be all, right or wrong; got {correctness!r}")
+        raise ConfigError(f"correctness must be all, right or wrong; got {correctness!r}")
     if sort not in SORTS:
-        raise ValueError(f"sort must be one of {', '.join(SORTS)}; got {sort!r}")
+        raise ConfigError(f"sort must be one of {', '.join(SORTS)}; got {sort!r}")
     probabilities = np.asarray(probabilities, dtype=np.float32)
     predicted = np.argmax(probabilities, axis=1)
     top = probabilities.max(axis=1)

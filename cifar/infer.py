@@ -20,6 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from cifar.errors import ImageError
+
 MAX_BYTES = 20 * 1024 * 1024  # an upload larger than this is refused before it is read
 MAX_PIXELS = 50_000_000  # refused before decoding: a few-KB PNG can claim 30,000 × 30,000
 MODEL_SIZE = 32
@@ -40,10 +42,6 @@ _AVIF_BRANDS = {b"avif", b"avis"}
 _SIGNATURES = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF87a", b"GIF89a", b"BM")  # and WebP: RIFF....WEBP
 # Bytes that occur in text files; anything else in the first few KB means binary (as `file` decides).
 _TEXT_BYTES = bytes({7, 8, 9, 10, 12, 13, 27} | set(range(0x20, 0x100)) - {0x7F})
-
-
-class ImageError(ValueError):
-    """An image that cannot be used; the message names the file and says why."""
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,9 @@
-"""The CNN a user configures: one dataclass of choices, validation, presets, `build_model`.
+"""The CNN a user configures: the table of its fields, the config they make, and presets.
+
+`FIELDS` is the one place a setting is described: type, default, bounds or choices, unit,
+label, help, group and axis title. Validation, the command line's flags, the Train page's
+widgets and the Runs page's columns and axes are all made from it (cifar/fields.py says how).
+A new setting is one entry here plus its use in cifar/network.py or the trainer.
 
 The default config is the TensorFlow 2 tutorial's model: Conv2D(32, 3×3, same, relu) ×2,
 MaxPool 2×2, Dropout 0.5, Flatten, Dense 128 relu, Dense 10 softmax; 1,060,138 parameters;
@@ -7,123 +12,136 @@ Adam, sparse categorical cross-entropy, batch 10, 10 epochs.
 
 from __future__ import annotations
 
-import dataclasses
 import json
-import math
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cifar.errors import ConfigError
+from cifar.fields import Bool, Choice, Field, Float, Int, OptionalInt, PerBlock
 from cifar.files import write_json_atomic
 
-OPTIMIZERS = ("adam", "sgd", "rmsprop")
-LR_SCHEDULES = ("constant", "cosine")
-WARMUP_FRACTION = 0.1  # a cosine schedule's linear warm-up, as a share of all its steps
 NUM_CLASSES = 10
 MAX_EPOCHS = 500
 IMAGE_SHAPE = (32, 32, 3)
 CIFAR_TRAIN_IMAGES, CIFAR_TEST_IMAGES = 50_000, 10_000
+ARCHITECTURE, REGULARISATION, OPTIMISATION, DATA = "Architecture", "Regularisation", "Optimisation", "Data"
 
 
-@dataclass(frozen=True)
+def _table(*fields: Field) -> dict[str, Field]:
+    return {field.name: field for field in fields}
+
+
+FIELDS: dict[str, Field] = _table(
+    Int(name="conv_blocks", default=1, low=1, high=4, label="Conv blocks", group=ARCHITECTURE, axis="blocks",
+        widget="slider", rank=6, help="How many conv blocks the network stacks; each ends in a 2×2 max-pool."),
+    PerBlock(name="filters", default=(32,), low=1, high=512, count_field="conv_blocks", label="Filters",
+             group=ARCHITECTURE, axis="filters", rank=5, options=(4, 8, 16, 32, 64, 128, 256),
+             help="Filters (feature detectors) of each block's convolutions."),
+    Int(name="convs_per_block", default=2, low=1, high=4, label="Convolutions per block", group=ARCHITECTURE,
+        axis="convs/block", widget="slider", rank=13, help="Conv2D layers in each block, one after another."),
+    Int(name="kernel_size", default=3, low=1, high=7, choices=(1, 3, 5, 7), unit="pixels",
+        label="Kernel size (pixels)", group=ARCHITECTURE, axis="kernel", widget="select_slider",
+        options=(1, 3, 5, 7), rank=14, help="Side of each square convolution kernel; odd, so it has a centre."),
+    Int(name="dense_units", default=128, low=0, high=4096, label="Dense units (0: none)", group=ARCHITECTURE,
+        axis="dense", widget="select_slider", options=(0, 16, 32, 64, 128, 256, 512, 1024), rank=7,
+        help="Units of the hidden dense layer before the output; 0 leaves it out."),
+    Bool(name="batch_norm", default=False, label="BatchNorm after every convolution", group=ARCHITECTURE,
+         axis="BatchNorm", rank=8, help="Normalises each convolution's output over the batch, which steadies "
+         "training and allows a higher learning rate."),
+    Float(name="dropout", default=0.5, low=0, high=1, high_open=True, slider_high=0.9, widget="slider",
+          label="Dropout after each block", group=REGULARISATION, axis="dropout", rank=4,
+          help="Fraction of activations zeroed at random after each conv block while training."),
+    Float(name="dense_dropout", default=0.0, low=0, high=1, high_open=True, slider_high=0.9, widget="slider",
+          label="Dropout before the output", group=REGULARISATION, axis="dense drop.", rank=15,
+          help="Fraction of the last hidden features zeroed at random while training."),
+    Float(name="label_smoothing", default=0.0, low=0, high=0.3, widget="slider", label="Label smoothing",
+          group=REGULARISATION, axis="smoothing", rank=16, help="Trains towards 1 − s for the true class and "
+          "shares s among all ten, so the model is less sure of itself; the test loss stays the plain one."),
+    Bool(name="augment", default=False, label="Augmentation: random flips and shifts", group=REGULARISATION,
+         axis="augment", rank=9, help="Flips each training image left-right at random and shifts it by up to "
+         "10%, so the network sees a new variant every epoch."),
+    Choice(name="optimizer", default="adam", choices=("adam", "sgd", "rmsprop"), label="Optimizer",
+           group=OPTIMISATION, axis="optimizer", rank=12,
+           help="adam, sgd (with Nesterov momentum 0.9) or rmsprop."),
+    Float(name="learning_rate", default=0.001, low=0, high=10, low_open=True, widget="select_slider",
+          options=(0.0001, 0.0003, 0.001, 0.003, 0.01, 0.03, 0.1, 1.0, 10.0), log_scale=True,
+          label="Learning rate", group=OPTIMISATION, axis="learn. rate", rank=1,
+          help="Step size of each update: 0.001 suits adam; 10 makes training diverge."),
+    Choice(name="lr_schedule", default="constant", choices=("constant", "cosine"), label="Learning-rate schedule",
+           group=OPTIMISATION, axis="schedule", rank=2, help="constant: the same rate throughout. cosine: a "
+           "10% warm-up to the rate, then down to zero at the last step, which settles the weights in few epochs."),
+    Int(name="batch_size", default=10, low=1, high=4096, unit="images", label="Batch size", group=OPTIMISATION,
+        axis="batch", widget="select_slider", options=(8, 10, 16, 32, 64, 128, 256), rank=3,
+        help="Images per gradient step."),
+    Int(name="epochs", default=10, low=1, high=MAX_EPOCHS, label="Epochs", group=OPTIMISATION, axis="epochs",
+        rank=10, help="Passes over the training images, each followed by a test on the 10,000 test images."),
+    OptionalInt(name="train_size", default=None, low=10, high=1_000_000, unit="images",
+                label="Training images (equal per class)", group=DATA, axis="images", widget="select_slider",
+                options=(500, 1000, 2000, 6000, 10000, 20000), rank=11, number_format="localized",
+                help="Training images, the same number from each class; all: every one of the 50,000."),
+    Int(name="seed", default=0, low=0, high=2**31 - 1, label="Seed", group=DATA, axis="seed", rank=99,
+        help="Fixes the initial weights, the subset and the shuffling: the same seed gives the same run."),
+)  # fmt: skip
+
+
 class ModelConfig:
-    """Every choice a user can make about the network and its training."""
+    """Every choice a user can make about the network and its training: one value per field of
+    `FIELDS`, read as attributes (`config.dropout`). Immutable, hashable and validated.
 
-    # architecture
-    conv_blocks: int = 1  # conv blocks, each ending in a 2×2 max-pool, 1 to 4
-    filters: tuple[int, ...] = (32,)  # filters per block, 1 to 512: one value for all, or one per block
-    convs_per_block: int = 2  # Conv2D layers in each block, 1 to 4
-    kernel_size: int = 3  # side of each square convolution kernel in pixels, odd, 1 to 7
-    dense_units: int = 128  # units of the hidden dense layer, 0 (no hidden layer) to 4096
-    batch_norm: bool = False  # BatchNormalization after every convolution
-    # regularisation
-    dropout: float = 0.5  # fraction of activations zeroed after each conv block, 0 ≤ p < 1
-    dense_dropout: float = 0.0  # fraction zeroed before the output layer, 0 ≤ p < 1
-    augment: bool = False  # random horizontal flips and shifts of up to 10% while training
-    # optimisation
-    optimizer: str = "adam"  # adam, sgd (with Nesterov momentum 0.9) or rmsprop
-    learning_rate: float = 0.001  # step size, above 0 and at most 10 (0.001 suits adam)
-    lr_schedule: str = "constant"  # constant, or cosine: a 10% warm-up, then down to 0 at the last step
-    batch_size: int = 10  # images per gradient step, 1 to 4096
-    epochs: int = 10  # passes over the training images, 1 to 500
-    # data
-    train_size: int | None = None  # training images, equal per class; None = all 50,000
-    seed: int = 0  # fixes initial weights, the subset and the shuffling, 0 to 2**31 - 1
+    Raises:
+        ConfigError: an unknown field, or a value its field does not allow.
+    """
 
-    def __post_init__(self) -> None:
-        # JSON and the command line hand over lists and single ints; store one tuple form.
-        filters = self.filters
-        if isinstance(filters, int) and not isinstance(filters, bool):
-            filters = (filters,)
-        if isinstance(filters, list | tuple):
-            object.__setattr__(self, "filters", tuple(filters))
-        validate(self)
+    __slots__ = ("_values",)
+
+    def __init__(self, **values: Any) -> None:
+        unknown = sorted(set(values) - set(FIELDS))
+        if unknown:
+            raise ConfigError(f"unknown config field(s): {', '.join(unknown)}; known: {', '.join(sorted(FIELDS))}")
+        resolved = {name: field.normalize(values.get(name, field.default)) for name, field in FIELDS.items()}
+        object.__setattr__(self, "_values", resolved)
+        validate(resolved)
+
+    def __getattr__(self, name: str) -> Any:
+        values = object.__getattribute__(self, "_values")
+        if name in values:
+            return values[name]
+        if name in FIELDS:  # a field added to the table after this config was made
+            return FIELDS[name].default
+        raise AttributeError(f"ModelConfig has no field {name!r}")
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError("a ModelConfig does not change; make another with replace(...)")
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ModelConfig) and self.to_dict() == other.to_dict()
+
+    def __hash__(self) -> int:
+        return hash(json.dumps(self.to_dict(), sort_keys=True))
+
+    def __repr__(self) -> str:
+        return "ModelConfig(" + ", ".join(f"{name}={value!r}" for name, value in self._values.items()) + ")"
+
+    def __reduce__(self) -> tuple:
+        return config_from_dict, (self.to_dict(),)
 
     def block_filters(self) -> tuple[int, ...]:
         """Filters of each conv block, one value per block."""
-        if len(self.filters) == 1:
-            return self.filters * self.conv_blocks
-        return self.filters
+        return FIELDS["filters"].per_block(self.filters, self.conv_blocks)
 
     def to_dict(self) -> dict[str, Any]:
-        values = dataclasses.asdict(self)
-        values["filters"] = list(self.filters)
-        return values
+        return {name: field.to_json(getattr(self, name)) for name, field in FIELDS.items()}
 
     def replace(self, **changes: Any) -> ModelConfig:
-        return dataclasses.replace(self, **changes)
+        return ModelConfig(**{**self.to_dict(), **changes})
 
 
-def _check_int(name: str, value: Any, low: int, high: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"{name} must be a whole number from {low} to {high}; got {value!r}")
-    if not low <= value <= high:
-        raise ValueError(f"{name} must be from {low} to {high}; got {value}")
-
-
-def _check_fraction(name: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
-        raise ValueError(f"{name} must be a number at least 0 and below 1; got {value!r}")
-    if not 0 <= value < 1:
-        raise ValueError(f"{name} must be at least 0 and below 1; got {value}")
-
-
-def validate(config: ModelConfig) -> None:
-    """Raise ValueError naming the first field that is out of range, and what is allowed."""
-    _check_int("conv_blocks", config.conv_blocks, 1, 4)
-    filters = config.filters
-    if not isinstance(filters, tuple) or not filters:
-        raise ValueError(f"filters must be one number or one per conv block; got {filters!r}")
-    for value in filters:
-        _check_int("filters", value, 1, 512)
-    if len(filters) not in (1, config.conv_blocks):
-        raise ValueError(
-            f"filters must give one value for all blocks or one per conv block "
-            f"({config.conv_blocks}); got {len(filters)} values: {list(filters)}"
-        )
-    _check_int("convs_per_block", config.convs_per_block, 1, 4)
-    _check_int("kernel_size", config.kernel_size, 1, 7)
-    if config.kernel_size % 2 == 0:
-        raise ValueError(f"kernel_size must be odd (1, 3, 5 or 7); got {config.kernel_size}")
-    _check_int("dense_units", config.dense_units, 0, 4096)
-    if not isinstance(config.batch_norm, bool):
-        raise ValueError(f"batch_norm must be true or false; got {config.batch_norm!r}")
-    _check_fraction("dropout", config.dropout)
-    _check_fraction("dense_dropout", config.dense_dropout)
-    if not isinstance(config.augment, bool):
-        raise ValueError(f"augment must be true or false; got {config.augment!r}")
-    if config.optimizer not in OPTIMIZERS:
-        raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}; got {config.optimizer!r}")
-    rate = config.learning_rate
-    if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0 < rate <= 10:
-        raise ValueError(f"learning_rate must be above 0 and at most 10; got {rate!r}")
-    if config.lr_schedule not in LR_SCHEDULES:
-        raise ValueError(f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}; got {config.lr_schedule!r}")
-    _check_int("batch_size", config.batch_size, 1, 4096)
-    _check_int("epochs", config.epochs, 1, MAX_EPOCHS)
-    if config.train_size is not None:
-        _check_int("train_size", config.train_size, 10, 1_000_000)
-    _check_int("seed", config.seed, 0, 2**31 - 1)
+def validate(values: dict[str, Any]) -> None:
+    """Raise ConfigError naming the first field whose value is not allowed, and what is."""
+    for field in FIELDS.values():
+        field.check(values[field.name])
+    for field in FIELDS.values():
+        field.check_with(values)
 
 
 # The network `fast` and `better` share: three blocks of one convolution with BatchNorm, Adam
@@ -138,15 +156,12 @@ _THREE_BLOCKS = ModelConfig(
     batch_size=64,
 )
 
-# Measured once each with `python -m cifar train --preset NAME --data <shared JPEG copy>` on a
-# 2-core x86_64 machine with no GPU, TensorFlow 2.21; time is training plus the per-epoch
-# validation on the 10,000 test images. The README's results table has the same figures.
+# What each preset reached, and in what time, is in the README's results table (training plus
+# the per-epoch validation, measured with `python -m cifar train --preset NAME`).
 PRESETS: dict[str, ModelConfig] = {
-    # The tutorial, layer for layer: 0.683 test accuracy in the tutorial; here 0.667 in
-    # 18.5 min (epoch 1: 0.585), most confused: cat, dog, bird, deer.
+    # The tutorial, layer for layer.
     "tutorial": ModelConfig(),
-    # A classroom run: 6,000 images, a wider batch, two small blocks: 0.513 in 50 s
-    # (64 s with start-up and data loading).
+    # A classroom run of about a minute: 6,000 images, a wider batch, two small blocks.
     "quick": ModelConfig(
         conv_blocks=2,
         filters=(32, 64),
@@ -158,30 +173,40 @@ PRESETS: dict[str, ModelConfig] = {
         train_size=6000,
     ),
     # The tutorial's accuracy in a fraction of its time: `better`'s network without dropout or
-    # augmentation, and a learning rate that warms up, then decays to zero over 2 epochs.
-    # Measured by benchmarks/bench_time_to_accuracy.py: see benchmarks/RESULTS.md.
+    # augmentation, and a learning rate that warms up, then decays to zero over 2 epochs
+    # (benchmarks/bench_time_to_accuracy.py).
     "fast": _THREE_BLOCKS.replace(dropout=0.0, lr_schedule="cosine", epochs=2),
-    # BatchNorm, augmentation and three blocks: 0.727 in 13.5 min, against the tutorial's
-    # 0.667 in 18.5 min. One conv per block: with two, training ran at 156 images/s, not 701.
+    # BatchNorm, augmentation and three blocks of one convolution each: two convolutions a
+    # block train at a quarter of the speed here.
     "better": _THREE_BLOCKS.replace(dropout=0.1, augment=True, epochs=10),
+}
+PRESET_NOTES = {
+    "tutorial": "the TensorFlow tutorial's model",
+    "quick": "about a minute",
+    "fast": "the tutorial's accuracy in about 2½ minutes",
+    "better": "BatchNorm and augmentation",
 }
 
 
 def preset(name: str) -> ModelConfig:
-    """The named preset; ValueError listing the names when `name` is not one."""
+    """The named preset.
+
+    Raises:
+        ConfigError: `name` is not a preset; the message lists them.
+    """
     if name not in PRESETS:
-        raise ValueError(f"preset must be one of {', '.join(PRESETS)}; got {name!r}")
+        raise ConfigError(f"preset must be one of {', '.join(PRESETS)}; got {name!r}")
     return PRESETS[name]
 
 
 def config_from_dict(values: dict[str, Any]) -> ModelConfig:
-    """A validated config from a dict; ValueError names unknown or bad fields."""
+    """A validated config from a dict, as JSON holds it; a missing field takes its default.
+
+    Raises:
+        ConfigError: not a dict, an unknown field, or a value its field does not allow.
+    """
     if not isinstance(values, dict):
-        raise ValueError(f"a config must be a JSON object; got {type(values).__name__}")
-    known = {f.name for f in dataclasses.fields(ModelConfig)}
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise ValueError(f"unknown config field(s): {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        raise ConfigError(f"a config must be a JSON object; got {type(values).__name__}")
     return ModelConfig(**values)
 
 
@@ -191,129 +216,13 @@ def save_config(config: ModelConfig, path: str | Path) -> None:
 
 
 def load_config(path: str | Path) -> ModelConfig:
-    """Read a config written by `save_config`."""
-    return config_from_dict(json.loads(Path(path).read_text()))
+    """Read a config written by `save_config`.
 
-
-def build_model(config: ModelConfig | None = None, train_images: int | None = None):
-    """The Keras model for `config`, compiled, built with the Functional API.
-
-    Input is uint8 (N, 32, 32, 3); the model scales it to [0, 1] itself, so no float copy
-    of the dataset is ever made.
-
-    Args:
-        config: the network and optimiser choices.
-        train_images: images in one epoch, which a learning-rate schedule spans; by default
-            `config.train_size`, or all 50,000.
-
-    Returns:
-        A compiled `keras.Model` with softmax outputs over the 10 classes.
+    Raises:
+        ConfigError: the file is not a valid config; OSError: it cannot be read.
     """
-    import keras
-    from keras import layers
-
-    config = config or ModelConfig()
-    inputs = keras.Input(shape=IMAGE_SHAPE, dtype="uint8", name="image")
-    x = layers.Rescaling(1 / 255, name="rescale")(inputs)
-    if config.augment:
-        x = layers.RandomFlip("horizontal", seed=config.seed, name="random_flip")(x)
-        x = layers.RandomTranslation(0.1, 0.1, seed=config.seed, name="random_shift")(x)
-    for block, filters in enumerate(config.block_filters(), start=1):
-        for conv in range(1, config.convs_per_block + 1):
-            name = f"block{block}_conv{conv}"
-            if config.batch_norm:
-                # No bias: BatchNorm's own offset would cancel it.
-                x = layers.Conv2D(filters, config.kernel_size, padding="same", use_bias=False, name=name)(x)
-                x = layers.BatchNormalization(name=f"{name}_bn")(x)
-                x = layers.Activation("relu", name=f"{name}_relu")(x)
-            else:
-                x = layers.Conv2D(filters, config.kernel_size, padding="same", activation="relu", name=name)(x)
-        x = layers.MaxPooling2D(2, name=f"block{block}_pool")(x)
-        if config.dropout:
-            x = layers.Dropout(config.dropout, name=f"block{block}_dropout")(x)
-    x = layers.Flatten(name="flatten")(x)
-    if config.dense_units:
-        x = layers.Dense(config.dense_units, activation="relu", name="dense")(x)
-    if config.dense_dropout:
-        x = layers.Dropout(config.dense_dropout, name="dense_dropout")(x)
-    outputs = layers.Dense(NUM_CLASSES, activation="softmax", name="class_probabilities")(x)
-    model = keras.Model(inputs, outputs, name="cifar_cnn")
-    model.compile(
-        optimizer=make_optimizer(config, train_images),
-        loss="sparse_categorical_crossentropy",
-        metrics=["accuracy"],
-    )
-    return model
-
-
-def training_steps(config: ModelConfig, train_images: int | None = None) -> int:
-    """Gradient steps over all of `config`'s epochs (the last batch of an epoch may be short)."""
-    images = train_images or config.train_size or CIFAR_TRAIN_IMAGES
-    return math.ceil(images / config.batch_size) * config.epochs
-
-
-def learning_rate(config: ModelConfig, train_images: int | None = None):
-    """The optimizer's learning rate: a number, or a Keras schedule over the run's steps."""
-    if config.lr_schedule == "constant":
-        return config.learning_rate
-    import keras
-
-    steps = training_steps(config, train_images)
-    warmup = int(steps * WARMUP_FRACTION)
-    return keras.optimizers.schedules.CosineDecay(
-        config.learning_rate / 10,
-        decay_steps=max(steps - warmup, 1),
-        alpha=0.0,
-        warmup_target=config.learning_rate,
-        warmup_steps=warmup,
-    )
-
-
-def make_optimizer(config: ModelConfig, train_images: int | None = None):
-    """The Keras optimizer named by `config.optimizer`, at `config.learning_rate` and its schedule.
-
-    `train_images` is how many images an epoch holds (a schedule spans the run's steps); by
-    default `config.train_size`, or all of CIFAR-10's training set.
-    """
-    import keras
-
-    rate = learning_rate(config, train_images)
-    if config.optimizer == "sgd":
-        return keras.optimizers.SGD(rate, momentum=0.9, nesterov=True)
-    if config.optimizer == "rmsprop":
-        return keras.optimizers.RMSprop(rate)
-    return keras.optimizers.Adam(rate)
-
-
-def layer_table(model) -> list[dict[str, Any]]:
-    """One row per layer, like Keras' summary: layer (type), output shape, parameters."""
-    rows = []
-    for layer in model.layers:
-        shape = tuple(layer.output.shape)
-        rows.append(
-            {
-                "layer (type)": f"{layer.name} ({type(layer).__name__})",
-                "output shape": "(" + ", ".join("None" if d is None else str(d) for d in shape) + ")",
-                "parameters": int(layer.count_params()),
-            }
-        )
-    return rows
-
-
-def count_parameters(model) -> dict[str, int]:
-    """Trainable, non-trainable and total parameter counts of a built model."""
-    import numpy as np
-
-    trainable = int(sum(np.prod(w.shape) for w in model.trainable_weights))
-    frozen = int(sum(np.prod(w.shape) for w in model.non_trainable_weights))
-    return {"trainable": trainable, "non_trainable": frozen, "total": trainable + frozen}
-
-
-def describe(config: ModelConfig) -> tuple[list[dict[str, Any]], dict[str, int]]:
-    """The layer table and parameter counts of the model `config` builds (Keras, no training).
-
-    No `keras.backend.clear_session()` afterwards: it resets Keras for the whole process, and
-    the dashboard's server has other sessions' models in use.
-    """
-    model = build_model(config)
-    return layer_table(model), count_parameters(model)
+    try:
+        values = json.loads(Path(path).read_text())
+    except ValueError as error:
+        raise ConfigError(f"{path} is not valid JSON ({error}).") from error
+    return config_from_dict(values)

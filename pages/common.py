@@ -8,9 +8,10 @@ from pathlib import Path
 import streamlit as st
 
 from cifar import jobs
-from cifar.data import DataError, Dataset, load_dataset
+from cifar.data import Dataset, load_dataset
+from cifar.errors import CifarError
 from cifar.estimate import describe_duration
-from cifar.runs import Run, RunError, list_runs, open_run
+from cifar.runs import Run, list_runs, open_run
 
 RUN_PARAM = "run"
 
@@ -41,7 +42,7 @@ def dataset() -> Dataset | None:
     """The dataset, or None after showing what went wrong and what to do."""
     try:
         return _dataset(os.environ.get("CIFAR10_DIR"))
-    except DataError as error:
+    except CifarError as error:
         st.error(f"**No CIFAR-10 data.** {error}")
         return None
 
@@ -52,7 +53,7 @@ def selected_run() -> Run | None:
     if wanted:
         try:
             return open_run(wanted)
-        except RunError as error:
+        except CifarError as error:
             st.warning(f"{error} Showing the newest run instead.")
     runs = list_runs()
     return runs[0] if runs else None
@@ -128,10 +129,10 @@ def model_of(run: Run):
         st.info(f"Run **{run.id}** has no model yet: it appears after the first finished epoch.")
         return None
     try:
-        if run.status()["state"] in ("queued", "running"):
+        if run.status().live:
             return run.load_model()  # still changing: never cached
-        return _model(str(run.path), (run.path / "model.keras").stat().st_mtime_ns)
-    except (RunError, OSError) as error:  # OSError: deleted from another tab meanwhile
+        return _model(str(run.path), run.files.model.stat().st_mtime_ns)
+    except (CifarError, OSError) as error:  # OSError: deleted from another tab meanwhile
         st.error(f"**The model of run {run.id} cannot be used.** {error}")
         return None
 
@@ -143,7 +144,8 @@ def test_images(run: Run, data: Dataset | None):
         return None
     labels = run.labels()
     if len(labels) != len(data.y_test) or not (labels == data.y_test).all():
-        source = run.raw_status().get("data", {}).get("source", "another dataset")
+        data_info = run.written_status().data
+        source = data_info.source if data_info else "another dataset"
         st.warning(
             f"Run **{run.id}** was tested on {source}, not on the data in use now, so its test images "
             "cannot be shown. Point CIFAR10_DIR at that data and restart the app to see them."

@@ -22,9 +22,9 @@ if run is None or not run.prediction_epochs():
 
 status, history, epochs = run.status(), run.history(), run.prediction_epochs()
 names = run.class_names()
-parent, continued_after = status.get("resumed_from"), status.get("start_epoch")
+parent, continued_after = status.resumed_from, status.start_epoch
 continues = f" · continues {parent} after its epoch {continued_after}" if parent else ""
-st.caption(f"Run **{run.id}** · {status['state']} · {len(epochs)} of {status.get('epochs', '?')} epochs{continues}")
+st.caption(f"Run **{run.id}** · {status.state} · {len(epochs)} of {status.epochs or '?'} epochs{continues}")
 accuracy_column, loss_column = st.columns(2)
 accuracy_column.plotly_chart(history_figure(history, "accuracy", continued_after), key="accuracy_curve")
 loss_column.plotly_chart(history_figure(history, "loss", continued_after), key="loss_curve")

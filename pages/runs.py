@@ -6,8 +6,10 @@ import streamlit as st
 
 from cifar import jobs
 from cifar.charts import METRIC_NAMES, overlay_figure, parallel_figure
-from cifar.compare import history_csv, parallel_columns, run_row, runs_frame
-from cifar.runs import LIVE_STATES, Run, RunError, list_runs, runs_root
+from cifar.compare import ACCURACY_AXIS, axis, history_csv, parallel_columns, run_row, runs_frame
+from cifar.errors import CifarError
+from cifar.model import FIELDS
+from cifar.runs import Run, list_runs, runs_root
 from pages.common import RUN_PARAM, selected_run, use_app_navigation
 
 use_app_navigation()
@@ -34,7 +36,12 @@ st.dataframe(
         "best accuracy": st.column_config.NumberColumn(format="percent", help="The best epoch's test accuracy"),
         "minutes": st.column_config.NumberColumn(format="%.1f", help="Training and validation time"),
         "parameters": st.column_config.NumberColumn(format="localized"),
-        "train_size": st.column_config.NumberColumn("training images", format="localized"),
+        **{
+            name: st.column_config.NumberColumn(field.axis, help=field.help, format=field.number_format)
+            if field.number_format
+            else st.column_config.Column(field.axis, help=field.help)
+            for name, field in FIELDS.items()
+        },
     },
 )
 
@@ -67,11 +74,11 @@ if len(scored) >= 2 and candidates:
         "Settings to show",
         candidates,
         default=candidates[:4],
-        format_func=lambda name: name.replace("_", " "),
+        format_func=lambda name: axis(name).title,
         key="parallel_axes",
         help="Fewer axes read better, on a phone most of all.",
     )
-    st.plotly_chart(parallel_figure(runs_frame(scored), axes), key="parallel")
+    st.plotly_chart(parallel_figure(runs_frame(scored), [axis(name) for name in axes], ACCURACY_AXIS), key="parallel")
     st.caption("One line per run, ending at its best test accuracy. Drag along an axis to pick out a range.")
 else:
     st.info(
@@ -82,11 +89,11 @@ else:
 
 def manage(run: Run) -> None:
     """Downloads and delete (with a confirmation) for one run."""
-    state = run.status()["state"]
+    live = run.status().live
     model_column, history_column, delete_column = st.columns(3)
     model_column.download_button(
         "Model (.keras)",
-        data=lambda: (run.path / "model.keras").read_bytes(),  # read on click: up to tens of MB
+        data=lambda: run.files.model.read_bytes(),  # read on click: up to tens of MB
         file_name=f"{run.id}.keras",
         mime="application/octet-stream",
         disabled=not run.has_model(),
@@ -101,7 +108,6 @@ def manage(run: Run) -> None:
         on_click="ignore",
         key="download_history",
     )
-    live = state in LIVE_STATES
     if delete_column.button(
         "Delete…", key="delete_run", disabled=live, help="Stop it first." if live else "Asks before deleting."
     ):
@@ -114,7 +120,7 @@ def manage(run: Run) -> None:
         del st.session_state["confirm_delete"]
         try:
             jobs.delete(run)
-        except (RunError, OSError) as error:
+        except (CifarError, OSError) as error:
             st.error(f"Nothing was deleted: {error}")
             return
         if st.query_params.get(RUN_PARAM) == run.id:

@@ -8,8 +8,10 @@ import streamlit as st
 
 from cifar import jobs
 from cifar.charts import batch_figure, history_figure
+from cifar.errors import CifarError
 from cifar.estimate import check_feasible, describe_duration
-from cifar.model import ModelConfig, describe
+from cifar.model import ModelConfig
+from cifar.network import describe
 from pages.common import RUN_PARAM, dataset, use_app_navigation
 from pages.train_controls import config_from_widgets, continue_run, preset_picker
 
@@ -32,14 +34,10 @@ if config is not None:
     rows, counts = layers_of(json.dumps(config.to_dict(), sort_keys=True))
     train_images = len(data.y_train) if data is not None else 50_000
     test_images = len(data.y_test) if data is not None else 10_000
-    used = min(train_images, config.train_size or train_images)
     with summary:
         st.metric("Parameters", f"{counts['total']:,}")
         cost = check_feasible(config, train_images, test_images)
-        st.markdown(
-            f"Estimated time: **{describe_duration(cost.seconds)}** on a 2-core laptop, for {config.epochs} "
-            f"epochs of {used:,} images; memory: about {cost.memory_bytes / 1e9:.1f} GB."
-        )
+        st.markdown(cost.summary)
         if cost.refusal:
             st.error(cost.refusal)
         for warning in cost.warnings:
@@ -54,7 +52,7 @@ if config is not None:
         if st.button("Launch training", type="primary", key="launch", disabled=data is None or bool(cost.refusal)):
             try:
                 run = jobs.launch(config, name=name or st.session_state.get("preset", "run"))
-            except (ValueError, OSError) as error:  # RunError is a ValueError
+            except (CifarError, OSError) as error:
                 st.error(f"Could not launch: {error}")
             else:
                 st.query_params[RUN_PARAM] = run.id

@@ -1,4 +1,5 @@
-"""Shared by the process tests: a tiny config, and waiting on a run without fixed sleeps."""
+"""Shared by the process tests: a tiny config, starting a training process, and waiting on a
+run without fixed sleeps."""
 
 from __future__ import annotations
 
@@ -9,8 +10,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from cifar import local_queue
 from cifar.model import ModelConfig
 from cifar.runs import Run
+from cifar.status import RunStatus
 
 ROOT = Path(__file__).resolve().parent.parent
 # Small enough to train an epoch of 200 images in well under a second.
@@ -46,6 +49,20 @@ def run_cli(*args: str, timeout: float = 240) -> subprocess.CompletedProcess:
     )
 
 
+def run_trainer(run_dir: Path, timeout: float = 240, **options) -> subprocess.CompletedProcess:
+    """`python -m cifar.train RUN_DIR` on a prepared run, put in line first as a launcher does."""
+    local_queue.enqueue(run_dir)
+    return subprocess.run(
+        [sys.executable, "-m", "cifar.train", str(run_dir)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+        env=os.environ,
+        **options,
+    )
+
+
 def wait_until(condition: Callable[[], bool], timeout: float = 120, what: str = "condition") -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -55,6 +72,6 @@ def wait_until(condition: Callable[[], bool], timeout: float = 120, what: str = 
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
-def wait_for_end(run: Run, timeout: float = 180) -> dict:
-    wait_until(lambda: run.status()["state"] not in ("queued", "running"), timeout, f"{run.id} to end")
+def wait_for_end(run: Run, timeout: float = 180) -> RunStatus:
+    wait_until(lambda: not run.status().live, timeout, f"{run.id} to end")
     return run.status()

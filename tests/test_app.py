@@ -70,13 +70,12 @@ def test_runs_page_compares_downloads_and_deletes(finished_run, runs_dir):
 def test_runs_page_keeps_a_live_run_from_deletion(finished_run, runs_dir):
     import os
 
-    from cifar.files import write_json_atomic
+    from cifar.runs import open_run
+    from cifar.status import write_status
 
     first, _ = _two_runs(finished_run, runs_dir)
-    status = json.loads((runs_dir / first / "status.json").read_text())
-    write_json_atomic(
-        runs_dir / first / "status.json", {**status, "state": "running", "pid": os.getpid(), "pid_start": None}
-    )
+    run = open_run(first, runs_dir)
+    write_status(run.files.status, run.written_status().replace(state="running", pid=os.getpid(), pid_start=None))
     at = page("runs")
     at.query_params["run"] = first
     at.run()
@@ -151,7 +150,7 @@ def test_train_page_launches_a_training(with_data, runs_dir):
     assert not at.exception
     (run,) = list_runs(runs_dir)
     assert run.config().epochs == 1 and at.query_params["run"] == run.id
-    assert wait_for_end(run)["state"] == "finished"
+    assert wait_for_end(run).state == "finished"
 
 
 def test_a_second_launch_says_where_it_stands_in_the_queue(with_data, runs_dir, monkeypatch):
@@ -174,10 +173,10 @@ def test_a_second_launch_says_where_it_stands_in_the_queue(with_data, runs_dir, 
     at.run()
     assert any("Queued: number 1 in line" in info.value for info in at.info), [i.value for i in at.info]
     at.button(key="stop_training").click().run()  # the run this session watches: the queued one
-    assert "before training began" in wait_for_end(open_run(second, runs_dir))["message"]
-    assert open_run(first, runs_dir).status()["state"] == "running"
+    assert "before training began" in wait_for_end(open_run(second, runs_dir)).message
+    assert open_run(first, runs_dir).status().state == "running"
     jobs.stop(first, runs_dir)
-    assert wait_for_end(open_run(first, runs_dir))["state"] == "stopped"
+    assert wait_for_end(open_run(first, runs_dir)).state == "stopped"
 
 
 def test_train_page_continues_the_selected_run(with_data, finished_run, runs_dir):
@@ -194,8 +193,8 @@ def test_train_page_continues_the_selected_run(with_data, finished_run, runs_dir
     at.button(key="continue").click().run()
     assert not at.exception
     child = open_run(at.query_params["run"], runs_dir)
-    assert child.id != parent and child.raw_status()["resumed_from"] == parent
-    assert wait_for_end(child)["state"] == "finished"
+    assert child.id != parent and child.written_status().resumed_from == parent
+    assert wait_for_end(child).state == "finished"
     assert child.history()["epoch"] == [1, 2, 3]
 
     results = page("results")

@@ -47,7 +47,7 @@ def test_walk_through_the_product(server, page, runs_dir):
     wait_until(lambda: progress_text(page) != first, timeout=120, what="the progress bar to move")
     shoot(page, "train-live")
     (run,) = list_runs(runs_dir)
-    assert wait_for_end(run, timeout=240)["state"] == "finished"
+    assert wait_for_end(run, timeout=240).state == "finished"
 
     # Results: curves and the confusion matrix; a click on a cell opens its images.
     page.goto(f"{server}/results?run={run.id}")
@@ -94,11 +94,11 @@ def test_walk_through_the_product(server, page, runs_dir):
     # replaced can be lost, so click until the run has the stop request, as a person would.
     for _ in range(10):
         stop.click()
-        if second.stop_requested() or second.status()["state"] == "stopped":
+        if second.stop_requested() or second.status().state == "stopped":
             break
         page.wait_for_timeout(2000)
     status = wait_for_end(second, timeout=120)
-    assert status["state"] == "stopped" and status["epoch"] < 300
+    assert status.state == "stopped" and status.epoch < 300
 
     # Every page once more at a phone's width, for people to look at.
     page.set_viewport_size({"width": 390, "height": 844})

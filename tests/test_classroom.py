@@ -30,7 +30,8 @@ from PIL import Image
 
 from cifar import jobs
 from cifar.infer import predict, prepare_image
-from cifar.runs import Run, list_runs, open_run_dir, process_alive
+from cifar.liveness import process_alive
+from cifar.runs import Run, list_runs, open_run_dir
 
 SESSIONS = 10
 COLOURS = {  # a distinct colour, and so a distinct file, for every session
@@ -103,10 +104,10 @@ def trainings() -> Iterator[list[Run]]:
     started: list[Run] = []
     yield started
     for run in started:
-        pid = run.status().get("pid")
-        if run.status()["state"] in ("queued", "running") and pid:
+        status = run.status()
+        if status.live and status.pid:
             with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
+                os.kill(status.pid, signal.SIGKILL)
 
 
 @pytest.fixture
@@ -139,8 +140,8 @@ def progress_text(page) -> str:
 
 def slow_down(run: Run) -> int:
     """The training's pid, once it has one, at the lowest priority: the browsers come first."""
-    wait_until(lambda: run.raw_status().get("pid"), what="the training process to start")
-    pid = run.raw_status()["pid"]
+    wait_until(lambda: run.written_status().pid, what="the training process to start")
+    pid = run.written_status().pid
     with contextlib.suppress(OSError):
         os.setpriority(os.PRIO_PROCESS, pid, 19)
     return pid
@@ -206,8 +207,8 @@ def test_ten_sessions_on_one_server_while_a_training_runs(
     slow_down(live)
     server, url = start_server(batches_dir, runs_dir, tmp_path / "streamlit.log")
     servers.append(server)
-    wait_until(lambda: live.status()["state"] == "running", what="the training to run")
-    epoch_at_start = live.raw_status().get("epoch", 0)
+    wait_until(lambda: live.status().state == "running", what="the training to run")
+    epoch_at_start = live.written_status().epoch
 
     names = [f"session-{i:02d}-{colour}.png" for i, colour in enumerate(COLOURS)]
     files = {name: photo(rgb) for name, rgb in zip(names, COLOURS.values(), strict=True)}
@@ -277,10 +278,10 @@ def test_ten_sessions_on_one_server_while_a_training_runs(
             assert f"Answering: run {first.id} " in main_text(page) and f"run={first.id}" in page.url
         only_its_own(chooser, names[0])  # its own upload, now answered by the other run
 
-    assert live.status()["state"] == "running", "the training ended before the sessions were done"
-    epochs_meanwhile = live.raw_status().get("epoch", 0) - epoch_at_start
+    assert live.status().state == "running", "the training ended before the sessions were done"
+    epochs_meanwhile = live.written_status().epoch - epoch_at_start
     assert jobs.stop(live)
-    assert wait_for_end(live, timeout=120)["state"] == "stopped"
+    assert wait_for_end(live, timeout=120).state == "stopped"
     print(
         f"\nFIGURE classroom: {SESSIONS} sessions held at once on one server while a training ran "
         f"({epochs_meanwhile} epochs meanwhile); seconds: "
@@ -301,7 +302,7 @@ def moves(page, timeout: float = 120) -> str:
 
 
 def batches_logged(run: Run) -> int:
-    return (run.path / "events.jsonl").read_bytes().count(b'"type": "batch"')
+    return run.files.events.read_bytes().count(b'"type": "batch"')
 
 
 def parent_of(pid: int) -> int:
@@ -325,10 +326,10 @@ def test_a_training_outlives_server_restarts(batches_dir, runs_dir, tmp_path, ch
 
     for how in (signal.SIGTERM, signal.SIGKILL):
         end(server, how)
-        assert process_alive(pid, run.raw_status().get("pid_start")), f"the training died with the server ({how!r})"
+        assert process_alive(pid, run.written_status().pid_start), f"the training died with the server ({how!r})"
         logged = batches_logged(run)
         wait_until(lambda logged=logged: batches_logged(run) > logged, what="the training to go on without a server")
-        assert run.status()["state"] == "running"
+        assert run.status().state == "running"
         server, url = start_server(batches_dir, runs_dir, log)  # a new port: a fresh server
         servers.append(server)
         page.goto(f"{url}/train")
@@ -338,7 +339,7 @@ def test_a_training_outlives_server_restarts(batches_dir, runs_dir, tmp_path, ch
     # The training itself killed outright: every page says so.
     os.kill(pid, signal.SIGKILL)
     status = wait_for_end(run, timeout=60)
-    assert status["state"] == "interrupted"
+    assert status.state == "interrupted"
     page.wait_for_function("!document.querySelector('[data-testid=\"stProgress\"]')", timeout=ACTION_MS)
     page.goto(f"{url}/results?run={run.id}")
     page.get_by_text(re.compile(rf"Run {re.escape(run.id)} · interrupted · \d+ of 300 epochs")).wait_for()

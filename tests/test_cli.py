@@ -2,10 +2,12 @@ from __future__ import annotations
 
 import io
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
-from helpers import run_cli
+from helpers import ROOT, run_cli
 from PIL import Image
 
 from cifar.cli import build_parser, config_from_args
@@ -98,6 +100,9 @@ def test_runs_lists_and_says_what_to_do_when_empty(finished_run, tmp_path):
     assert "No runs" in empty.stdout and "python -m cifar train" in empty.stdout
 
 
-def test_train_run_dir_must_be_a_run(tmp_path):
-    result = run_cli("train", "--run-dir", str(tmp_path))
-    assert result.returncode == 2 and "is not a run directory" in result.stderr
+def test_the_trainer_refuses_a_folder_that_holds_no_prepared_run(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "cifar.train", str(tmp_path)], capture_output=True, text=True, timeout=120, cwd=ROOT
+    )
+    assert result.returncode == 2 and "holds no prepared run" in result.stderr
+    assert not list(tmp_path.iterdir())  # nothing was written there

@@ -9,7 +9,7 @@ import pandas as pd
 from test_charts import HISTORY
 
 from cifar.charts import history_figure, overlay_figure, parallel_figure
-from cifar.compare import differing_fields, history_csv, parallel_columns, run_row, runs_frame
+from cifar.compare import ACCURACY_AXIS, axis, differing_fields, history_csv, parallel_columns, run_row, runs_frame
 from cifar.runs import open_run
 
 ROWS = [
@@ -73,7 +73,9 @@ def test_overlay_figure_one_curve_per_run():
 
 def test_parallel_figure_axes_and_categories():
     frame = runs_frame(ROWS)
-    figure = parallel_figure(frame, ["filters", "augment", "learning_rate", "parameters"])
+    figure = parallel_figure(
+        frame, [axis(c) for c in ["filters", "augment", "learning_rate", "parameters"]], ACCURACY_AXIS
+    )
     (trace,) = figure.data
     labels = [dimension.label for dimension in trace.dimensions]
     assert labels == ["filters", "augment", "learn. rate", "parameters", "accuracy"]

@@ -21,13 +21,15 @@ import numpy as np
 from helpers import ROOT, TINY, TINY_FLAGS, wait_for_end, wait_until
 
 from cifar import jobs
-from cifar.runs import LIVE_STATES, Run, open_run_dir
+from cifar.compare import run_summary
+from cifar.runs import Run, open_run_dir
+from cifar.status import LIVE_STATES
 
 MODEL_PADDING = 200_000  # bytes of the stand-in model file: big enough that a torn copy would show
 
 
 def _intervals(runs: list[Run]) -> list[tuple[datetime, datetime]]:
-    spans = [(datetime.fromisoformat(r.status()["started"]), datetime.fromisoformat(r.status()["ended"])) for r in runs]
+    spans = [(datetime.fromisoformat(r.status().started), datetime.fromisoformat(r.status().ended)) for r in runs]
     return sorted(spans)
 
 
@@ -37,7 +39,7 @@ def _watch_one_at_a_time(runs: list[Run], timeout: float = 300) -> bool:
     seen_queued_behind = False
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        states = [run.status()["state"] for run in runs]
+        states = [run.status().state for run in runs]
         assert states.count("running") <= 1, f"two trainings at once: {states}"
         seen_queued_behind |= sorted(states) == ["queued", "running"]
         if not any(state in LIVE_STATES for state in states):
@@ -49,7 +51,7 @@ def _watch_one_at_a_time(runs: list[Run], timeout: float = 300) -> bool:
 def _assert_one_after_the_other(runs: list[Run], epochs: int) -> None:
     for run in runs:
         status = run.status()
-        assert status["state"] == "finished", status
+        assert status.state == "finished", status
         assert run.history()["epoch"] == list(range(1, epochs + 1))
     (first_start, first_end), (second_start, second_end) = _intervals(runs)
     assert first_end <= second_start, f"overlap: {first_start}–{first_end} and {second_start}–{second_end}"
@@ -129,9 +131,9 @@ def _read_json_raw(path: Path):
 def read_round(run: Run, tally: Tally, check_model) -> None:
     """Read every file of `run` once, in the order that makes the writer's promises checkable:
     status before history before predictions and model, since the writer writes them in reverse."""
-    status = _read_json_raw(run.path / "status.json")
+    status = _read_json_raw(run.files.status)
     assert isinstance(status, dict) and status.get("state") in (*LIVE_STATES, "finished"), status
-    history = _read_json_raw(run.path / "history.json") or {}
+    history = _read_json_raw(run.files.history) or {}
     done = len(history.get("epoch", []))
     assert {len(values) for values in history.values()} <= {done}, history  # every list as long
     assert history.get("epoch", []) == list(range(1, done + 1))
@@ -144,7 +146,7 @@ def read_round(run: Run, tally: Tally, check_model) -> None:
         assert run.labels().shape == (100,)
         tally.reads += 2
         check_model(run, done, tally)
-    with open(run.path / "events.jsonl", "rb") as log:
+    with open(run.files.events, "rb") as log:
         log.seek(tally.raw_offset)
         lines = log.read().split(b"\n")
     tally.torn_tails += lines[-1] != b""
@@ -154,8 +156,8 @@ def read_round(run: Run, tally: Tally, check_model) -> None:
     tally.events += new_events
     progress = run.progress()
     assert progress is None or 0.0 <= progress["fraction"] <= 1.0
-    summary = run.summary()
-    assert summary["state"] in (*LIVE_STATES, "finished") and run.status()["state"] != "interrupted"
+    summary = run_summary(run)
+    assert summary["state"] in (*LIVE_STATES, "finished") and run.status().state != "interrupted"
     assert run.config().epochs >= 1
     tally.reads += 9
     tally.rounds += 1
@@ -219,9 +221,9 @@ def test_reading_a_real_training_while_it_writes(batches_dir, runs_dir):
             tally.models_loaded += 1
             tally.last_model_load = time.monotonic()
 
-    wait_until(lambda: (run.path / "events.jsonl").exists(), what="the training process to start")
-    tallies = read_while_written(run, lambda: run.status()["state"] in LIVE_STATES, check_model)
-    assert wait_for_end(run)["state"] == "finished"
+    wait_until(lambda: run.files.events.exists(), what="the training process to start")
+    tallies = read_while_written(run, lambda: run.status().live, check_model)
+    assert wait_for_end(run).state == "finished"
     _check_outcome(run, tallies, epochs, "reads of a real training")
 
 
@@ -240,15 +242,14 @@ class StandInModel:
 
 
 def write_fast(run_dir: str, epochs: int, batches: int = 5) -> None:
-    """Write a whole run through cifar.train.RunWriter, as fast as the disk allows."""
-    from cifar.files import save_npy_atomic
-    from cifar.runs import now_iso, process_start_ticks
-    from cifar.train import RunWriter
+    """Write a whole run through cifar.writer.RunWriter, as fast as the disk allows."""
+    from cifar.liveness import process_start_ticks
+    from cifar.status import now_iso
+    from cifar.writer import RunWriter
 
-    path = Path(run_dir)
-    writer = RunWriter(path)
+    writer = RunWriter(Path(run_dir))
     writer.set_status(state="running", pid=os.getpid(), pid_start=process_start_ticks(os.getpid()), started=now_iso())
-    save_npy_atomic(path / "labels.npy", np.arange(100, dtype=np.uint8) % 10)
+    writer.save_labels(np.arange(100, dtype=np.uint8) % 10)
     writer.event("start", epochs=epochs, start_epoch=0, steps=batches)
     rng = np.random.default_rng(0)
     for epoch in range(1, epochs + 1):
@@ -272,13 +273,13 @@ def test_reading_a_run_written_at_full_speed(runs_dir):
     writer = subprocess.Popen([sys.executable, "-c", code, str(run.path), str(epochs)], env=env, cwd=ROOT)
 
     def check_model(run: Run, done: int, tally: Tally) -> None:
-        data = (run.path / "model.keras").read_bytes()
+        data = run.files.model.read_bytes()
         assert data.endswith(b"END\n") and len(data) == len(b"EPOCH 000000\n") + MODEL_PADDING + 4
         assert int(data[6:12]) >= done  # the model is written before the history
         tally.models_loaded += 1
 
-    wait_until(lambda: run.raw_status().get("pid") == writer.pid, what="the writer to start")
+    wait_until(lambda: run.written_status().pid == writer.pid, what="the writer to start")
     tallies = read_while_written(run, lambda: writer.poll() is None, check_model)
     assert writer.wait(timeout=60) == 0
-    assert run.status()["state"] == "finished" and run.history()["epoch"] == list(range(1, epochs + 1))
+    assert run.status().state == "finished" and run.history()["epoch"] == list(range(1, epochs + 1))
     _check_outcome(run, tallies, epochs, "reads of a run written at full speed")

@@ -12,8 +12,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cifar import jobs
-from cifar.estimate import check_feasible, parameter_count
-from cifar.model import LR_SCHEDULES, MAX_EPOCHS, OPTIMIZERS, PRESETS, ModelConfig, build_model, config_from_dict
+from cifar.errors import ConfigError
+from cifar.estimate import check_feasible
+from cifar.model import FIELDS, MAX_EPOCHS, PRESETS, ModelConfig, config_from_dict
+from cifar.network import build_model, parameter_count, training_targets
 from cifar.runs import list_runs
 
 
@@ -33,10 +35,11 @@ def valid_configs(draw, max_filters: int = 16) -> ModelConfig:
         batch_norm=draw(st.booleans()),
         dropout=draw(st.floats(0, 0.95)),
         dense_dropout=draw(st.floats(0, 0.95)),
+        label_smoothing=draw(st.floats(0, 0.3)),
         augment=draw(st.booleans()),
-        optimizer=draw(st.sampled_from(OPTIMIZERS)),
+        optimizer=draw(st.sampled_from(FIELDS["optimizer"].choices)),
         learning_rate=draw(st.floats(1e-5, 0.1)),
-        lr_schedule=draw(st.sampled_from(LR_SCHEDULES)),
+        lr_schedule=draw(st.sampled_from(FIELDS["lr_schedule"].choices)),
         batch_size=draw(st.integers(1, 64)),
         epochs=draw(st.integers(1, MAX_EPOCHS)),
         train_size=draw(st.none() | st.integers(10, 50_000)),
@@ -52,7 +55,8 @@ def test_every_valid_config_builds_and_takes_a_training_step(config):
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (8, 32, 32, 3), dtype=np.uint8)
     labels = rng.integers(0, 10, 8)
-    loss = model.train_on_batch(images, labels, return_dict=True)["loss"]
+    # The targets as the trainer hands them to `fit`: one-hot rows when the labels are smoothed.
+    loss = model.train_on_batch(images, training_targets(config, labels), return_dict=True)["loss"]
     assert math.isfinite(loss)
     assert model.predict(images, verbose=0).shape == (8, 10)
     assert config_from_dict(config.to_dict()) == config  # the JSON form round-trips
@@ -68,6 +72,7 @@ INVALID = {
     "batch_norm": [1, "yes", None],
     "dropout": [1.0, -0.1, 2, math.nan, "0.5", True],
     "dense_dropout": [1.0, -0.5, math.nan],
+    "label_smoothing": [-0.1, 0.31, math.nan, "0.1", True],
     "augment": [0, "no"],
     "optimizer": ["Adam", "lbfgs", "", 1],
     "learning_rate": [0, -0.001, 10.5, math.nan, math.inf, "0.01", True],
@@ -85,7 +90,7 @@ def test_every_invalid_config_is_refused_naming_the_field(field, value):
     values[field] = value
     if field == "filters" and value == (32, 64, 128):
         values["conv_blocks"] = 2  # three values for two blocks
-    with pytest.raises(ValueError, match=field):
+    with pytest.raises(ConfigError, match=field):
         config_from_dict(values)
 
 
@@ -107,26 +112,29 @@ def test_any_whole_number_out_of_range_is_refused_naming_the_field(data):
     field = data.draw(st.sampled_from(sorted(RANGES)))
     low, high = RANGES[field]
     value = data.draw(st.integers(max_value=low - 1) | st.integers(min_value=high + 1))
-    with pytest.raises(ValueError, match=field):
+    with pytest.raises(ConfigError, match=field):
         config_from_dict({**ModelConfig().to_dict(), field: value})
 
 
 @settings(max_examples=200, deadline=None)
-@given(field=st.sampled_from(["dropout", "dense_dropout", "learning_rate"]), value=st.floats(allow_nan=True))
+@given(
+    field=st.sampled_from(["dropout", "dense_dropout", "label_smoothing", "learning_rate"]),
+    value=st.floats(allow_nan=True),
+)
 def test_any_fraction_or_rate_out_of_range_is_refused_naming_the_field(field, value):
-    valid = 0 < value <= 10 if field == "learning_rate" else 0 <= value < 1
+    valid = {"learning_rate": 0 < value <= 10, "label_smoothing": 0 <= value <= 0.3}.get(field, 0 <= value < 1)
     values = {**ModelConfig().to_dict(), field: value}
     if valid:
         assert getattr(config_from_dict(values), field) == value
     else:
-        with pytest.raises(ValueError, match=field):
+        with pytest.raises(ConfigError, match=field):
             config_from_dict(values)
 
 
 @settings(max_examples=50, deadline=None)
-@given(name=st.text(min_size=1, max_size=20).filter(lambda n: n not in ModelConfig.__dataclass_fields__))
+@given(name=st.text(min_size=1, max_size=20).filter(lambda n: n not in FIELDS))
 def test_unknown_fields_are_refused_by_name(name):
-    with pytest.raises(ValueError, match="unknown config field"):
+    with pytest.raises(ConfigError, match="unknown config field"):
         config_from_dict({**ModelConfig().to_dict(), name: 1})
 
 
@@ -150,7 +158,7 @@ def test_a_run_of_hours_is_warned_about_with_the_estimate():
 
 
 def test_refused_before_launch_by_jobs_and_the_command_line(runs_dir):
-    with pytest.raises(ValueError, match="GB of memory"):
+    with pytest.raises(ConfigError, match="GB of memory"):
         jobs.launch(HUGE, runs_dir=runs_dir)
     result = run_cli("train", "--conv-blocks", "4", "--filters", "512", "--convs-per-block", "4", "--kernel-size",
                      "7", "--dense-units", "4096", "--batch-size", "4096", "--runs-dir", str(runs_dir))  # fmt: skip

@@ -2,8 +2,9 @@ from __future__ import annotations
 
 import pytest
 
-from cifar.estimate import describe_duration, estimate_seconds, forward_macs
+from cifar.estimate import describe_duration, estimate_seconds
 from cifar.model import PRESETS, ModelConfig
+from cifar.network import forward_macs
 
 
 def test_macs_of_the_tutorial_by_hand():

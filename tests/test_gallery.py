@@ -3,6 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from cifar.errors import ConfigError
 from cifar.gallery import class_counts, enlarge, filter_predictions, page_of, samples_per_class
 
 LABELS = np.array([0, 0, 1, 1, 2])
@@ -49,9 +50,9 @@ def test_filters(options, expected):
 
 
 def test_bad_filter_values_are_refused():
-    with pytest.raises(ValueError, match="correctness must be"):
+    with pytest.raises(ConfigError, match="correctness must be"):
         filter_predictions(LABELS, PROBABILITIES, correctness="maybe")
-    with pytest.raises(ValueError, match="sort must be one of"):
+    with pytest.raises(ConfigError, match="sort must be one of"):
         filter_predictions(LABELS, PROBABILITIES, sort="random")
 
 

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cifar.infer import KEEP_PIXELS, ImageError, prepare_image, to_model_input, top_classes
+from cifar.errors import ImageError
+from cifar.infer import KEEP_PIXELS, prepare_image, to_model_input, top_classes
 
 
 def encode(image: Image.Image, fmt: str, **options) -> bytes:

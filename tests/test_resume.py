@@ -11,8 +11,10 @@ import pytest
 from helpers import TINY, run_cli, wait_for_end
 
 from cifar import jobs
+from cifar.errors import RunError
 from cifar.files import write_json_atomic
-from cifar.runs import RunError, list_runs, open_run, open_run_dir
+from cifar.runs import list_runs, open_run, open_run_dir
+from cifar.status import write_status
 
 
 @pytest.fixture
@@ -30,8 +32,8 @@ def test_resume_from_the_command_line_carries_the_curves_on(parent, runs_dir):
     child = open_run_dir(result.stdout.splitlines()[0])
     assert child.id != parent.id and child.path.parent == runs_dir
     status = child.status()
-    assert status["state"] == "finished"
-    assert status["resumed_from"] == parent.id and status["start_epoch"] == 2 and status["epoch"] == 4
+    assert status.state == "finished"
+    assert status.resumed_from == parent.id and status.start_epoch == 2 and status.epoch == 4
     assert child.config() == parent.config().replace(epochs=4)
 
     history, earlier = child.history(), parent.history()
@@ -53,7 +55,7 @@ def test_resume_from_the_command_line_carries_the_curves_on(parent, runs_dir):
 def test_resume_progress_counts_the_new_epochs_only(parent, runs_dir):
     child = open_run_dir(jobs.prepare_resume(parent, 2, runs_dir))
     event = {"type": "batch", "time": 0, "epoch": 3, "batch": 5, "batches": 10, "eta_seconds": 1}
-    with open(child.path / "events.jsonl", "w") as handle:
+    with open(child.files.events, "w") as handle:
         handle.write(json.dumps(event) + "\n")
     progress = child.progress()
     assert progress["epochs"] == 4 and math.isclose(progress["fraction"], 0.25)
@@ -62,7 +64,7 @@ def test_resume_progress_counts_the_new_epochs_only(parent, runs_dir):
 def test_resume_through_jobs_runs_as_its_own_process(parent):
     child = jobs.resume(parent, 1)
     assert child.path.parent == parent.path.parent
-    assert wait_for_end(child)["state"] == "finished", (child.path / "log.txt").read_text()
+    assert wait_for_end(child).state == "finished", child.files.log.read_text()
     assert child.history()["epoch"] == [1, 2, 3]
 
 
@@ -87,13 +89,13 @@ def test_resume_refuses_a_live_run_or_one_without_epochs(parent, runs_dir):
     with pytest.raises(RunError, match="still running"):
         jobs.resume_config(parent, 1)
     empty = open_run_dir(jobs.prepare_run(TINY, runs_dir, "empty"))
-    write_json_atomic(empty.path / "status.json", {**empty.raw_status(), "state": "stopped"})
+    write_status(empty.files.status, empty.written_status().replace(state="stopped"))
     with pytest.raises(RunError, match="no finished epoch"):
         jobs.resume_config(empty, 1)
     cosine = open_run_dir(jobs.prepare_run(TINY.replace(lr_schedule="cosine"), runs_dir, "cosine"))
-    shutil.copyfile(parent.path / "model.keras", cosine.path / "model.keras")
-    write_json_atomic(cosine.path / "history.json", parent.history())
-    write_json_atomic(cosine.path / "status.json", {**cosine.raw_status(), "state": "finished"})
+    shutil.copyfile(parent.files.model, cosine.files.model)
+    write_json_atomic(cosine.files.history, parent.history())
+    write_status(cosine.files.status, cosine.written_status().replace(state="finished"))
     with pytest.raises(RunError, match=r"cosine learning-rate schedule .* Start a new run with more epochs"):
         jobs.resume_config(cosine, 1)
     result = run_cli("train", "--resume", "../elsewhere", "--epochs", "1", "--runs-dir", str(runs_dir))
@@ -102,7 +104,7 @@ def test_resume_refuses_a_live_run_or_one_without_epochs(parent, runs_dir):
 
 def test_delete_removes_the_whole_run_and_nothing_else(parent, runs_dir):
     other = open_run_dir(jobs.prepare_run(TINY, runs_dir, "other"))
-    write_json_atomic(other.path / "status.json", {**other.raw_status(), "state": "finished"})
+    write_status(other.files.status, other.written_status().replace(state="finished"))
     jobs.delete(parent)
     assert not parent.path.exists()
     assert [run.id for run in list_runs(runs_dir)] == [other.id]
@@ -120,5 +122,4 @@ def test_a_live_run_cannot_be_deleted(parent):
 
 def _pretend_running(run) -> None:
     """Mark `run` as trained by this (live) test process."""
-    status = {**run.raw_status(), "state": "running", "pid": os.getpid(), "pid_start": None}
-    write_json_atomic(run.path / "status.json", status)
+    write_status(run.files.status, run.written_status().replace(state="running", pid=os.getpid(), pid_start=None))

@@ -30,8 +30,11 @@ from helpers import ROOT, TINY, wait_until
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from cifar.infer import MAX_BYTES, ImageError, prepare_image
-from cifar.runs import Run, RunError, list_runs, open_run, open_run_dir
+from cifar.errors import ImageError, RunError
+from cifar.infer import MAX_BYTES, prepare_image
+from cifar.layout import RunFiles
+from cifar.runs import Run, list_runs, open_run, open_run_dir
+from cifar.status import read_status, write_status
 
 OUTSIDE_ID = "29990101-000000-outside-beef"  # sorts newest: a listing that let it in would show it first
 LINKED_ID = "29991231-000000-linked-beef"  # a link inside the runs folder to the run outside it
@@ -93,11 +96,10 @@ def inside(finished_run, runs_dir) -> Run:
 @pytest.fixture
 def outside(finished_run, runs_dir, tmp_path) -> Path:
     """A real, complete run in a folder beside the runs folder, and a link to it from inside."""
-    from cifar.files import read_json, write_json_atomic
-
     _, run = finished_run
     elsewhere = shutil.copytree(run.path, tmp_path / "elsewhere" / OUTSIDE_ID)
-    write_json_atomic(elsewhere / "status.json", {**read_json(elsewhere / "status.json"), "name": "OUTSIDE"})
+    files = RunFiles(elsewhere)
+    write_status(files.status, read_status(files.status).replace(name="OUTSIDE"))
     (runs_dir / LINKED_ID).symlink_to(elsewhere, target_is_directory=True)
     return elsewhere
 
@@ -280,7 +282,7 @@ REFUSALS = {
 
 @pytest.mark.parametrize("kind", list(REFUSALS))
 def test_a_model_that_carries_code_or_is_damaged_is_refused_in_words(kind, inside, with_data, tmp_path):
-    _spoil(inside.path / "model.keras", kind, tmp_path)
+    _spoil(inside.files.model, kind, tmp_path)
     with pytest.raises(RunError, match=REFUSALS[kind]) as refused:
         inside.load_model()
     assert inside.id in str(refused.value) and "Traceback" not in str(refused.value)
@@ -426,7 +428,7 @@ def test_the_readme_way_to_open_it_to_a_classroom_works(runs_dir, tmp_path):
 
 def test_prediction_files_are_never_unpickled(inside):
     # np.load with allow_pickle=False: a predictions file holding Python objects is refused, not run.
-    with open(inside.path / "predictions" / "epoch-002.npy", "wb") as handle:
+    with open(inside.files.prediction(2), "wb") as handle:
         np.save(handle, np.array([{"not": "numbers"}], dtype=object), allow_pickle=True)
     with pytest.raises(RunError, match="missing or damaged"):
         inside.predictions(2)

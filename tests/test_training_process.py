@@ -6,22 +6,26 @@ import contextlib
 import json
 import os
 import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import TINY, TINY_FLAGS, run_cli, wait_for_end, wait_until
+from helpers import TINY, TINY_FLAGS, run_cli, run_trainer, wait_for_end, wait_until
 
 from cifar import jobs
-from cifar.runs import RunError, list_runs, open_run, open_run_dir
+from cifar.compare import run_summary
+from cifar.errors import RunError
+from cifar.runs import list_runs, open_run, open_run_dir
 
 
 def test_cli_prints_run_path_first_and_finishes(finished_run):
     _result, run = finished_run
     assert run.path.parent.name.startswith("finished-runs")
     status = run.status()
-    assert status["state"] == "finished" and status["epoch"] == 2
-    assert status["data"]["train_images"] == 200 and status["data"]["test_images"] == 100
+    assert status.state == "finished" and status.epoch == 2
+    assert status.data.train_images == 200 and status.data.test_images == 100
     assert run.config() == TINY.replace(epochs=2)
 
 
@@ -33,7 +37,7 @@ def test_run_directory_is_complete(finished_run):
     events, offset = run.events()
     kinds = [e["type"] for e in events]
     assert kinds[0] == "start" and kinds[-1] == "end" and kinds.count("epoch") == 2 and "batch" in kinds
-    assert offset == (run.path / "events.jsonl").stat().st_size
+    assert offset == run.files.events.stat().st_size
     batch = next(e for e in events if e["type"] == "batch")
     assert {"loss", "accuracy", "images_per_second", "eta_seconds", "batch", "batches"} <= set(batch)
     assert run.prediction_epochs() == [1, 2]
@@ -84,10 +88,10 @@ def test_stop_request_keeps_finished_epochs(batches_dir, runs_dir):
     wait_until(lambda: run.history().get("epoch"), what="a finished epoch")
     assert jobs.stop(run.id) is True
     status = wait_for_end(run)
-    assert status["state"] == "stopped", status
+    assert status.state == "stopped", status
     done = run.history()["epoch"]
-    assert done and run.prediction_epochs() == done and status["epoch"] == done[-1]
-    assert "Stopped on request" in status["message"]
+    assert done and run.prediction_epochs() == done and status.epoch == done[-1]
+    assert "Stopped on request" in status.message
     assert run.load_model() is not None
     assert jobs.stop(run.id) is False  # already ended
     assert next(e for e in run.events()[0] if e["type"] == "end")["state"] == "stopped"
@@ -95,26 +99,26 @@ def test_stop_request_keeps_finished_epochs(batches_dir, runs_dir):
 
 def test_sigterm_stops_like_a_request(batches_dir, runs_dir):
     run = _launch_long(batches_dir, runs_dir)
-    wait_until(lambda: run.status()["state"] == "running" and run.events()[0], what="training to start")
+    wait_until(lambda: run.status().state == "running" and run.events()[0], what="training to start")
     # Every thread of the training runs below the web server's priority (TensorFlow's too).
     from cifar.train import NICENESS
 
     niceness = set()
-    for task in Path(f"/proc/{run.status()['pid']}/task").iterdir():
+    for task in Path(f"/proc/{run.status().pid}/task").iterdir():
         with contextlib.suppress(FileNotFoundError):  # a thread may end meanwhile
             # Field 19 of stat, counted after the ")" that ends the thread's name.
             niceness.add(int((task / "stat").read_text().rsplit(")", 1)[1].split()[16]))
     assert niceness == {min(os.nice(0) + NICENESS, 19)}, niceness
-    os.kill(run.status()["pid"], signal.SIGTERM)
-    assert wait_for_end(run)["state"] == "stopped"
+    os.kill(run.status().pid, signal.SIGTERM)
+    assert wait_for_end(run).state == "stopped"
 
 
 def test_sigkill_leaves_a_readable_interrupted_run(batches_dir, runs_dir):
     run = _launch_long(batches_dir, runs_dir)
     wait_until(lambda: len(run.history().get("epoch", [])) >= 2, what="two finished epochs")
-    os.kill(run.status()["pid"], signal.SIGKILL)
+    os.kill(run.status().pid, signal.SIGKILL)
     status = wait_for_end(run, timeout=30)
-    assert status["state"] == "interrupted" and status["written_state"] == "running"
+    assert status.state == "interrupted" and run.written_status().state == "running"
     done = run.history()["epoch"]
     assert len(done) >= 2 and run.prediction_epochs()[: len(done)] == done
     model = run.load_model()
@@ -126,29 +130,29 @@ def test_queue_runs_one_at_a_time_in_order(batches_dir, runs_dir, monkeypatch):
     first = _launch_long(batches_dir, runs_dir)
     second = jobs.launch(TINY.replace(epochs=1), runs_dir=runs_dir, data=batches_dir, name="second")
     third = jobs.launch(TINY.replace(epochs=1), runs_dir=runs_dir, data=batches_dir, name="third")
-    wait_until(lambda: first.status()["state"] == "running", what="the first to run")
+    wait_until(lambda: first.status().state == "running", what="the first to run")
     wait_until(
         lambda: [j.run.id for j in jobs.live_jobs(runs_dir)] == [first.id, second.id, third.id], what="queue order"
     )
     positions = {j.run.id: (j.state, j.queue_position) for j in jobs.live_jobs(runs_dir)}
     assert positions == {first.id: ("running", 0), second.id: ("queued", 1), third.id: ("queued", 2)}
-    assert second.status()["state"] == "queued" and not second.history()
+    assert second.status().state == "queued" and not second.history()
     jobs.stop(first.id)
-    assert wait_for_end(second)["state"] == "finished"
-    assert wait_for_end(third)["state"] == "finished"
+    assert wait_for_end(second).state == "finished"
+    assert wait_for_end(third).state == "finished"
     # Never two at once: the second began only after the first ended.
-    assert second.status()["started"] >= first.status()["ended"]
-    assert third.status()["started"] >= second.status()["ended"]
+    assert second.status().started >= first.status().ended
+    assert third.status().started >= second.status().ended
 
 
 def test_stop_a_queued_run(batches_dir, runs_dir, monkeypatch):
     monkeypatch.setenv("CIFAR_MAX_TRAININGS", "1")
     first = _launch_long(batches_dir, runs_dir)
     queued = jobs.launch(TINY, runs_dir=runs_dir, data=batches_dir, name="queued")
-    wait_until(lambda: queued.status().get("pid") and first.status()["state"] == "running", what="both started")
+    wait_until(lambda: queued.status().pid and first.status().state == "running", what="both started")
     assert jobs.stop(queued.id)
     status = wait_for_end(queued)
-    assert status["state"] == "stopped" and "before training began" in status["message"]
+    assert status.state == "stopped" and "before training began" in status.message
     jobs.stop(first.id)
     wait_for_end(first)
 
@@ -171,13 +175,14 @@ def test_nan_loss_fails_with_the_reason(batches_dir, tmp_path):
     assert result.returncode == 1
     run = open_run_dir(result.stdout.splitlines()[0])
     status = run.status()
-    assert status["state"] == "failed" and "Lower the learning rate" in status["error"]
+    assert status.state == "failed" and "Lower the learning rate" in status.error
     assert "Lower the learning rate" in result.stderr
 
 
 @pytest.mark.parametrize("loss", [float("nan"), float("inf"), 1e6])
 def test_nan_or_exploding_loss_is_caught(loss):
-    from cifar.train import TrainingFailed, check_loss
+    from cifar.errors import TrainingFailed
+    from cifar.live import check_loss
 
     with pytest.raises(TrainingFailed, match="Lower the learning rate"):
         check_loss(loss, epoch=2, batch=7)
@@ -188,18 +193,29 @@ def test_missing_dataset_fails_with_the_reason(tmp_path):
     result = run_cli("train", "--data", str(tmp_path / "nowhere"), "--runs-dir", str(tmp_path), *TINY_FLAGS)
     assert result.returncode == 1
     status = open_run_dir(result.stdout.splitlines()[0]).status()
-    assert status["state"] == "failed" and "does not exist" in status["error"] and "CIFAR10_DIR" in status["error"]
+    assert status.state == "failed" and "does not exist" in status.error and "CIFAR10_DIR" in status.error
 
 
 def test_bad_config_file_fails_the_run(batches_dir, runs_dir):
     path = jobs.prepare_run(TINY, runs_dir, "bad", batches_dir)
-    config = json.loads((path / "config.json").read_text())
+    run = open_run_dir(path)
+    config = json.loads(run.files.config.read_text())
     config["dropout"] = 1.5
-    (path / "config.json").write_text(json.dumps(config))
-    result = run_cli("train", "--run-dir", str(path))
+    run.files.config.write_text(json.dumps(config))
+    result = run_trainer(path)
     assert result.returncode == 1
-    status = open_run_dir(path).raw_status()
-    assert status["state"] == "failed" and "dropout must be at least 0 and below 1" in status["error"]
+    status = run.written_status()
+    assert status.state == "failed" and "dropout must be at least 0 and below 1" in status.error
+
+
+def test_a_prepared_run_started_by_hand_trains_when_no_one_waits(batches_dir, runs_dir):
+    """`python -m cifar.train RUN_DIR` with nothing in line, not even a queue folder yet."""
+    path = jobs.prepare_run(TINY.replace(epochs=1), runs_dir, "by-hand", batches_dir)
+    result = subprocess.run(
+        [sys.executable, "-m", "cifar.train", str(path)], capture_output=True, text=True, timeout=240, env=os.environ
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert open_run_dir(path).status().state == "finished" and not (runs_dir / ".queue").exists()
 
 
 def test_bad_flag_is_refused_before_any_run(tmp_path):
@@ -233,7 +249,7 @@ def test_list_runs_newest_first_and_summaries(finished_run):
     _, run = finished_run
     listed = list_runs(run.path.parent)
     assert listed[0].id == run.id
-    summary = listed[0].summary()
+    summary = run_summary(listed[0])
     assert summary["state"] == "finished" and summary["final_accuracy"] == run.history()["val_accuracy"][-1]
 
 
@@ -276,7 +292,7 @@ def test_open_run_by_id_stays_inside(finished_run):
 
 
 def test_failure_messages_say_what_to_do():
-    from cifar.data import DataError
+    from cifar.errors import DataError
     from cifar.train import failure_message
 
     assert "smaller batch size" in failure_message(MemoryError())
@@ -287,7 +303,8 @@ def test_failure_messages_say_what_to_do():
     assert failure_message(DataError("no data here")) == "no data here"
 
 
-def test_progress_reads_the_last_batch(tmp_path):
+def test_progress_reads_the_last_batch(tmp_path, monkeypatch):
+    from cifar import events
     from cifar.runs import Run
 
     (tmp_path / "status.json").write_text('{"epochs": 4}')
@@ -301,7 +318,9 @@ def test_progress_reads_the_last_batch(tmp_path):
     # A long log: only its end is read, and a line cut by that read is skipped, not misread.
     batch = '{"type": "batch", "epoch": 3, "batch": %d, "batches": 100, "eta_seconds": 1}\n'
     (tmp_path / "events.jsonl").write_text("".join(batch % b for b in range(1, 1001)) + '{"type": "epoch"}\n')
-    assert run._last_event("batch", tail_bytes=500)["batch"] == 1000
+    monkeypatch.setattr(events, "TAIL_BYTES", 500)
+    assert events.last_event(run.files.events, "batch")["batch"] == 1000
+    assert run.progress()["batch"] == 1000
 
 
 def test_shared_tensor_uses_the_arrays_memory_and_survives_any_alignment():

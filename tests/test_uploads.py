@@ -19,7 +19,8 @@ from hostile_files import UNPICKLED_MARKER, HostileFile, by_name, encode, hostil
 from PIL import Image, ImageFile, WebPImagePlugin
 from streamlit.testing.v1 import AppTest
 
-from cifar.infer import UPLOAD_TYPES, ImageError, prepare_image
+from cifar.errors import ImageError
+from cifar.infer import UPLOAD_TYPES, prepare_image
 
 HOSTILE = hostile_files()
 BOMBS = ["bomb.png", "tiny-screen.gif", "claims-big.webp"]
@@ -101,7 +102,8 @@ def test_a_bomb_is_refused_before_any_pixel_is_allocated(name, monkeypatch):
 # starts the peak (VmHWM) again from the current RSS.
 MEASURE = """
 import re, sys
-from cifar.infer import ImageError, prepare_image
+from cifar.errors import ImageError
+from cifar.infer import prepare_image
 
 def kilobytes(field):
     return int(re.search(field + r":\\s+(\\d+) kB", open("/proc/self/status").read()).group(1))

@@ -1,0 +1,55 @@
+"""A run's model.keras: saved whole, and loaded only when it carries no code.
+
+Keras' `safe_mode` refuses a model file whose layers would run Python code on load (a Lambda,
+a class from outside Keras); every load in this app goes through `load_model` here.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+from cifar.errors import RunError
+from cifar.files import write_atomic
+
+
+def save_model(model, path: Path) -> None:
+    """Save `model` to `path`, renamed into place so a reader never opens half a file."""
+    write_atomic(path, lambda temporary: model.save(temporary), suffix=".keras")
+
+
+def load_model(path: Path, run_id: str):
+    """The Keras model in `path`, run `run_id`'s, loaded with `safe_mode`.
+
+    Raises:
+        RunError: there is no model yet, or the file is a link to another file, carries code,
+            or is damaged; the message says which, in words.
+    """
+    import keras
+
+    if not path.is_file():
+        raise RunError(f"Run {run_id} has no model yet: no epoch has finished.")
+    if path.is_symlink():  # the trainer renames a real file into place; a link points elsewhere
+        raise RunError(f"Run {run_id}'s model.keras is a link to another file; only a run's own model is loaded.")
+    try:
+        return keras.saving.load_model(path, safe_mode=True)
+    except Exception as error:  # Keras raises ValueError, TypeError, OSError... for a bad file
+        raise RunError(_refusal(run_id, path, error)) from error
+
+
+def _refusal(run_id: str, path: Path, error: Exception) -> str:
+    """Why run `run_id`'s model file `path` was not loaded, in words a student can act on."""
+    reason = str(error)
+    if "safe_mode" in reason or "arbitrary code" in reason:
+        return (
+            f"Run {run_id}'s model holds Python code (a Lambda or custom layer), and this app never runs code "
+            "from a model file. Train the model here instead."
+        )
+    if not zipfile.is_zipfile(path):  # Keras says "File not found" for these, which misleads
+        detail = "it is not a .keras archive: empty, cut short or another kind of file"
+    else:
+        detail = reason.splitlines()[0][:160] if reason else type(error).__name__
+    return (
+        f"Run {run_id}'s model.keras is damaged or is not a Keras model this app can read ({detail}). "
+        "Its curves and predictions still show; train it again for a model."
+    )

@@ -1,0 +1,235 @@
+"""The network a config describes: the Keras model, its optimizer and loss, and its size.
+
+`build_model` makes the model; `parameter_count`, `forward_macs` and `activation_floats` count
+what it holds and costs from the layer shapes alone, without building it (a network too large
+for this machine is refused before any memory is spent on it; cifar/estimate.py).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from cifar.model import CIFAR_TRAIN_IMAGES, IMAGE_SHAPE, NUM_CLASSES, ModelConfig
+
+WARMUP_FRACTION = 0.1  # a cosine schedule's linear warm-up, as a share of all its steps
+# Copies of the weights an optimizer keeps while training: the weights, their gradients and
+# its own state (Adam: two moments; SGD: momentum; RMSprop: a mean square).
+OPTIMIZER_WEIGHT_COPIES = {"adam": 4, "rmsprop": 3, "sgd": 3}
+# Test images per forward pass when validating: as fast as 500 here, and its activations
+# (tens of MB) keep the training process's peak memory down.
+VALIDATION_BATCH_SIZE = 200
+
+
+def build_model(config: ModelConfig | None = None, train_images: int | None = None):
+    """The Keras model for `config`, compiled, built with the Functional API.
+
+    Input is uint8 (N, 32, 32, 3); the model scales it to [0, 1] itself, so no float copy
+    of the dataset is ever made.
+
+    Args:
+        config: the network and optimiser choices.
+        train_images: images in one epoch, which a learning-rate schedule spans; by default
+            `config.train_size`, or all 50,000.
+
+    Returns:
+        A compiled `keras.Model` with softmax outputs over the 10 classes.
+    """
+    import keras
+    from keras import layers
+
+    config = config or ModelConfig()
+    inputs = keras.Input(shape=IMAGE_SHAPE, dtype="uint8", name="image")
+    x = layers.Rescaling(1 / 255, name="rescale")(inputs)
+    if config.augment:
+        x = layers.RandomFlip("horizontal", seed=config.seed, name="random_flip")(x)
+        x = layers.RandomTranslation(0.1, 0.1, seed=config.seed, name="random_shift")(x)
+    for block, filters in enumerate(config.block_filters(), start=1):
+        x = _conv_block(x, config, block, filters)
+    x = layers.Flatten(name="flatten")(x)
+    if config.dense_units:
+        x = layers.Dense(config.dense_units, activation="relu", name="dense")(x)
+    if config.dense_dropout:
+        x = layers.Dropout(config.dense_dropout, name="dense_dropout")(x)
+    outputs = layers.Dense(NUM_CLASSES, activation="softmax", name="class_probabilities")(x)
+    model = keras.Model(inputs, outputs, name="cifar_cnn")
+    model.compile(optimizer=make_optimizer(config, train_images), loss=make_loss(config), metrics=["accuracy"])
+    return model
+
+
+def _conv_block(x, config: ModelConfig, block: int, filters: int):
+    from keras import layers
+
+    for conv in range(1, config.convs_per_block + 1):
+        name = f"block{block}_conv{conv}"
+        if config.batch_norm:
+            # No bias: BatchNorm's own offset would cancel it.
+            x = layers.Conv2D(filters, config.kernel_size, padding="same", use_bias=False, name=name)(x)
+            x = layers.BatchNormalization(name=f"{name}_bn")(x)
+            x = layers.Activation("relu", name=f"{name}_relu")(x)
+        else:
+            x = layers.Conv2D(filters, config.kernel_size, padding="same", activation="relu", name=name)(x)
+    x = layers.MaxPooling2D(2, name=f"block{block}_pool")(x)
+    if config.dropout:
+        x = layers.Dropout(config.dropout, name=f"block{block}_dropout")(x)
+    return x
+
+
+def make_loss(config: ModelConfig):
+    """The training loss: cross-entropy on class indices, or on smoothed one-hot targets.
+
+    Keras' sparse cross-entropy has no label smoothing, so a smoothed run trains on one-hot
+    targets (`training_targets`).
+    """
+    if not config.label_smoothing:
+        return "sparse_categorical_crossentropy"
+    import keras
+
+    return keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing)
+
+
+def training_targets(config: ModelConfig, labels: np.ndarray) -> np.ndarray:
+    """What `fit` compares the outputs with: the class indices, or one-hot rows when smoothing."""
+    if not config.label_smoothing:
+        return labels
+    return np.eye(NUM_CLASSES, dtype=np.float32)[labels.astype(np.int64)]
+
+
+def training_steps(config: ModelConfig, train_images: int | None = None) -> int:
+    """Gradient steps over all of `config`'s epochs (the last batch of an epoch may be short)."""
+    images = train_images or config.train_size or CIFAR_TRAIN_IMAGES
+    return math.ceil(images / config.batch_size) * config.epochs
+
+
+def learning_rate(config: ModelConfig, train_images: int | None = None):
+    """The optimizer's learning rate: a number, or a Keras schedule over the run's steps."""
+    if config.lr_schedule == "constant":
+        return config.learning_rate
+    import keras
+
+    steps = training_steps(config, train_images)
+    warmup = int(steps * WARMUP_FRACTION)
+    return keras.optimizers.schedules.CosineDecay(
+        config.learning_rate / 10,
+        decay_steps=max(steps - warmup, 1),
+        alpha=0.0,
+        warmup_target=config.learning_rate,
+        warmup_steps=warmup,
+    )
+
+
+def continuation_refusal(config: ModelConfig) -> str | None:
+    """Why a finished run of `config` gains nothing from more epochs, or None when it would."""
+    if config.lr_schedule == "constant":
+        return None
+    return (
+        f"its {config.lr_schedule} learning-rate schedule was planned for its own {config.epochs} epochs, at "
+        "the end of which the rate is zero: more epochs would hardly change it. Start a new run with more "
+        "epochs instead."
+    )
+
+
+def make_optimizer(config: ModelConfig, train_images: int | None = None):
+    """The Keras optimizer named by `config.optimizer`, at `config.learning_rate` and its schedule.
+
+    `train_images` is how many images an epoch holds (a schedule spans the run's steps); by
+    default `config.train_size`, or all of CIFAR-10's training set.
+    """
+    import keras
+
+    rate = learning_rate(config, train_images)
+    if config.optimizer == "sgd":
+        return keras.optimizers.SGD(rate, momentum=0.9, nesterov=True)
+    if config.optimizer == "rmsprop":
+        return keras.optimizers.RMSprop(rate)
+    return keras.optimizers.Adam(rate)
+
+
+def layer_table(model) -> list[dict[str, Any]]:
+    """One row per layer, like Keras' summary: layer (type), output shape, parameters."""
+    rows = []
+    for layer in model.layers:
+        shape = tuple(layer.output.shape)
+        rows.append(
+            {
+                "layer (type)": f"{layer.name} ({type(layer).__name__})",
+                "output shape": "(" + ", ".join("None" if d is None else str(d) for d in shape) + ")",
+                "parameters": int(layer.count_params()),
+            }
+        )
+    return rows
+
+
+def count_parameters(model) -> dict[str, int]:
+    """Trainable, non-trainable and total parameter counts of a built model."""
+    trainable = int(sum(np.prod(w.shape) for w in model.trainable_weights))
+    frozen = int(sum(np.prod(w.shape) for w in model.non_trainable_weights))
+    return {"trainable": trainable, "non_trainable": frozen, "total": trainable + frozen}
+
+
+def describe(config: ModelConfig) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    """The layer table and parameter counts of the model `config` builds (Keras, no training).
+
+    No `keras.backend.clear_session()` afterwards: it resets Keras for the whole process, and
+    the dashboard's server has other sessions' models in use.
+    """
+    model = build_model(config)
+    return layer_table(model), count_parameters(model)
+
+
+def _conv_shapes(config: ModelConfig):
+    """(side, input channels, filters) of every convolution, block by block, in order."""
+    side, channels = IMAGE_SHAPE[0], IMAGE_SHAPE[2]
+    for filters in config.block_filters():
+        for _ in range(config.convs_per_block):
+            yield side, channels, filters
+            channels = filters
+        side //= 2
+
+
+def _features(config: ModelConfig) -> int:
+    """Values the last block hands to the dense layers."""
+    side = IMAGE_SHAPE[0] // 2 ** len(config.block_filters())
+    return side * side * config.block_filters()[-1]
+
+
+def forward_macs(config: ModelConfig) -> int:
+    """Multiply-accumulates for one image's forward pass, from the layer shapes alone."""
+    kernel_area = config.kernel_size**2
+    total = sum(side * side * kernel_area * inputs * filters for side, inputs, filters in _conv_shapes(config))
+    features = _features(config)
+    if config.dense_units:
+        total += features * config.dense_units
+        features = config.dense_units
+    return total + features * NUM_CLASSES
+
+
+def parameter_count(config: ModelConfig) -> int:
+    """Weights of the model `build_model(config)` makes, from the layer shapes alone."""
+    total = 0
+    for _, inputs, filters in _conv_shapes(config):
+        # BatchNorm: no conv bias, but gamma, beta, moving mean and variance.
+        total += config.kernel_size**2 * inputs * filters + (4 * filters if config.batch_norm else filters)
+    features = _features(config)
+    if config.dense_units:
+        total += (features + 1) * config.dense_units
+        features = config.dense_units
+    return total + (features + 1) * NUM_CLASSES
+
+
+def activation_floats(config: ModelConfig) -> int:
+    """Floats one image's forward pass keeps for the backward pass, layer output by layer output."""
+    side = IMAGE_SHAPE[0]
+    total = side * side * IMAGE_SHAPE[2] * (3 if config.augment else 1)  # rescaled (and flipped, shifted)
+    for filters in config.block_filters():
+        total += config.convs_per_block * side * side * filters * (3 if config.batch_norm else 1)  # (+ norm, relu)
+        side //= 2
+        total += side * side * filters * (3 if config.dropout else 1)  # pool (+ dropout and its mask)
+    return total + config.dense_units * 2 + NUM_CLASSES * 2
+
+
+def optimizer_weight_copies(config: ModelConfig) -> int:
+    """How many floats per weight training holds: weights, gradients and the optimizer's state."""
+    return OPTIMIZER_WEIGHT_COPIES[config.optimizer]

@@ -1,0 +1,81 @@
+"""How the code is kept: small functions and classes, the package free of Streamlit, each
+config field named where it is described and where it is used, and no more."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+from helpers import ROOT
+
+from cifar.model import FIELDS
+
+APP_CODE = sorted([*(ROOT / "cifar").rglob("*.py"), *(ROOT / "pages").glob("*.py"), ROOT / "streamlit_app.py"])
+MAX_FUNCTION_LINES, MAX_CLASS_LINES = 60, 120
+# The training loop's own settings: the trainer, the time estimate and the progress all use
+# them, besides the network. Every other field is the table's entry and its use in the network.
+TRAINING_LOOP_FIELDS = {"batch_size", "epochs", "train_size", "seed"}
+
+
+def _relative(path: Path) -> str:
+    return str(path.relative_to(ROOT))
+
+
+def _definitions(path: Path):
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            yield node, node.end_lineno - node.lineno + 1
+
+
+def test_no_function_over_60_lines_and_no_class_over_120():
+    too_long = [
+        f"{_relative(path)}:{node.lineno} {node.name} ({lines} lines)"
+        for path in APP_CODE
+        for node, lines in _definitions(path)
+        if lines > (MAX_CLASS_LINES if isinstance(node, ast.ClassDef) else MAX_FUNCTION_LINES)
+    ]
+    assert not too_long, "split these: " + "; ".join(too_long)
+
+
+def test_the_package_never_imports_streamlit():
+    importers = []
+    for path in (ROOT / "cifar").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            modules = [alias.name for alias in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and node.module:
+                modules = [node.module]
+            if any(module.split(".")[0] == "streamlit" for module in modules):
+                importers.append(_relative(path))
+    assert not importers
+
+
+def _identifiers(path: Path) -> set[str]:
+    """Every name, attribute, keyword and string constant in the file's code (not its comments)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Attribute):
+            found.add(node.attr)
+        elif isinstance(node, ast.Name):
+            found.add(node.id)
+        elif isinstance(node, ast.keyword) and node.arg:
+            found.add(node.arg)
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            found.add(node.value)
+    return found
+
+
+@pytest.mark.parametrize("name", sorted(set(FIELDS) - TRAINING_LOOP_FIELDS))
+def test_a_model_field_is_named_in_at_most_two_files(name):
+    """The field table (cifar/model.py) and its use: widgets, flags, validation and comparisons
+    are all made from the table, so no other file needs the field's name."""
+    naming = sorted(_relative(path) for path in APP_CODE if name in _identifiers(path))
+    assert len(naming) <= 2 and "cifar/model.py" in naming, naming
+
+
+def test_the_readme_names_every_module_of_the_package():
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("## How it fits together") :]
+    modules = [path.name for path in (ROOT / "cifar").glob("*.py") if path.name not in ("__init__.py", "__main__.py")]
+    modules += [path.name for path in (ROOT / "cifar" / "data").glob("*.py") if path.name != "__init__.py"]
+    assert not [name for name in modules if f"`{name}`" not in section]
