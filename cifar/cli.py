@@ -30,7 +30,8 @@ def _config_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def _flag_help(field: Field) -> str:
-    allowed = "" if isinstance(field, Bool | Choice) else f" ({field.allowed()})"
+    unit = f", in {field.unit}" if field.unit else ""
+    allowed = "" if isinstance(field, Bool | Choice) else f" ({field.allowed()}{unit})"
     return (field.help + allowed).replace("%", "%%")
 
 

@@ -60,7 +60,7 @@ class RunStatus:
         return dataclasses.replace(self, **changes)
 
 
-_FIELDS = {field.name for field in dataclasses.fields(RunStatus)}
+_DEFAULTS = {field.name: field.default for field in dataclasses.fields(RunStatus)}
 _DATA_FIELDS = {field.name for field in dataclasses.fields(DataInfo)}
 
 
@@ -68,7 +68,12 @@ def status_from_dict(values: Any) -> RunStatus:
     """A status from its JSON form; anything unreadable gives the default (queued) status."""
     if not isinstance(values, dict):
         return RunStatus()
-    known = {key: value for key, value in values.items() if key in _FIELDS}
+    # A null where a value is always expected reads as the default (a count, not None).
+    known = {
+        key: value
+        for key, value in values.items()
+        if key in _DEFAULTS and (value is not None or _DEFAULTS[key] is None)
+    }
     data = known.get("data")
     if isinstance(data, dict):
         info = {key: value for key, value in data.items() if key in _DATA_FIELDS}
