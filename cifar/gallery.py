@@ -108,3 +108,23 @@ def strip(images: np.ndarray, scale: int, gap: int = 2, background: int = 255) -
     for tile in tiles:
         parts += [tile, spacer]
     return np.concatenate(parts[:-1], axis=1)
+
+
+def class_member(labels: np.ndarray, class_index: int, number: int) -> int:
+    """The index of the `number`-th image (from 0, clamped into range) of class `class_index`."""
+    members = np.flatnonzero(np.asarray(labels) == class_index)
+    if not len(members):
+        raise ConfigError(f"there is no image of class {class_index}")
+    return int(members[min(max(0, int(number)), len(members) - 1)])
+
+
+def place_in_class(labels: np.ndarray, index: int) -> tuple[int, int]:
+    """(class, number within its class) of image `index`: the inverse of `class_member`."""
+    labels = np.asarray(labels)
+    class_index = int(labels[index])
+    return class_index, int(np.count_nonzero(labels[:index] == class_index))
+
+
+def with_article(noun: str) -> str:
+    """'an airplane', 'a cat'."""
+    return f"{'an' if noun[:1].lower() in 'aeiou' else 'a'} {noun}"

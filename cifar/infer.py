@@ -165,11 +165,19 @@ def _unidentified(data: bytes) -> str:
     return "not a PNG, JPEG, WebP, BMP or GIF image."
 
 
-def to_model_input(image: Image.Image) -> np.ndarray:
-    """Centre-crop to a square and resize to 32×32; uint8 (32, 32, 3)."""
+def centre_square(image: Image.Image, largest: int | None = None) -> Image.Image:
+    """The image's centre square, the part the model sees; shrunk to `largest` pixels a side if given."""
     side = min(image.size)
     left, top = (image.width - side) // 2, (image.height - side) // 2
     square = image.crop((left, top, left + side, top + side))
+    if largest and side > largest:
+        square = square.resize((largest, largest), Image.Resampling.LANCZOS)
+    return square
+
+
+def to_model_input(image: Image.Image) -> np.ndarray:
+    """Centre-crop to a square and resize to 32×32; uint8 (32, 32, 3)."""
+    square = centre_square(image)
     small = square.resize((MODEL_SIZE, MODEL_SIZE), Image.Resampling.LANCZOS, reducing_gap=3.0)
     return np.asarray(small, dtype=np.uint8)
 

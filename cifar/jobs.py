@@ -133,6 +133,9 @@ def _copy_for_resume(parent: Run, path: Path, status: RunStatus) -> RunStatus:
     for epoch in parent.prediction_epochs():
         if epoch <= done:
             shutil.copyfile(source.prediction(epoch), target.prediction(epoch))
+    target.weights.mkdir()
+    for epoch in parent.weight_epochs():
+        shutil.copyfile(source.weights_file(epoch), target.weights_file(epoch))
     write_json_atomic(target.history, history)
     written = parent.written_status()
     return status.replace(

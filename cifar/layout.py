@@ -11,6 +11,7 @@ a half-written file: whole files are renamed into place, and the event log is ap
                 model.keras            the model after the last finished epoch
                 labels.npy             test labels (uint8), for the predictions below
                 predictions/epoch-NNN.npy   test-set class probabilities, float16 (N, 10)
+                weights/epoch-NNN.npz     the layers' weights after epoch NNN (`kept_epoch` says which)
                 log.txt                the training process's own output, when launched
                 stop                   present when a stop was requested
 """
@@ -22,6 +23,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 _PREDICTION_NAME = re.compile(r"epoch-(\d+)\.npy")
+_WEIGHTS_NAME = re.compile(r"epoch-(\d+)\.npz")
+# Weights are kept for every epoch up to this one, then for every tenth, and always for the last:
+# a 500-epoch run keeps 96 files, not 500.
+KEEP_EVERY_EPOCH_UP_TO, KEEP_EVERY_NTH_AFTER = 50, 10
+
+
+def kept_epoch(epoch: int) -> bool:
+    """Whether epoch `epoch`'s weights stay once a later epoch has finished."""
+    return epoch <= KEEP_EVERY_EPOCH_UP_TO or epoch % KEEP_EVERY_NTH_AFTER == 0
 
 
 @dataclass(frozen=True)
@@ -66,12 +76,27 @@ class RunFiles:
     def stop(self) -> Path:
         return self.root / "stop"
 
+    @property
+    def weights(self) -> Path:
+        return self.root / "weights"
+
+    def weights_file(self, epoch: int) -> Path:
+        return self.weights / f"epoch-{epoch:03d}.npz"
+
+    def weight_epochs_on_disk(self) -> list[int]:
+        """Epochs whose weights file exists, in order."""
+        return _epochs_in(self.weights, _WEIGHTS_NAME)
+
     def prediction(self, epoch: int) -> Path:
         return self.predictions / f"epoch-{epoch:03d}.npy"
 
     def prediction_epochs_on_disk(self) -> list[int]:
         """Epochs whose prediction file exists, in order (whether or not the history has them)."""
-        if not self.predictions.is_dir():
-            return []
-        found = (_PREDICTION_NAME.fullmatch(path.name) for path in self.predictions.iterdir())
-        return sorted(int(match.group(1)) for match in found if match)
+        return _epochs_in(self.predictions, _PREDICTION_NAME)
+
+
+def _epochs_in(folder: Path, pattern: re.Pattern) -> list[int]:
+    if not folder.is_dir():
+        return []
+    found = (pattern.fullmatch(path.name) for path in folder.iterdir())
+    return sorted(int(match.group(1)) for match in found if match)

@@ -99,7 +99,7 @@ class LiveCallback(keras.callbacks.Callback):
         check_loss(float(logs["loss"]), self.epoch, self.steps)
         values = {key: float(logs[key]) for key in ("loss", "accuracy", "val_loss", "val_accuracy")}
         values["seconds"] = train_seconds + self.val_seconds
-        self.writer.save_epoch(self.model, self.epoch, values, probabilities)
+        weights_seconds = self.writer.save_epoch(self.model, self.epoch, values, probabilities)
         self.writer.event(
             "epoch",
             epoch=self.epoch,
@@ -107,6 +107,7 @@ class LiveCallback(keras.callbacks.Callback):
             **{key: round(value, 5) for key, value in values.items()},
             train_seconds=round(train_seconds, 2),
             val_seconds=round(self.val_seconds, 2),
+            weights_seconds=round(weights_seconds, 3),
             images_per_second=round(self.steps * self.batch_size / max(train_seconds, 1e-9), 1),
         )
 

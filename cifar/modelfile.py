@@ -18,6 +18,42 @@ def save_model(model, path: Path) -> None:
     write_atomic(path, lambda temporary: model.save(temporary), suffix=".keras")
 
 
+def save_weights(model, path: Path) -> None:
+    """Save the arrays of `model`'s layers, in `get_weights` order, as an uncompressed .npz.
+
+    Only the layers' weights: Keras' own `save_weights` adds the optimizer's state, three times
+    the size, which looking inside an epoch does not need.
+    """
+    import numpy as np
+
+    arrays = {f"w{index:04d}": array for index, array in enumerate(model.get_weights())}
+
+    def write(temporary: Path) -> None:
+        with open(temporary, "wb") as handle:
+            np.savez(handle, **arrays)
+
+    write_atomic(path, write)
+
+
+def load_weights(model, path: Path, what: str) -> None:
+    """Put the arrays `save_weights` wrote into `model`, which must have the same layers.
+
+    Raises:
+        RunError: the file is damaged, or its arrays do not fit the model; `what` names it.
+    """
+    import numpy as np
+
+    expected = [tuple(weight.shape) for weight in model.get_weights()]
+    try:
+        with np.load(path, allow_pickle=False) as stored:
+            arrays = [stored[name] for name in sorted(stored.files)]
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
+        raise RunError(f"{what} is damaged ({error}); choose another epoch.") from error
+    if [array.shape for array in arrays] != expected:
+        raise RunError(f"{what} does not fit the run's network ({len(arrays)} arrays for {len(expected)}).")
+    model.set_weights(arrays)
+
+
 def load_model(path: Path, run_id: str):
     """The Keras model in `path`, run `run_id`'s, loaded with `safe_mode`.
 

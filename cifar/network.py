@@ -1,8 +1,10 @@
 """The network a config describes: the Keras model, its optimizer and loss, and its size.
 
-`build_model` makes the model; `parameter_count`, `forward_macs` and `activation_floats` count
-what it holds and costs from the layer shapes alone, without building it (a network too large
-for this machine is refused before any memory is spent on it; cifar/estimate.py).
+`build_model` makes the model, and `augmentation_preview` shows what its augmentation layers
+(`augmentation_layers`, the same code) make of some training images. `parameter_count`,
+`forward_macs` and `activation_floats` count what the model holds and costs from the layer
+shapes alone, without building it (a network too large for this machine is refused before
+any memory is spent on it; cifar/estimate.py).
 """
 
 from __future__ import annotations
@@ -43,9 +45,8 @@ def build_model(config: ModelConfig | None = None, train_images: int | None = No
     config = config or ModelConfig()
     inputs = keras.Input(shape=IMAGE_SHAPE, dtype="uint8", name="image")
     x = layers.Rescaling(1 / 255, name="rescale")(inputs)
-    if config.augment:
-        x = layers.RandomFlip("horizontal", seed=config.seed, name="random_flip")(x)
-        x = layers.RandomTranslation(0.1, 0.1, seed=config.seed, name="random_shift")(x)
+    for layer in augmentation_layers(config):
+        x = layer(x)
     for block, filters in enumerate(config.block_filters(), start=1):
         x = _conv_block(x, config, block, filters)
     x = layers.Flatten(name="flatten")(x)
@@ -57,6 +58,64 @@ def build_model(config: ModelConfig | None = None, train_images: int | None = No
     model = keras.Model(inputs, outputs, name="cifar_cnn")
     model.compile(optimizer=make_optimizer(config, train_images), loss=make_loss(config), metrics=["accuracy"])
     return model
+
+
+def augmentation_layers(config: ModelConfig, seed: int | None = None) -> list:
+    """The random layers that vary each training image, in the order the model applies them.
+
+    They act only in training, on images already scaled to [0, 1].
+
+    Args:
+        config: the network choices; without augmentation there are no layers.
+        seed: seeds the layers' random draws; by default `config.seed`, as the model's.
+
+    Returns:
+        A list of new Keras layers, empty when `config` has no augmentation.
+    """
+    if not config.augment:
+        return []
+    from keras import layers
+
+    seed = config.seed if seed is None else seed
+    return [
+        layers.RandomFlip("horizontal", seed=seed, name="random_flip"),
+        # Up to 10% of the side each way, filled in by reflecting the image at its edge.
+        layers.RandomTranslation(0.1, 0.1, seed=seed, name="random_shift"),
+    ]
+
+
+def augmentation_preview(config: ModelConfig, images: np.ndarray, draws: int = 3, seed: int = 0) -> np.ndarray | None:
+    """`draws` random augmentations of each image, made by the model's own augmentation layers.
+
+    Each image is scaled to [0, 1] as the model's input layer does, passed through
+    `augmentation_layers` in training mode, and turned back into 8-bit pixels. Only those
+    layers are made, not the model: a handful of images take milliseconds.
+
+    Args:
+        config: the network choices.
+        images: uint8 (N, 32, 32, 3) training images.
+        draws: augmentations of each image.
+        seed: seeds the draws; the same seed gives the same augmentations.
+
+    Returns:
+        uint8 (N, draws, 32, 32, 3), or None when `config` has no augmentation.
+
+    Raises:
+        ValueError: `draws` is below 1 or `images` is not a batch of 32×32 colour images.
+    """
+    if draws < 1:
+        raise ValueError(f"draws must be at least 1; got {draws}")
+    images = np.asarray(images)
+    if images.ndim != 4 or images.shape[1:] != IMAGE_SHAPE:
+        raise ValueError(f"images must have the shape (N, {', '.join(map(str, IMAGE_SHAPE))}); got {images.shape}")
+    layers = augmentation_layers(config, seed)
+    if not layers:
+        return None
+    batch = np.repeat(images, draws, axis=0).astype(np.float32) * np.float32(1 / 255)  # as Rescaling(1 / 255)
+    for layer in layers:
+        batch = layer(batch, training=True)
+    pixels = np.clip(np.round(np.asarray(batch) * 255), 0, 255).astype(np.uint8)
+    return pixels.reshape(len(images), draws, *IMAGE_SHAPE)
 
 
 def _conv_block(x, config: ModelConfig, block: int, filters: int):

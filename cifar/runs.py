@@ -142,6 +142,20 @@ class Run:
         claimed = set(self.history().get("epoch") or [])
         return [epoch for epoch in self.files.prediction_epochs_on_disk() if epoch in claimed]
 
+    def weight_epochs(self) -> list[int]:
+        """The finished epochs whose weights are kept (cifar/layout.py says which are)."""
+        claimed = set(self.history().get("epoch") or [])
+        return [epoch for epoch in self.files.weight_epochs_on_disk() if epoch in claimed]
+
+    def inside_epochs(self) -> list[int]:
+        """The finished epochs whose network can be opened: those with kept weights, and the
+        last one, whose model.keras a run made before weights were kept also has."""
+        epochs = set(self.weight_epochs())
+        done = self.history().get("epoch") or []
+        if done and self.has_model():
+            epochs.add(done[-1])
+        return sorted(epochs)
+
     def predictions(self, epoch: int | None = None) -> np.ndarray:
         """Test-set class probabilities (float16, N × classes) after `epoch` (default: the last).
 

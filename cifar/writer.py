@@ -3,6 +3,7 @@ the model and the predictions (cifar/layout.py names the files)."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -10,8 +11,8 @@ import numpy as np
 
 from cifar.events import EventLog
 from cifar.files import read_json, save_npy_atomic, write_json_atomic
-from cifar.layout import RunFiles
-from cifar.modelfile import save_model
+from cifar.layout import RunFiles, kept_epoch
+from cifar.modelfile import save_model, save_weights
 from cifar.status import read_status, write_status
 
 HISTORY_KEYS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds")
@@ -39,16 +40,31 @@ class RunWriter:
     def save_labels(self, labels: np.ndarray) -> None:
         save_npy_atomic(self.files.labels, labels)
 
-    def save_epoch(self, model, epoch: int, values: dict[str, float], probabilities: np.ndarray) -> None:
-        """Predictions, then model, then history: a reader that sees epoch k in the history
-        finds its predictions and a model at least that far along."""
+    def save_epoch(self, model, epoch: int, values: dict[str, float], probabilities: np.ndarray) -> float:
+        """Predictions, weights, then model, then history: a reader that sees epoch k in the
+        history finds its predictions, its weights and a model at least that far along.
+
+        Returns:
+            Seconds spent writing this epoch's weights file.
+        """
         save_npy_atomic(self.files.prediction(epoch), probabilities.astype(np.float16))
+        started = time.monotonic()
+        save_weights(model, self.files.weights_file(epoch))
+        weights_seconds = time.monotonic() - started
         save_model(model, self.files.model)
         self.history["epoch"].append(epoch)
         for key, value in values.items():
             self.history[key].append(round(float(value), 6))
         write_json_atomic(self.files.history, self.history)
         self.set_status(epoch=epoch)
+        self._drop_weights_before(epoch)
+        return weights_seconds
+
+    def _drop_weights_before(self, epoch: int) -> None:
+        """The previous epoch's weights, kept while it was the last, go unless `kept_epoch` keeps them."""
+        for earlier in self.files.weight_epochs_on_disk():
+            if earlier < epoch and not kept_epoch(earlier):
+                self.files.weights_file(earlier).unlink(missing_ok=True)
 
     def close(self) -> None:
         self._events.close()

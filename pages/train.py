@@ -8,10 +8,12 @@ import streamlit as st
 
 from cifar import jobs
 from cifar.charts import batch_figure, history_figure
+from cifar.data import Dataset
 from cifar.errors import CifarError
 from cifar.estimate import check_feasible, describe_duration
+from cifar.gallery import enlarge, samples_per_class, strip
 from cifar.model import ModelConfig
-from cifar.network import describe
+from cifar.network import augmentation_preview, describe
 from pages.common import RUN_PARAM, dataset, use_app_navigation
 from pages.train_controls import config_from_widgets, continue_run, preset_picker
 
@@ -25,10 +27,36 @@ def layers_of(config_json: str) -> tuple[list[dict], dict[str, int]]:
     return describe(ModelConfig(**json.loads(config_json)))
 
 
+def _new_draws() -> None:
+    st.session_state["augmentation_seed"] = st.session_state.get("augmentation_seed", 0) + 1
+
+
+def augmentation_view(config: ModelConfig, data: Dataset) -> None:
+    """Eight training images, one per class, each beside three augmentations; nothing without augmentation."""
+    indices = [int(chosen[0]) for chosen in samples_per_class(data.y_train, data.num_classes, 1) if len(chosen)][:8]
+    sources = data.x_train[indices]
+    draws = augmentation_preview(config, sources, seed=st.session_state.get("augmentation_seed", 0))
+    if draws is None:
+        return
+    st.subheader("What augmentation does")
+    st.caption(
+        "Left, a training image; right, three random flips and shifts of it, drawn by the network's own "
+        "augmentation layers. Every epoch, the network sees a new variant of every image."
+    )
+    st.button("New draws", key="new_augmentations", on_click=_new_draws)
+    rows = [
+        strip([enlarge(source, 2), strip(augmented, scale=2, gap=4)], scale=1, gap=20)
+        for source, augmented in zip(sources, draws, strict=True)
+    ]
+    st.image(rows)
+
+
 controls, summary = st.columns([1, 1], gap="medium")
 with controls:
     preset_picker()
     config = config_from_widgets()
+    if config is not None and data is not None:
+        augmentation_view(config, data)
 
 if config is not None:
     rows, counts = layers_of(json.dumps(config.to_dict(), sort_keys=True))
