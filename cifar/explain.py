@@ -244,11 +244,13 @@ def filter_tiles(first: Filters, size: int = 48) -> tuple[list[np.ndarray], np.n
     return tiles, order
 
 
-def looked(inspector: Inspector, images: np.ndarray, classes: np.ndarray, scale: int = 3, opacity: float = 0.5):
-    """Each image enlarged `scale` times with its Grad-CAM for its class over it, and whether
-    each map was flat (then the image is shown alone)."""
+def looked(inspector: Inspector, images: np.ndarray, classes, scale: int = 3, opacity: float = 0.5):
+    """Each image enlarged `scale` times with its Grad-CAM for its class (one for all, or one
+    each) over it, and whether each map was flat (then the image is shown alone)."""
     from cifar.gallery import enlarge
 
+    images = _batch(images)
+    classes = np.broadcast_to(np.asarray(classes, dtype=np.int64), (len(images),))
     _, heatmaps, flat = inspector.grad_cams(images, classes)
     shown = [enlarge(image, scale) if is_flat else overlay(enlarge(image, scale), heatmap, opacity)
              for image, heatmap, is_flat in zip(images, heatmaps, flat, strict=True)]  # fmt: skip

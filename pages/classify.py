@@ -5,9 +5,10 @@ from __future__ import annotations
 import streamlit as st
 
 from cifar.charts import probability_figure
-from cifar.gallery import enlarge
+from cifar.gallery import enlarge, with_article
 from cifar.infer import MAX_BYTES, UPLOAD_TYPES, ImageError, predict, prepare_image
 from pages.common import dataset, model_of, no_run_yet, selected_run, use_app_navigation
+from pages.looking import HANDED_IMAGE, INSIDE_PAGE, inside_link, looked_images, where_it_looked
 
 use_app_navigation()
 st.title("Classify your own images")
@@ -34,6 +35,7 @@ if data is not None and st.toggle("Or try a test image", key="use_test_image"):
     label = names[int(data.y_test[index])]
     st.image(enlarge(data.x_test[index], 6), caption=f"Test image #{index}: {label}", width=192)
     st.plotly_chart(probability_figure(predict(model, data.x_test[index]), names), key="test_bars")
+    inside_link(run, int(index))
 
 
 def show(upload) -> None:
@@ -44,12 +46,20 @@ def show(upload) -> None:
         return
     probabilities = predict(model, prepared.pixels)
     best = int(probabilities.argmax())
-    st.markdown(f"**{upload.name}**: looks like a **{names[best]}** ({probabilities[best]:.0%})")
+    article = with_article(names[best]).split()[0]
+    st.markdown(f"**{upload.name}**: looks like {article} **{names[best]}** ({probabilities[best]:.0%})")
     original, seen, bars = st.columns([2, 1, 3])
     original.image(prepared.original, caption="your image", width="stretch")
-    seen.image(enlarge(prepared.pixels, 4), caption="what the model sees (32×32)", width=128)
+    pixels = enlarge(prepared.pixels, 4)
+    if looked:
+        pixels = (looked_images(run, prepared.pixels, best, 4) or [pixels])[0]
+    seen.image(pixels, caption="what the model sees (32×32)", width=128)
     bars.plotly_chart(probability_figure(probabilities, names), key=f"bars_{upload.file_id}")
+    if seen.button("Look inside", key=f"inside_{upload.file_id}", help="Its feature maps, filters and Grad-CAM"):
+        st.session_state[HANDED_IMAGE] = (upload.name, upload.getvalue())
+        st.switch_page(INSIDE_PAGE, query_params={"run": run.id})
 
 
+looked = bool(uploads) and where_it_looked("classify_looked")
 for upload in uploads or []:
     show(upload)

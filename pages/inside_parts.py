@@ -10,10 +10,9 @@ import streamlit as st
 from cifar.explain import Inspector, feature_grid, filter_tiles, overlay
 from cifar.gallery import class_member, enlarge, place_in_class, with_article
 from cifar.infer import MAX_BYTES, UPLOAD_TYPES, ImageError, centre_square, prepare_image
-from pages.looking import IMAGE_PARAM
+from pages.looking import HANDED_IMAGE, IMAGE_PARAM
 
 SOURCES = ("a test image", "your own image", "the camera")
-UPLOAD_KEY = "inside_upload"  # bytes and a name another page hands over, as (name, bytes)
 
 
 @dataclass(frozen=True)
@@ -56,7 +55,7 @@ def _own_image(source: str) -> Chosen | None:
         shot = st.camera_input("Take a photo", key="inside_camera")
         name, data = ("camera photo", shot.getvalue()) if shot else (None, None)
     else:
-        handed = st.session_state.get(UPLOAD_KEY)
+        handed = st.session_state.get(HANDED_IMAGE)
         upload = st.file_uploader(
             "Drop an image (PNG, JPEG, WebP, BMP or GIF)", type=list(UPLOAD_TYPES), key="inside_file",
             help=f"Up to {MAX_BYTES // 2**20} MB; cropped to its centre square and shrunk to 32×32.",
@@ -77,7 +76,9 @@ def choose_image(images: np.ndarray | None, labels: np.ndarray, names: tuple[str
     if images is not None:
         _from_address(labels)
     offered = SOURCES if images is not None else SOURCES[1:]
-    if st.session_state.get(UPLOAD_KEY) and "inside_source" not in st.session_state:
+    handed = st.session_state.get(HANDED_IMAGE)
+    if handed and handed is not st.session_state.get("inside_handed_seen"):
+        st.session_state["inside_handed_seen"] = handed  # a new image from Classify: show it
         st.session_state["inside_source"] = SOURCES[1]
     source = st.radio("Look inside with", offered, horizontal=True, key="inside_source")
     if source == SOURCES[0] and images is not None:

@@ -4,6 +4,7 @@ the "where it looked" toggle, and links that open an image on the Inside page.""
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlencode
 
 import numpy as np
 import streamlit as st
@@ -14,6 +15,7 @@ from cifar.runs import Run
 
 INSIDE_PAGE = "pages/inside.py"
 IMAGE_PARAM = "image"  # a test image's index, in the Inside page's address
+HANDED_IMAGE = "inside_upload"  # (name, bytes) of an upload another page hands to Inside
 
 
 @st.cache_resource(max_entries=4, show_spinner="Opening the network…")
@@ -49,19 +51,33 @@ def where_it_looked(key: str) -> bool:
     )
 
 
-def looked_images(run: Run, images: np.ndarray, classes: np.ndarray, scale: int) -> list[np.ndarray] | None:
-    """`images` enlarged with where the network looked for `classes`, or None (said why)."""
-    inspector = inspector_of(run)
+def looked_images(run: Run, images: np.ndarray, classes, scale: int, epoch: int | None = None):
+    """`images` enlarged with where the network looked for `classes` (one, or one each), after
+    `epoch` (default: the last); None after saying why it cannot be shown."""
+    epochs = run.inside_epochs()
+    if epoch is not None and epochs and epoch not in epochs:
+        st.info(f"Run **{run.id}** did not keep its network of epoch {epoch}: move the epoch slider to one it kept.")
+        return None
+    inspector = inspector_of(run, epoch)
     if inspector is None:
         return None
     shown, _ = looked(inspector, images, classes, scale)
     return shown
 
 
+def pick_and_look_inside(run: Run, indices, key: str) -> None:
+    """A choice among test images `indices`, and a link that opens the chosen one on Inside."""
+    column, link = st.columns([1, 2], vertical_alignment="bottom")
+    chosen = column.selectbox("Test image", list(indices), format_func=lambda i: f"#{i}", key=key)
+    with link:
+        inside_link(run, int(chosen))
+
+
 def inside_link(run: Run, image_index: int, label: str = "Look inside the network at this image") -> None:
-    st.page_link(
-        INSIDE_PAGE,
-        label=label,
-        icon=":material/layers:",
-        query_params={"run": run.id, IMAGE_PARAM: str(image_index)},
-    )
+    """A link that opens test image `image_index` of `run` on the Inside page.
+
+    A plain link rather than `st.page_link`, which needs the entry script's navigation: every
+    page also runs alone (tests, a deep link before the navigation exists).
+    """
+    query = urlencode({"run": run.id, IMAGE_PARAM: image_index})
+    st.markdown(f":material/layers: [{label}](inside?{query})")

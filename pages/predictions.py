@@ -5,8 +5,9 @@ from __future__ import annotations
 import streamlit as st
 
 from cifar.charts import probability_figure
-from cifar.gallery import SORTS, enlarge, filter_predictions, page_of
+from cifar.gallery import SORTS, enlarge, filter_predictions, page_of, with_article
 from pages.common import dataset, no_run_yet, selected_run, test_images, use_app_navigation
+from pages.looking import inside_link, looked_images, where_it_looked
 
 use_app_navigation()
 st.title("Predictions on the test set")
@@ -57,5 +58,10 @@ chosen = st.selectbox(
     key="chosen",
 )
 picture, bars = st.columns([1, 2])
-picture.image(enlarge(images[chosen], 6), caption=f"Test image #{chosen}, a {names[labels[chosen]]}", width=192)
+shown = enlarge(images[chosen], 6)
+if where_it_looked("closer_looked"):
+    shown = (looked_images(run, images[chosen], predicted[chosen], 6) or [shown])[0]
+caption = f"Test image #{chosen}, {with_article(names[labels[chosen]])}"
+picture.image(shown, caption=caption, width=192)
 bars.plotly_chart(probability_figure(probabilities[chosen], names, true_class=int(labels[chosen])), key="chosen_bars")
+inside_link(run, int(chosen))

@@ -9,6 +9,7 @@ from cifar import evaluate
 from cifar.charts import confusion_figure, history_figure, selected_cell
 from cifar.gallery import enlarge
 from pages.common import dataset, no_run_yet, selected_run, test_images, use_app_navigation
+from pages.looking import looked_images, pick_and_look_inside, where_it_looked
 
 use_app_navigation()
 st.title("Results")
@@ -64,7 +65,11 @@ images = test_images(run, dataset())
 if images is not None and len(indices):
     shown = indices[:40]
     confidence = probabilities[shown, names.index(predicted_class)]
-    st.image([enlarge(images[i], 3) for i in shown], caption=[f"{c:.0%}" for c in confidence], width=96)
+    pictures = [enlarge(images[i], 3) for i in shown]
+    if where_it_looked("cell_looked"):
+        pictures = looked_images(run, images[shown], names.index(predicted_class), 3, epoch) or pictures
+    st.image(pictures, caption=[f"{c:.0%}" for c in confidence], width=96)
+    pick_and_look_inside(run, shown, "cell_inside")
 
 st.subheader("Per class")
 st.dataframe(

@@ -35,6 +35,9 @@ CHROMIUM_ARGS = [
     "--disable-background-timer-throttling",
     "--no-first-run",
     "--disable-sync",
+    # A fake camera that needs no prompt, for the Inside page's camera input.
+    "--use-fake-ui-for-media-stream",
+    "--use-fake-device-for-media-stream",
 ]
 
 
@@ -91,7 +94,7 @@ def page_fixture(server):
     """A Playwright page in headless Chromium, 1280 × 900, waiting up to 60 s for anything."""
     with playwright_api.sync_playwright() as driver:
         browser = driver.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport={"width": 1280, "height": 900})
+        context = browser.new_context(viewport={"width": 1280, "height": 900}, permissions=["camera"])
         context.set_default_timeout(60_000)
         yield context.new_page()
         browser.close()

@@ -1,8 +1,9 @@
 """The whole product in a real browser: Playwright drives Debian's Chromium against `streamlit run`.
 
 One walk on the synthetic dataset: launch a training from the Train page and see it move, open
-Results and click a confusion-matrix cell, upload an image on Classify, stop a second training
-midway. Screenshots of every page, at 1280 px and at a phone's 390 px, go to
+Results and click a confusion-matrix cell, upload an image on Classify and look inside the
+network with it, replay an earlier epoch and take a camera photo on Inside, stop a second
+training midway. Screenshots of every page, at 1280 px and at a phone's 390 px, go to
 test-output/screenshots/.
 """
 
@@ -31,6 +32,29 @@ def shoot(page, name: str) -> None:
 
 def progress_text(page) -> str:
     return page.locator("[data-testid='stProgress']").first.inner_text()
+
+
+def look_inside(page, server: str, run) -> None:
+    """Inside: a test image's maps, filters and Grad-CAM; the epoch slider; a camera photo."""
+    page.goto(f"{server}/inside?run={run.id}&image=3")
+    page.get_by_text("After epoch 10 it thinks:").wait_for()
+    for part in ("where it looked for", "block1_conv1", "block1_pool", "The first layer's filters"):
+        page.get_by_text(part).first.wait_for()
+    settle(page)
+    shoot(page, "inside")
+    slider = page.get_by_role("slider").first  # the epoch slider, at the last epoch
+    slider.focus()
+    slider.press("Home")
+    page.get_by_text("After epoch 1 it thinks:").wait_for()
+    settle(page)
+    shoot(page, "inside-epoch-1")
+    # The camera: Chromium's fake device stands in for a webcam.
+    page.get_by_text("the camera", exact=True).click()
+    page.get_by_role("button", name="Take Photo").click()
+    page.get_by_text("After epoch 1 it thinks:").wait_for()
+    page.get_by_text("camera photo: the 32×32 it sees").wait_for()
+    settle(page)
+    shoot(page, "inside-camera")
 
 
 def test_walk_through_the_product(server, page, runs_dir):
@@ -80,6 +104,12 @@ def test_walk_through_the_product(server, page, runs_dir):
     settle(page)
     shoot(page, "classify")
 
+    # Inside, from Classify's answer: the same upload, looked inside.
+    page.get_by_role("button", name="Look inside").click()
+    page.get_by_text("After epoch 10 it thinks:").wait_for()
+    page.get_by_text("the same map over your image's centre, the part it saw").wait_for()
+    look_inside(page, server, run)
+
     page.goto(f"{server}/runs")
     page.get_by_text("Compare curves").wait_for()
     settle(page)
@@ -104,7 +134,7 @@ def test_walk_through_the_product(server, page, runs_dir):
     page.set_viewport_size({"width": 390, "height": 844})
     for name, last in [("", "Browse a class"), ("train", "Continue a run"), ("results", "Per class"),
                        ("predictions", "Look closer at"), ("classify", "Or try a test image"),
-                       ("runs", "Download or delete")]:  # fmt: skip
+                       ("runs", "Download or delete"), ("inside", "Feature maps")]:  # fmt: skip
         page.goto(f"{server}/{name}?run={run.id}")
         page.get_by_text(last).first.wait_for()  # the page's last part: it has all rendered
         settle(page)
