@@ -1,4 +1,4 @@
-"""`python -m cifar`: train, evaluate, predict, list and stop runs from a terminal."""
+"""`python -m cifar`: train, evaluate, predict, explain, list and stop runs from a terminal."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from cifar.cli_explain import add_explain_command, cmd_explain
 from cifar.errors import CifarError, ConfigError
 from cifar.fields import Bool, Choice, Field
 from cifar.model import FIELDS, PRESET_NOTES, PRESETS, ModelConfig, config_from_dict, preset
@@ -124,6 +125,8 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--json", action="store_true", help="print JSON")
     predict.add_argument("--runs-dir", help="where runs live (default: $CIFAR_RUNS_DIR, else ./runs)")
 
+    add_explain_command(commands)
+
     runs = commands.add_parser("runs", help="list runs, newest first", description="List runs, newest first.")
     runs.add_argument("--runs-dir", help="where runs live (default: $CIFAR_RUNS_DIR, else ./runs)")
     runs.add_argument("--json", action="store_true", help="print JSON")
@@ -143,6 +146,7 @@ def main(argv: list[str] | None = None) -> int:
         "train": cmd_train,
         "evaluate": cmd_evaluate,
         "predict": cmd_predict,
+        "explain": cmd_explain,
         "runs": cmd_runs,
         "stop": cmd_stop,
     }
@@ -234,7 +238,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     failed = 0
     for image_path in args.images:
         try:
-            data = _read_limited(Path(image_path))
+            data = infer.read_image_file(Path(image_path))
             prepared = infer.prepare_image(data, image_path)
         except infer.ImageError as error:
             failed += 1
@@ -253,24 +257,6 @@ def cmd_predict(args: argparse.Namespace) -> int:
             tops = ", ".join(f"{t['class']} {t['probability']:.1%}" for t in result["top"])
             print(f"{result['image']}: {tops}")
     return 1 if failed else 0
-
-
-def _read_limited(path: Path) -> bytes:
-    from cifar.infer import MAX_BYTES, ImageError
-
-    try:
-        if path.exists() and not path.is_file():  # a folder, a device such as /dev/zero, a pipe
-            raise ImageError(f"{path}: not a regular file.")
-        size, data = path.stat().st_size, b""
-        if size <= MAX_BYTES:
-            with path.open("rb") as handle:
-                data = handle.read(MAX_BYTES + 1)  # it may have grown since the stat: read no more than that
-            size = max(size, len(data))
-        if size > MAX_BYTES:
-            raise ImageError(f"{path}: {size / 2**20:.1f} MB is over the {MAX_BYTES // 2**20} MB limit.")
-        return data
-    except OSError as error:
-        raise ImageError(f"{path}: cannot read the file ({error.strerror}).") from error
 
 
 def cmd_runs(args: argparse.Namespace) -> int:

@@ -16,6 +16,7 @@ import io
 import math
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -49,6 +50,28 @@ class PreparedImage:
     name: str
     original: Image.Image  # upright RGB, as the user sees it
     pixels: np.ndarray  # (32, 32, 3) uint8, what the model sees
+
+
+def read_image_file(path: Path) -> bytes:
+    """A file's bytes for `prepare_image`, refused before reading when it is not a regular file
+    or is over MAX_BYTES (read no further than that: it may grow meanwhile).
+
+    Raises:
+        ImageError: not a regular file, too large, or unreadable; the message starts with the path.
+    """
+    try:
+        if path.exists() and not path.is_file():  # a folder, a device such as /dev/zero, a pipe
+            raise ImageError(f"{path}: not a regular file.")
+        size, data = path.stat().st_size, b""
+        if size <= MAX_BYTES:
+            with path.open("rb") as handle:
+                data = handle.read(MAX_BYTES + 1)
+            size = max(size, len(data))
+        if size > MAX_BYTES:
+            raise ImageError(f"{path}: {size / 2**20:.1f} MB is over the {MAX_BYTES // 2**20} MB limit.")
+        return data
+    except OSError as error:
+        raise ImageError(f"{path}: cannot read the file ({error.strerror}).") from error
 
 
 def prepare_image(data: bytes, name: str = "image") -> PreparedImage:
