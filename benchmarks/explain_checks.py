@@ -45,6 +45,10 @@ def check(run_text: str, images: int, runs_dir: str | None) -> dict:
         "deletion_own_map": round(result.own, 4),
         "deletion_other_map": round(result.other, 4),
         "deletion_ratio": round(result.own / result.other, 2) if result.other > 0 else None,
+        "deletion_by_share": [
+            {"share": share, "own_map": round(own, 4), "other_map": round(other, 4)}
+            for share, own, other in result.by_share
+        ],
         "sanity_rank_correlation": round(sanity(trained, randomised, sample), 4),
     }
 

@@ -27,6 +27,7 @@ class Deletion:
     own: float  # the pixels the image's own map ranks highest
     other: float  # the same share, ranked by the map of an image of another predicted class
     images: int
+    by_share: tuple[tuple[float, float, float], ...] = ()  # (share, own, other) for each share
 
 
 def grey_top(images: np.ndarray, maps: np.ndarray, share: float) -> np.ndarray:
@@ -58,13 +59,14 @@ def deletion(inspector: Inspector, images: np.ndarray, shares=SHARES, seed: int 
     other_maps = maps[partners(classes, seed)]
     rows = np.arange(len(images))
 
-    def mean_drop(ranking: np.ndarray) -> float:
-        drops = [
-            base[rows, classes] - inspector.probabilities(grey_top(images, ranking, s))[rows, classes] for s in shares
-        ]
-        return float(np.mean(drops))
+    def drops(ranking: np.ndarray) -> list[float]:
+        greyed = [inspector.probabilities(grey_top(images, ranking, share))[rows, classes] for share in shares]
+        return [float(np.mean(base[rows, classes] - probabilities)) for probabilities in greyed]
 
-    return Deletion(mean_drop(maps), mean_drop(other_maps), len(images))
+    own, other = drops(maps), drops(other_maps)
+    return Deletion(
+        float(np.mean(own)), float(np.mean(other)), len(images), tuple(zip(shares, own, other, strict=True))
+    )
 
 
 def rank_correlation(first: np.ndarray, second: np.ndarray) -> np.ndarray:

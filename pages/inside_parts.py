@@ -100,26 +100,31 @@ def show_feature_maps(maps) -> None:
 
 
 def show_grad_cam(inspector: Inspector, chosen: Chosen, names: tuple[str, ...], predicted: int) -> None:
-    class_column, layer_column = st.columns(2)
-    class_index = class_column.selectbox(
+    picture, controls = st.columns([1, 2], gap="medium")
+    class_index = controls.selectbox(
         "For the class", range(len(names)), index=predicted, format_func=names.__getitem__, key="inside_cam_class",
         help="The class the network chose, or any other: why a cat, not a dog?",
     )  # fmt: skip
-    layer = layer_column.selectbox(
+    layer = controls.selectbox(
         "On the layer", inspector.cam_layers, index=len(inspector.cam_layers) - 1, key="inside_cam_layer",
         help="The last convolution block sees the largest parts of the image; earlier layers see edges.",
     )  # fmt: skip
-    opacity = st.slider("Opacity of the map", 0.0, 1.0, 0.5, step=0.05, key="inside_opacity")
+    opacity = controls.slider("Opacity of the map", 0.0, 1.0, 0.5, step=0.05, key="inside_opacity")
     cam = inspector.grad_cam(chosen.pixels, class_index, layer)
     if cam.flat:
-        st.info(
+        picture.info(
             f"The map for **{names[class_index]}** on {layer} is flat: no part of this layer raised the score "
             "of that class, so there is nowhere to point at."
         )
         return
-    shown = [overlay(enlarge(chosen.pixels, 6), cam.heatmap, opacity)]
-    captions = [f"where it looked for {names[class_index]} (32×32)"]
+    picture.image(
+        overlay(enlarge(chosen.pixels, 6), cam.heatmap, opacity),
+        caption=f"red: where it found most evidence for {names[class_index]}",
+        width=192,
+    )
     if chosen.picture is not None:
-        shown.append(overlay(chosen.picture, cam.heatmap, opacity))
-        captions.append("the same map over your image's centre, the part it saw")
-    st.image(shown, caption=captions, width=192)
+        picture.image(
+            overlay(chosen.picture, cam.heatmap, opacity),
+            caption="the same map over your image's centre, the part it saw",
+            width=192,
+        )

@@ -38,7 +38,7 @@ def look_inside(page, server: str, run) -> None:
     """Inside: a test image's maps, filters and Grad-CAM; the epoch slider; a camera photo."""
     page.goto(f"{server}/inside?run={run.id}&image=3")
     page.get_by_text("After epoch 10 it thinks:").wait_for()
-    for part in ("where it looked for", "block1_conv1", "block1_pool", "The first layer's filters"):
+    for part in ("where it found most evidence for", "block1_conv1", "block1_pool", "The first layer's filters"):
         page.get_by_text(part).first.wait_for()
     settle(page)
     shoot(page, "inside")
