@@ -43,6 +43,8 @@ if chosen is None:
 maps, probabilities = inspector.feature_maps(chosen.pixels)
 predicted = int(probabilities.argmax())
 picture, answer = st.columns([1, 2])
+if chosen.picture is not None:
+    picture.image(chosen.picture, caption=f"{chosen.caption}: the centre it keeps", width=192)
 picture.image(enlarge(chosen.pixels, 6), caption=f"{chosen.caption}: the 32×32 it sees", width=192)
 top = "\n".join(f"{rank}. **{name}** {p:.1%}" for rank, (name, p) in enumerate(top_classes(probabilities, names), 1))
 answer.markdown(f"After epoch {epoch} it thinks:\n\n{top}")
