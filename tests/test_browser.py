@@ -9,13 +9,23 @@ test-output/screenshots/.
 
 from __future__ import annotations
 
+import contextlib
 import io
 
-from browser_fixtures import launch_long_from_page, page_fixture, server_fixture, settle  # noqa: F401 (fixtures)
+import pytest
+from browser_fixtures import (  # noqa: F401 (fixtures)
+    launch_long_from_page,
+    page_fixture,
+    playwright_api,
+    server_fixture,
+    settle,
+)
 from helpers import ROOT, wait_for_end, wait_until
 from PIL import Image
 
 from cifar.runs import list_runs
+
+pytestmark = pytest.mark.slow  # a real browser against a real server
 
 SHOTS = ROOT / "test-output" / "screenshots"
 
@@ -43,16 +53,25 @@ def look_inside(page, server: str, run) -> None:
     settle(page)
     shoot(page, "inside")
     slider = page.get_by_role("slider").first  # the epoch slider, at the last epoch
-    slider.focus()
-    slider.press("Home")
+    for _ in range(5):  # a key that lands while the page reruns can be lost: press again, as a person would
+        slider.focus()
+        slider.press("Home")
+        with contextlib.suppress(playwright_api.TimeoutError):
+            page.get_by_text("After epoch 1 it thinks:").wait_for(timeout=20_000)
+            break
     page.get_by_text("After epoch 1 it thinks:").wait_for()
     settle(page)
     shoot(page, "inside-epoch-1")
     # The camera: Chromium's fake device stands in for a webcam.
     page.get_by_text("the camera", exact=True).click()
-    page.get_by_role("button", name="Take Photo").click()
-    page.get_by_text("After epoch 1 it thinks:").wait_for()
+    page.wait_for_function("(document.querySelector('video') || {}).readyState >= 2")  # the feed is live
+    for _ in range(3):  # a click before the stream has a frame takes no photo: click again, as a person would
+        page.get_by_role("button", name="Take Photo").click()
+        with contextlib.suppress(playwright_api.TimeoutError):
+            page.get_by_text("camera photo: the 32×32 it sees").wait_for(timeout=20_000)
+            break
     page.get_by_text("camera photo: the 32×32 it sees").wait_for()
+    page.get_by_text("After epoch 1 it thinks:").wait_for()
     settle(page)
     shoot(page, "inside-camera")
 
@@ -61,6 +80,11 @@ def test_walk_through_the_product(server, page, runs_dir):
     page.goto(f"{server}/")
     page.get_by_text("The data").first.wait_for()
     settle(page)
+    # Students see the product, not the framework: no Deploy button, no developer menu items.
+    assert page.get_by_role("button", name="Deploy").count() == 0
+    page.locator("[data-testid='stMainMenu']").click()
+    assert page.get_by_text("Clear cache").count() == 0 and page.get_by_text("Rerun").count() == 0
+    page.keyboard.press("Escape")
     shoot(page, "data")
 
     # Launch the default (tutorial) model on the small data and watch it move.
@@ -123,9 +147,10 @@ def test_walk_through_the_product(server, page, runs_dir):
     # The live view redraws every second; a click that lands while its button is being
     # replaced can be lost, so click until the run has the stop request, as a person would.
     for _ in range(10):
-        stop.click()
-        if second.stop_requested() or second.status().state == "stopped":
+        if second.stop_requested() or not second.status().live:
             break
+        with contextlib.suppress(playwright_api.TimeoutError):  # gone once the run has ended: nothing to press
+            stop.click(timeout=5_000)
         page.wait_for_timeout(2000)
     status = wait_for_end(second, timeout=120)
     assert status.state == "stopped" and status.epoch < 300

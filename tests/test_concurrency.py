@@ -240,6 +240,9 @@ class StandInModel:
         with open(path, "wb") as handle:
             handle.write(f"EPOCH {self.epoch:06d}\n".encode() + b"\0" * MODEL_PADDING + b"END\n")
 
+    def get_weights(self) -> list[np.ndarray]:
+        return [np.full(MODEL_PADDING // 8, self.epoch, dtype=np.float64)]  # the epoch's weights file
+
 
 def write_fast(run_dir: str, epochs: int, batches: int = 5) -> None:
     """Write a whole run through cifar.writer.RunWriter, as fast as the disk allows."""
