@@ -39,6 +39,22 @@ def run_summary(run: Run) -> dict[str, Any]:
     }
 
 
+def run_outcome(run: Run) -> str:
+    """How an ended run ended, in one sentence: its test accuracy, or why it did not finish."""
+    status = run.status()
+    val = run.history().get("val_accuracy") or []
+    done = len(val)
+    reached = (
+        f"{val[-1]:.1%} test accuracy after {done} epoch{'s' if done != 1 else ''}" if val else "no finished epoch"
+    )
+    if status.state == "finished":
+        return f"Finished: {reached}."
+    if status.state == "failed":
+        return f"Failed: {status.error or 'the training process reported an error'} ({reached})."
+    said = status.message or ""
+    return f"{status.state.capitalize()}: {reached}. {said}".strip()
+
+
 def run_row(run: Run) -> dict[str, Any]:
     """One run as a table row: what it is, how far it got, how well it did, its whole config.
 

@@ -8,12 +8,14 @@ import streamlit as st
 
 from cifar import jobs
 from cifar.charts import batch_figure, history_figure
+from cifar.compare import run_outcome
 from cifar.data import Dataset
 from cifar.errors import CifarError
 from cifar.estimate import check_feasible, describe_duration
 from cifar.gallery import enlarge, samples_per_class, strip
 from cifar.model import ModelConfig
 from cifar.network import augmentation_preview, describe
+from cifar.runs import open_run
 from pages.common import RUN_PARAM, dataset, use_app_navigation
 from pages.train_controls import config_from_widgets, continue_run, preset_picker
 
@@ -99,7 +101,9 @@ def watched_job() -> jobs.Job | None:
 def live_view() -> None:
     job = watched_job()
     if job is None:
+        ended_view()
         return
+    st.session_state["live_run"] = job.run.id
     run = job.run
     st.subheader(f"Run {run.id}")
     if job.state == "queued":
@@ -112,12 +116,36 @@ def live_view() -> None:
             f"{progress['batches']:,}: {progress['images_per_second']:,.0f} images/s, "
             f"{describe_duration(progress['eta_seconds'])} left",
         )
-        live_curves, epoch_curves = st.columns(2)
-        batches = [event for event in run.events()[0] if event["type"] == "batch"]
-        live_curves.plotly_chart(batch_figure(batches), key="batch_curves")
-        epoch_curves.plotly_chart(history_figure(run.history(), "accuracy"), key="epoch_curves")
+        curves(run)
     elif job.state == "running":
         st.caption("Loading the data and building the model…")
+
+
+def curves(run) -> None:
+    live_curves, epoch_curves = st.columns(2)
+    batches = [event for event in run.events()[0] if event["type"] == "batch"]
+    live_curves.plotly_chart(batch_figure(batches), key="batch_curves")
+    epoch_curves.plotly_chart(history_figure(run.history(), "accuracy"), key="epoch_curves")
+
+
+def ended_view() -> None:
+    """The run this session watched, once it has ended: how it ended, its curves, a link to Results."""
+    watched = st.session_state.get("live_run")
+    if watched is None:
+        return
+    try:
+        run = open_run(watched)
+    except CifarError:  # deleted meanwhile
+        return
+    if st.session_state.get("ended_shown") != watched:
+        st.session_state["ended_shown"] = watched
+        st.rerun(scope="app")  # the whole page once more: its Stop button goes with the training
+    st.subheader(f"Run {run.id}")
+    outcome = run_outcome(run)
+    (st.success if run.status().state == "finished" else st.warning)(outcome)
+    if run.history().get("epoch"):
+        st.markdown(f":material/insights: [See its results](results?run={run.id})")
+        curves(run)
 
 
 live_view()

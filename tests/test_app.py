@@ -150,7 +150,13 @@ def test_train_page_launches_a_training(with_data, runs_dir):
     assert not at.exception
     (run,) = list_runs(runs_dir)
     assert run.config().epochs == 1 and at.query_params["run"] == run.id
+    assert at.button(key="stop_training")  # offered while it trains
     assert wait_for_end(run).state == "finished"
+    at.run()  # the page after the training: its outcome and curves stay, Stop goes
+    accuracy = run.history()["val_accuracy"][-1]
+    assert not at.exception and at.success[0].value == f"Finished: {accuracy:.1%} test accuracy after 1 epoch."
+    assert any(f"](results?run={run.id})" in text.value for text in at.markdown)
+    assert len(at.get("plotly_chart")) == 2 and not [b for b in at.button if b.key == "stop_training"]
 
 
 def test_a_second_launch_says_where_it_stands_in_the_queue(with_data, runs_dir, monkeypatch):
