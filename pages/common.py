@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import streamlit as st
 
 from cifar import jobs
-from cifar.data import Dataset, load_dataset
+from cifar.data import Dataset, ProgressCallback, UnusableSource, download, find_source, load_dataset, needs_decoding
 from cifar.errors import CifarError
 from cifar.estimate import describe_duration
 from cifar.runs import Run, list_runs, open_run
@@ -32,19 +34,123 @@ def use_app_navigation() -> None:
         st.rerun()
 
 
-@st.cache_resource(show_spinner="Loading CIFAR-10 (the first time decodes 60,000 images, about 15 s)…")
-def _dataset(source: str | None) -> Dataset:
+class _NoCopyYet(Exception):
+    """No CIFAR-10 on this machine: the page offers a way to get it."""
+
+
+class _NotDecodedYet(Exception):
+    """A copy with no decoded cache: the page decodes it, with a progress bar."""
+
+    def __init__(self, source: Path):
+        super().__init__(str(source))
+        self.source = source
+
+
+@st.cache_resource(show_spinner="Loading CIFAR-10…")
+def _dataset(source: str | None, _decoded: Dataset | None = None) -> Dataset:
     # cache_resource, not cache_data: one read-only copy for every session, never copied.
-    return load_dataset(source)
+    # `source` (CIFAR10_DIR) is the key; find_source reads the variable itself, so that a
+    # message names it. The exceptions are not cached: the next run looks again.
+    if _decoded is not None:
+        return _decoded
+    local = find_source()
+    if local is None:
+        raise _NoCopyYet  # never Keras' download: its spinner would hold the page for minutes
+    if needs_decoding(local):
+        raise _NotDecodedYet(local)
+    return load_dataset(local)
 
 
 def dataset() -> Dataset | None:
-    """The dataset, or None after showing what went wrong and what to do."""
+    """The dataset; without one, shows what the page can do about it and returns None."""
+    source = os.environ.get("CIFAR10_DIR")
     try:
-        return _dataset(os.environ.get("CIFAR10_DIR"))
+        return _dataset(source)
+    except _NotDecodedYet as pending:
+        bar = st.progress(0.0, text="Preparing CIFAR-10 for its first use…")
+        try:
+            decoded = load_dataset(pending.source, on_progress=_show_on(bar))
+        except CifarError as error:
+            bar.empty()
+            _no_data_yet(_problem_of(error))
+            return None
+        _dataset(source, decoded)
+        st.rerun()  # every part of the page, the sidebar too, now finds it in the cache
+    except _NoCopyYet:
+        _no_data_yet(None)
     except CifarError as error:
-        st.error(f"**No CIFAR-10 data.** {error}")
-        return None
+        _no_data_yet(_problem_of(error))
+    return None
+
+
+def _show_on(bar) -> ProgressCallback:
+    return lambda progress: bar.progress(progress.fraction, text=progress.describe())
+
+
+def _problem_of(error: CifarError) -> str:
+    # The page says where to get the data itself; the command line's advice would say it again.
+    return error.problem if isinstance(error, UnusableSource) else str(error)
+
+
+def _no_data_yet(problem: str | None) -> None:
+    """What is missing, and what the page can do: download it here, or say where to put it."""
+    with st.container(border=True):
+        st.subheader("No CIFAR-10 data yet", anchor=False)
+        if problem:
+            st.error(_literal(problem))
+        intro = (
+            "This app trains networks on CIFAR-10, 60,000 colour photos of 32×32 pixels in 10 classes, "
+            "and needs a copy of them on this machine."
+        )
+        if download.is_online():
+            _offer_download(intro)
+        else:
+            _say_where_to_put_it(intro)
+
+
+def _offer_download(intro: str) -> None:
+    st.markdown(
+        f"{intro} Download it here: {download.ARCHIVE_MB} MB, once, from the University of Toronto, where "
+        f"CIFAR-10 is published. The app keeps it in `{download.archive_path().parent}` and loads it from "
+        "there from then on. Keep this page open until the download has finished."
+    )
+    label = f"Download CIFAR-10 ({download.ARCHIVE_MB} MB)"
+    if st.button(label, key="download_cifar", type="primary", icon=":material/download:"):
+        bar = st.progress(0.0, text=f"Connecting to {urlsplit(download.ARCHIVE_URL).hostname}…")
+        try:
+            download.download_archive(on_progress=_show_on(bar))
+        except CifarError as error:
+            bar.empty()
+            st.error(_literal(str(error)))
+        else:
+            st.rerun()  # the next run finds the archive and decodes it, with its own progress bar
+    with st.expander("Or use a copy you already have"):
+        st.markdown(f"Set the environment variable {_ELSEWHERE}")
+
+
+def _say_where_to_put_it(intro: str) -> None:
+    st.markdown(
+        f"{intro} This machine seems to be offline, so the app cannot download it itself.\n\n"
+        "**Either** put the archive in the app's folder:\n\n"
+        f"1. On a computer that is online, download `{download.ARCHIVE_NAME}` ({download.ARCHIVE_MB} MB) "
+        f"from {download.OFFICIAL_PAGE_URL}.\n"
+        f"2. Copy that file, unchanged, into `{download.archive_path().parent}` on this machine.\n"
+        "3. Reload this page.\n\n"
+        f"**Or**, for a copy elsewhere on this machine, set the environment variable {_ELSEWHERE}"
+    )
+
+
+_ELSEWHERE = (
+    "`CIFAR10_DIR` to its path and restart the app: the app reads the variable only when it starts. "
+    "The copy may be the archive `cifar-10-python.tar.gz`, its unpacked folder `cifar-10-batches-py`, "
+    "or a folder of 32×32 images laid out as `<root>/train/<class>/*.png` and `<root>/test/<class>/*.png`."
+)
+
+
+def _literal(text: str) -> str:
+    """`text` with every character that Markdown would act on escaped, so it shows as it is."""
+    # An underscore inside a word (CIFAR10_DIR) never makes emphasis; left alone, it stays searchable.
+    return re.sub(r"([\\`*{}\[\]<>#|~$]|(?<![0-9A-Za-z])_|_(?![0-9A-Za-z]))", r"\\\1", text)
 
 
 def selected_run() -> Run | None:
@@ -106,12 +212,21 @@ def training_progress() -> None:
         st.caption(f"{queued} more queued.")
 
 
+def _data_in_a_line() -> str:
+    """The dataset in use, or why there is none, in one short line that never repeats the page."""
+    try:
+        data = _dataset(os.environ.get("CIFAR10_DIR"))
+    except _NotDecodedYet:
+        return "CIFAR-10 is decoded once, when a page first needs it."
+    except (_NoCopyYet, CifarError):
+        return "No CIFAR-10 data yet: the **Data** page says how to get it."
+    return f"Data: {len(data.y_train):,} train and {len(data.y_test):,} test images from `{data.source}`"
+
+
 def sidebar() -> None:
     """The dataset in use, the selected run and the training in progress."""
     with st.sidebar:
-        data = dataset()
-        if data is not None:
-            st.caption(f"Data: {len(data.y_train):,} train and {len(data.y_test):,} test images from `{data.source}`")
+        st.caption(_data_in_a_line())
         choose_run()
         training_progress()
 

@@ -1,7 +1,9 @@
 """CIFAR-10 as uint8 arrays, from a local copy or from Keras' download.
 
-Sources, in this order: an explicit path, the ``CIFAR10_DIR`` environment variable, then
-``keras.datasets.cifar10.load_data()`` (downloads once into ``~/.keras``).
+Sources, in this order: an explicit path, the ``CIFAR10_DIR`` environment variable, the
+official archive that ``download`` put into the cache folder, the batches an earlier Keras
+download left in ``~/.keras``, then ``keras.datasets.cifar10.load_data()`` (downloads once
+into ``~/.keras``; the command line's last resort, which the app never calls).
 
 A local path may be the official ``cifar-10-python.tar.gz``, its unpacked
 ``cifar-10-batches-py/`` folder (both read in ``batches``), or an image-folder tree
@@ -18,31 +20,39 @@ TensorFlow without a second copy (``alignment``; cifar/train.py).
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import numpy as np
 
 from cifar.data import cache, sources
 from cifar.data.alignment import aligned, aligned_empty
-from cifar.data.dataset import CLASS_NAMES, HOW_TO_GET_DATA, Dataset
+from cifar.data.dataset import CLASS_NAMES, Dataset, UnusableSource
+from cifar.data.progress import Progress, ProgressCallback
+from cifar.data.sources import find_source
 from cifar.errors import DataError
 
 __all__ = [
     "CLASS_NAMES",
     "DataError",
     "Dataset",
+    "Progress",
+    "ProgressCallback",
+    "UnusableSource",
     "aligned",
     "aligned_empty",
+    "find_source",
     "load_dataset",
+    "needs_decoding",
     "stratified_subset",
 ]
 
 
-def load_dataset(path: str | os.PathLike | None = None) -> Dataset:
-    """Load CIFAR-10 from `path`, else `CIFAR10_DIR`, else Keras' download.
+def load_dataset(path: str | os.PathLike | None = None, on_progress: ProgressCallback | None = None) -> Dataset:
+    """Load CIFAR-10 from `path`, else `CIFAR10_DIR`, else a downloaded copy, else Keras' download.
 
     Args:
         path: the official archive, its unpacked batches folder, or an image-folder tree.
+        on_progress: called now and then while a local copy is decoded (not when it comes
+            from the decoded cache, nor from Keras' download).
 
     Returns:
         The dataset, uint8 throughout.
@@ -51,20 +61,32 @@ def load_dataset(path: str | os.PathLike | None = None) -> Dataset:
         DataError: the source is missing, malformed or unreachable; the message names the
             file and says what to do.
     """
-    if path is None and os.environ.get("CIFAR10_DIR"):
-        path = os.environ["CIFAR10_DIR"]
-    if path is None:
+    source = find_source(path)
+    if source is None:
         return sources.from_keras()
-    source = Path(path).expanduser()
-    if not source.exists():
-        raise DataError(f"No CIFAR-10 data at {source}: the path does not exist. {HOW_TO_GET_DATA}")
-    source = source.resolve()
     stored = cache.cache_file(source)
     dataset = cache.read(stored, str(source))
     if dataset is None:
-        dataset = sources.decode(source)
+        dataset = sources.decode(source) if on_progress is None else sources.decode(source, on_progress)
         cache.write(stored, dataset)
     return dataset
+
+
+def needs_decoding(path: str | os.PathLike | None = None) -> bool:
+    """Whether `load_dataset(path)` would decode a local copy, for want of a decoded cache.
+
+    Args:
+        path: as for `load_dataset`.
+
+    Returns:
+        True when the local copy it would read has no decoded cache yet; False when the cache
+        is there, or when there is no local copy (Keras' download is not decoded here).
+
+    Raises:
+        DataError: `path` or `CIFAR10_DIR` names something that does not exist.
+    """
+    source = find_source(path)
+    return source is not None and not cache.cache_file(source).exists()
 
 
 def stratified_subset(labels: np.ndarray, size: int, seed: int) -> np.ndarray:

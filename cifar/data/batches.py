@@ -8,6 +8,7 @@ so the batches are read by an unpickler that rebuilds numpy arrays and nothing e
 
 from __future__ import annotations
 
+import os
 import pickle
 import tarfile
 import tempfile
@@ -16,8 +17,11 @@ from typing import BinaryIO
 
 import numpy as np
 
-from cifar.data.dataset import HOW_TO_GET_DATA, Split
+from cifar.data.dataset import Split, UnusableSource
+from cifar.data.progress import ProgressCallback, Tracker
 from cifar.errors import DataError
+
+_REPORT_SECONDS = 0.1  # how often unpacking reports its progress: smooth, yet few calls
 
 # Everything a pickled numpy array refers to. The module of `_reconstruct` is numpy.core
 # in pickles written by numpy 1 (the official batches) and numpy._core in those of numpy 2.
@@ -42,9 +46,9 @@ class _BatchUnpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str) -> object:
         if (module, name) in _ARRAY_GLOBALS:
             return super().find_class(module, name)
-        raise DataError(
+        raise UnusableSource(
             f"{self.file} is not a CIFAR-10 batch: its pickle calls for {module}.{name}, which a batch "
-            f"never needs and which could run code, so it was not loaded. {HOW_TO_GET_DATA}"
+            "never needs and which could run code, so it was not loaded."
         )
 
 
@@ -56,11 +60,12 @@ def find_folder(folder: Path) -> Path | None:
     return None
 
 
-def read_archive(archive: Path) -> tuple[Split, Split]:
+def read_archive(archive: Path, on_progress: ProgressCallback | None = None) -> tuple[Split, Split]:
     """The train and test splits of the official tar.gz archive.
 
     Args:
         archive: a tar or tar.gz holding the batch files, at any depth.
+        on_progress: called now and then with the bytes of the archive unpacked so far.
 
     Returns:
         (images, labels) of the training batches, then of the test batch.
@@ -70,30 +75,33 @@ def read_archive(archive: Path) -> tuple[Split, Split]:
     """
     with tempfile.TemporaryDirectory(prefix="cifar-archive-") as scratch:
         try:
-            with tarfile.open(archive) as tar:
-                members = [
-                    m
-                    for m in tar.getmembers()
-                    if m.isfile() and Path(m.name).name.startswith(("data_batch_", "test_batch"))
-                ]
-                if not members:
-                    raise DataError(
-                        f"{archive} has no CIFAR-10 batches (data_batch_1 ... test_batch) inside. {HOW_TO_GET_DATA}"
-                    )
-                for member in members:
-                    # Flat names only: a member path can never write outside the scratch folder.
-                    member.name = Path(member.name).name
-                    tar.extract(member, scratch, filter="data")
+            with open(archive, "rb") as raw, tarfile.open(fileobj=raw) as tar:
+                size = os.fstat(raw.fileno()).st_size
+                tracker = Tracker(f"Unpacking {archive.name}", size, "bytes", on_progress, 1, _REPORT_SECONDS)
+                found = 0
+                # One pass, member by member: listing the members first would decompress it all twice.
+                for member in tar:
+                    if member.isfile() and Path(member.name).name.startswith(("data_batch_", "test_batch")):
+                        # Flat names only: a member path can never write outside the scratch folder.
+                        member.name = Path(member.name).name
+                        tar.extract(member, scratch, filter="data")
+                        found += 1
+                    tracker.update(raw.tell())
         except (tarfile.TarError, OSError, EOFError) as error:
             raise DataError(f"{archive} is not a readable tar.gz archive: {error}") from error
+        if not found:
+            raise UnusableSource(f"{archive} has no CIFAR-10 batches (data_batch_1 ... test_batch) inside.")
+        tracker.update(size)
+        tracker.finish()
         return read_folder(Path(scratch))
 
 
-def read_folder(folder: Path) -> tuple[Split, Split]:
+def read_folder(folder: Path, on_progress: ProgressCallback | None = None) -> tuple[Split, Split]:
     """The train and test splits of an unpacked batches folder.
 
     Args:
         folder: holds data_batch_1 ... data_batch_N and test_batch.
+        on_progress: called after each batch file with the bytes of the batches read so far.
 
     Returns:
         (images, labels) of the training batches in order, then of the test batch.
@@ -104,8 +112,15 @@ def read_folder(folder: Path) -> tuple[Split, Split]:
     train_files = sorted((p.name for p in folder.glob("data_batch_*")), key=lambda n: int(n.rsplit("_", 1)[1]))
     if not train_files:
         raise DataError(f"{folder} has no training batches (data_batch_1 ... data_batch_5).")
-    train = [read_batch(folder / name) for name in train_files]
-    test = read_batch(folder / "test_batch")
+    files = [folder / name for name in [*train_files, "test_batch"]]
+    total = sum(file.stat().st_size for file in files if file.is_file())
+    tracker = Tracker("Reading the batches", total, "bytes", on_progress)
+    splits = []
+    for file in files:
+        splits.append(read_batch(file))
+        tracker.advance(file.stat().st_size)
+    tracker.finish()
+    train, test = splits[:-1], splits[-1]
     return (np.concatenate([x for x, _ in train]), np.concatenate([y for _, y in train])), test
 
 

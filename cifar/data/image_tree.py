@@ -7,10 +7,12 @@ from pathlib import Path
 import numpy as np
 
 from cifar.data.dataset import CLASS_NAMES, Split
+from cifar.data.progress import ProgressCallback, Tracker
 from cifar.errors import DataError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 SPLITS = ("train", "test")
+REPORT_EVERY = 500  # images between progress reports: about 10 a second at 0.2 ms an image
 
 
 def find_root(folder: Path) -> Path | None:
@@ -22,11 +24,13 @@ def find_root(folder: Path) -> Path | None:
     return None
 
 
-def read(root: Path) -> tuple[Split, Split, tuple[str, ...]]:
+def read(root: Path, on_progress: ProgressCallback | None = None) -> tuple[Split, Split, tuple[str, ...]]:
     """The train and test splits of the tree at `root`, and its class names.
 
     Args:
         root: holds train/<class>/ and test/<class>/.
+        on_progress: called every `REPORT_EVERY` images, and after the last, with the images
+            decoded so far of both splits together.
 
     Returns:
         (images, labels) of train/, then of test/, then the class names that labels index.
@@ -44,7 +48,12 @@ def read(root: Path) -> tuple[Split, Split, tuple[str, ...]]:
             f"{root}/train/<class>/ and {root}/test/<class>/."
         )
     class_names = _tree_classes(root)
-    return _read_split(root / "train", class_names), _read_split(root / "test", class_names), class_names
+    listed = [_list_split(root / split, class_names) for split in SPLITS]
+    total = sum(len(files) for files, _ in listed)
+    tracker = Tracker("Decoding CIFAR-10", total, "images", on_progress, every=REPORT_EVERY)
+    train, test = [_decode_split(files, labels, tracker) for files, labels in listed]
+    tracker.finish()
+    return train, test, class_names
 
 
 def _tree_classes(root: Path) -> tuple[str, ...]:
@@ -70,7 +79,7 @@ def _tree_classes(root: Path) -> tuple[str, ...]:
     return tuple(names)  # another labelled set: alphabetical order
 
 
-def _read_split(folder: Path, class_names: tuple[str, ...]) -> Split:
+def _list_split(folder: Path, class_names: tuple[str, ...]) -> tuple[list[Path], list[int]]:
     files: list[Path] = []
     labels: list[int] = []
     for index, name in enumerate(class_names):
@@ -82,11 +91,16 @@ def _read_split(folder: Path, class_names: tuple[str, ...]) -> Split:
         labels += [index] * len(images)
     if not files:
         raise DataError(f"{folder} has no images ({', '.join(IMAGE_SUFFIXES)}).")
+    return files, labels
+
+
+def _decode_split(files: list[Path], labels: list[int], tracker: Tracker) -> Split:
     # Serial on purpose: a 32×32 JPEG decodes in ~0.15 ms, mostly Python-side header work
     # under the GIL, so a thread pool measured 2.3× slower here (26 s against 11 s for 60,000).
     images = np.empty((len(files), 32, 32, 3), dtype=np.uint8)
     for i, file in enumerate(files):
         images[i] = _read_image(file)
+        tracker.advance()
     return images, np.asarray(labels, dtype=np.uint8)
 
 

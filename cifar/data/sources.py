@@ -1,21 +1,70 @@
-"""Which format a source is in, Keras' download, and the checks every decoded source passes."""
+"""Where a load finds its data, which format a source is in, Keras' download, and the checks
+every decoded source passes."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
 
-from cifar.data import batches, image_tree
-from cifar.data.dataset import CLASS_NAMES, HOW_TO_GET_DATA, Dataset, Split
+from cifar.data import batches, cache, image_tree
+from cifar.data.dataset import ARCHIVE_NAME, CLASS_NAMES, Dataset, Split, UnusableSource
+from cifar.data.progress import ProgressCallback
 from cifar.errors import DataError
 
+# Where Keras' own download unpacks the batches under $KERAS_HOME/datasets: Keras 3, then Keras 2.
+_KERAS_FOLDERS = ("cifar-10-batches-py-target", "cifar-10-batches-py")
 
-def decode(source: Path) -> Dataset:
+
+def find_source(path: str | os.PathLike | None = None) -> Path | None:
+    """The local copy a load reads: `path`, else `CIFAR10_DIR`, else a copy already downloaded.
+
+    Args:
+        path: an archive, batches folder or image tree; None looks further.
+
+    Returns:
+        The copy, resolved; None when there is none on this machine (only a download is left).
+
+    Raises:
+        DataError: `path` or `CIFAR10_DIR` names something that does not exist.
+    """
+    if path is None and os.environ.get("CIFAR10_DIR"):
+        source = Path(os.environ["CIFAR10_DIR"]).expanduser()
+        if not source.exists():
+            raise UnusableSource(f"CIFAR10_DIR is set to {source}, which does not exist.")
+        return source.resolve()
+    if path is not None:
+        source = Path(path).expanduser()
+        if not source.exists():
+            raise UnusableSource(f"No CIFAR-10 data at {source}: the path does not exist.")
+        return source.resolve()
+    return downloaded_archive() or keras_copy()
+
+
+def downloaded_archive() -> Path | None:
+    """The official archive that `cifar.data.download` put into the cache folder, if it is there."""
+    archive = cache.cache_dir() / ARCHIVE_NAME
+    return archive.resolve() if archive.is_file() else None
+
+
+def keras_copy() -> Path | None:
+    """The batches that an earlier `keras.datasets.cifar10.load_data()` left on this machine."""
+    datasets = Path(os.environ.get("KERAS_HOME") or Path.home() / ".keras") / "datasets"
+    for name in _KERAS_FOLDERS:
+        if (datasets / name).is_dir():
+            found = batches.find_folder(datasets / name)
+            if found is not None:
+                return found.resolve()
+    return None
+
+
+def decode(source: Path, on_progress: ProgressCallback | None = None) -> Dataset:
     """Decode a local copy: an archive, a batches folder or an image tree, tried in that order.
 
     Args:
         source: an existing file or folder, resolved.
+        on_progress: called now and then with how far decoding has come.
 
     Returns:
         The dataset, checked and uint8 throughout.
@@ -25,20 +74,20 @@ def decode(source: Path) -> Dataset:
     """
     if source.is_file():
         if source.name.endswith((".tar.gz", ".tgz", ".tar")):
-            train, test = batches.read_archive(source)
+            train, test = batches.read_archive(source, on_progress)
             return checked(train, test, CLASS_NAMES, str(source))
-        raise DataError(f"{source} is a file but not a .tar.gz archive. {HOW_TO_GET_DATA}")
+        raise UnusableSource(f"{source} is a file but not a .tar.gz archive.")
     folder = batches.find_folder(source)
     if folder is not None:
-        train, test = batches.read_folder(folder)
+        train, test = batches.read_folder(folder, on_progress)
         return checked(train, test, CLASS_NAMES, str(source))
     root = image_tree.find_root(source)
     if root is not None:
-        train, test, class_names = image_tree.read(root)
+        train, test, class_names = image_tree.read(root, on_progress)
         return checked(train, test, class_names, str(root))
-    raise DataError(
+    raise UnusableSource(
         f"{source} holds neither CIFAR-10 python batches (data_batch_1 ... test_batch) nor "
-        f"an image tree with train/ and test/ folders. {HOW_TO_GET_DATA}"
+        "an image tree with train/ and test/ folders."
     )
 
 
@@ -56,9 +105,8 @@ def from_keras() -> Dataset:
     try:
         (x_train, y_train), (x_test, y_test) = keras.datasets.cifar10.load_data()
     except Exception as error:  # Keras raises a bare Exception("URL fetch failure ...")
-        raise DataError(
-            "CIFAR-10 is not on this machine and could not be downloaded "
-            f"({type(error).__name__}: {str(error)[:200]}). {HOW_TO_GET_DATA}"
+        raise UnusableSource(
+            f"CIFAR-10 is not on this machine and could not be downloaded ({type(error).__name__}: {str(error)[:200]})."
         ) from error
     return checked((x_train, y_train.reshape(-1)), (x_test, y_test.reshape(-1)), CLASS_NAMES, "Keras download")
 
