@@ -26,14 +26,22 @@ def isolated_env(tmp_path_factory, monkeypatch):
     monkeypatch.delenv("CIFAR10_DIR", raising=False)
 
 
+@pytest.fixture(scope="session")
+def real_data_cache(tmp_path_factory) -> Path:
+    """One decoded cache of the real data for the whole session: decoding its 60,000 JPEGs once."""
+    return tmp_path_factory.mktemp("real-data-cache")
+
+
 @pytest.fixture
-def real_data_dir() -> Path:
-    """The real CIFAR-10 (CIFAR10_DIR); the test is skipped, saying why, when it is not set."""
+def real_data_dir(real_data_cache, monkeypatch) -> Path:
+    """The real CIFAR-10 (CIFAR10_DIR), decoded once for every test that asks; the test is
+    skipped, saying why, when it is not set."""
     if not REAL_CIFAR10_DIR:
         pytest.skip(
             "real CIFAR-10 not available: set CIFAR10_DIR to an unpacked copy "
             "(.ci/run does this from ../shared/data/cifar10-jpeg.tar.gz)"
         )
+    monkeypatch.setenv("CIFAR_CACHE_DIR", str(real_data_cache))
     return Path(REAL_CIFAR10_DIR)
 
 

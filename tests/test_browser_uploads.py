@@ -10,10 +10,13 @@ from __future__ import annotations
 import shutil
 import urllib.request
 
+import pytest
 from browser_fixtures import page_fixture, server_fixture, settle  # noqa: F401 (fixtures page and server)
 from helpers import ROOT
 from hostile_files import HostileFile, by_name, encode
 from PIL import Image
+
+pytestmark = pytest.mark.slow  # a real browser against a real server
 
 SHOTS = ROOT / "test-output" / "screenshots"
 MIME = {".png": "image/png", ".jpg": "image/jpeg", ".svg": "image/svg+xml", ".heic": "image/heic"}

@@ -34,6 +34,8 @@ from cifar.infer import predict, prepare_image
 from cifar.liveness import process_alive
 from cifar.runs import Run, list_runs, open_run_dir
 
+pytestmark = pytest.mark.slow  # a real browser against a real server
+
 SESSIONS = 10
 COLOURS = {  # a distinct colour, and so a distinct file, for every session
     "red": (220, 30, 30),

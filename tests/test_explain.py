@@ -215,6 +215,7 @@ def test_each_epoch_reports_the_time_its_weights_took(finished_run):
     assert len(epochs) == 2 and all(0 <= event["weights_seconds"] < event["train_seconds"] for event in epochs)
 
 
+@pytest.mark.slow
 def test_grad_cam_is_true_to_a_network_trained_on_real_data(real_data_dir, runs_dir):
     """Deletion (Petsiuk et al. 2018) and sanity (Adebayo et al. 2018) on 200 test images."""
     from cifar.data import load_dataset

@@ -253,6 +253,7 @@ def test_list_runs_newest_first_and_summaries(finished_run):
     assert summary["state"] == "finished" and summary["final_accuracy"] == run.history()["val_accuracy"][-1]
 
 
+@pytest.mark.slow
 def test_short_real_training_lands_well_above_chance(real_data_dir, tmp_path):
     result = run_cli(
         "train",
@@ -340,6 +341,7 @@ def test_shared_tensor_uses_the_arrays_memory_and_survives_any_alignment():
     assert int(tensor[0, 0]) == 9 and int(tensor[1, 1]) == 7
 
 
+@pytest.mark.slow
 def test_fast_preset_reaches_the_tutorial_accuracy(real_data_dir, tmp_path):
     """The `fast` preset's promise (README, benchmarks/RESULTS.md): 0.68 on the real test set."""
     result = run_cli(
