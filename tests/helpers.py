@@ -4,6 +4,7 @@ run without fixed sleeps."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -75,3 +76,14 @@ def wait_until(condition: Callable[[], bool], timeout: float = 120, what: str = 
 def wait_for_end(run: Run, timeout: float = 180) -> RunStatus:
     wait_until(lambda: not run.status().live, timeout, f"{run.id} to end")
     return run.status()
+
+
+def kill_mid_epoch(run: Run, after: int, timeout: float = 120) -> None:
+    """SIGKILL `run`'s training while it trains an epoch past its first `after` finished ones."""
+
+    def training_a_later_epoch() -> bool:
+        last = run.progress()  # the newest batch event
+        return last is not None and last["epoch"] > after and last["batch"] < last["batches"]
+
+    wait_until(training_a_later_epoch, timeout, f"an epoch after epoch {after} to be under way")
+    os.kill(run.status().pid, signal.SIGKILL)

@@ -209,6 +209,37 @@ def test_train_page_continues_the_selected_run(with_data, finished_run, runs_dir
     assert not results.exception and f"continues {parent} after its epoch 2" in results.caption[0].value
 
 
+def test_train_page_continues_an_interrupted_run(with_data, batches_dir, runs_dir):
+    """A training killed mid-epoch (SIGKILL) carries on from its last finished epoch, from the Train page."""
+    from helpers import TINY, kill_mid_epoch, wait_for_end
+
+    from cifar import jobs
+    from cifar.runs import open_run
+
+    parent = jobs.launch(TINY.replace(epochs=300, batch_size=2), runs_dir=runs_dir, data=batches_dir, name="killed")
+    kill_mid_epoch(parent, after=1)
+    assert wait_for_end(parent, timeout=30).state == "interrupted"
+    earlier = parent.history()
+    done = len(earlier["epoch"])
+    at = page("train")
+    at.query_params["run"] = parent.id
+    at.run()
+    trained = f"Run **{parent.id}**: interrupted, {done} epoch{'s' if done != 1 else ''} trained."
+    assert not at.exception and trained in [md.value for md in at.markdown]
+    at.number_input(key="more").set_value(1).run()
+    at.button(key="continue").click().run()
+    assert not at.exception
+    child = open_run(at.query_params["run"], runs_dir)
+    assert child.id != parent.id and child.written_status().resumed_from == parent.id
+    assert wait_for_end(child).state == "finished"
+    history = child.history()
+    assert history["epoch"] == list(range(1, done + 2))
+    for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
+        assert history[key][:done] == earlier[key], key
+    steps = child.start_event()["steps"]
+    assert int(child.load_model().optimizer.iterations) == (done + 1) * steps
+
+
 def test_results_page_without_runs_says_what_to_do(with_data):
     at = page("results").run()
     assert not at.exception

@@ -45,11 +45,16 @@ def test_transparency_goes_on_white():
 
 @pytest.mark.parametrize(
     ("data", "reason"),
-    [(b"", "empty"), (b"hello, I am text", "not an image"), (b"\x89PNG\r\n\x1a\n" + b"\0" * 30, "")],
+    [
+        (b"", "the file is empty."),
+        (b"hello, I am text", "this is text, not an image."),
+        (b"\x89PNG\r\n\x1a\n" + b"\0" * 30, "the image is damaged or cut short (its header cannot be read)."),
+    ],
 )
 def test_bad_bytes_name_the_file(data, reason):
-    with pytest.raises(ImageError, match=f"^upload.png: .*{reason}"):
+    with pytest.raises(ImageError) as refused:
         prepare_image(data, "upload.png")
+    assert str(refused.value) == f"upload.png: {reason}"
 
 
 def test_truncated_jpeg_is_refused():

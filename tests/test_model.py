@@ -7,7 +7,7 @@ import pytest
 
 from cifar.errors import ConfigError
 from cifar.model import FIELDS, PRESETS, ModelConfig, config_from_dict, load_config, preset, save_config
-from cifar.network import build_model, count_parameters, layer_table, training_steps
+from cifar.network import build_model, count_parameters, layer_table, parameter_count, training_steps
 
 # The tutorial's model.summary(), layer by layer: (output shape, parameters).
 TUTORIAL_SUMMARY = [
@@ -56,9 +56,15 @@ def test_layer_table_rows_match_the_model():
     assert sum(row["parameters"] for row in rows) == 1060138
 
 
-def test_every_preset_builds_and_differs():
+# The README's results table: the parameters of each preset's network.
+PRESET_PARAMETERS = {"tutorial": 1_060_138, "quick": 282_250, "fast": 357_482, "better": 357_482}
+
+
+def test_every_preset_builds_with_its_parameter_count_and_differs():
+    assert set(PRESETS) == set(PRESET_PARAMETERS)
     for name, config in PRESETS.items():
-        assert build_model(config).count_params() > 0, name
+        assert count_parameters(build_model(config))["total"] == PRESET_PARAMETERS[name], name
+        assert parameter_count(config) == PRESET_PARAMETERS[name], name  # counted from the shapes alone
     assert preset("tutorial") == ModelConfig()
     assert len({json.dumps(c.to_dict(), sort_keys=True) for c in PRESETS.values()}) == len(PRESETS)
     with pytest.raises(ConfigError, match="preset must be one of"):

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import TINY, TINY_FLAGS, run_cli, run_trainer, wait_for_end, wait_until
+from helpers import TINY, TINY_FLAGS, kill_mid_epoch, run_cli, run_trainer, wait_for_end, wait_until
 
 from cifar import jobs
 from cifar.compare import run_summary
@@ -73,8 +73,10 @@ def test_same_config_and_seed_give_the_same_first_epoch_loss(finished_run, batch
 
 def test_learning_happens_on_learnable_data(batches_dir, tmp_path):
     result = run_cli("train", "--data", str(batches_dir), "--runs-dir", str(tmp_path), "--epochs", "6", *TINY_FLAGS)
+    assert result.returncode == 0, result.stderr
     run = open_run_dir(result.stdout.splitlines()[0])
     accuracy = run.history()["val_accuracy"]
+    assert len(accuracy) == 6
     assert accuracy[-1] > 0.5, accuracy  # chance is 0.1
 
 
@@ -90,9 +92,12 @@ def test_stop_request_keeps_finished_epochs(batches_dir, runs_dir):
     status = wait_for_end(run)
     assert status.state == "stopped", status
     done = run.history()["epoch"]
-    assert done and run.prediction_epochs() == done and status.epoch == done[-1]
-    assert "Stopped on request" in status.message
-    assert run.load_model() is not None
+    assert len(done) >= 1 and done == list(range(1, len(done) + 1)) and status.epoch == len(done)
+    assert run.prediction_epochs() == done and run.weight_epochs() == done
+    kept = "the run keeps epoch 1" if len(done) == 1 else f"the run keeps epochs 1–{len(done)}"
+    assert status.message.startswith("Stopped on request") and status.message.endswith(f"; {kept}.")
+    steps = run.start_event()["steps"]
+    assert int(run.load_model().optimizer.iterations) == len(done) * steps  # the last finished epoch's model
     assert jobs.stop(run.id) is False  # already ended
     assert next(e for e in run.events()[0] if e["type"] == "end")["state"] == "stopped"
 
@@ -113,16 +118,31 @@ def test_sigterm_stops_like_a_request(batches_dir, runs_dir):
     assert wait_for_end(run).state == "stopped"
 
 
-def test_sigkill_leaves_a_readable_interrupted_run(batches_dir, runs_dir):
+def test_sigkill_leaves_an_interrupted_run_that_the_command_line_continues(batches_dir, runs_dir):
     run = _launch_long(batches_dir, runs_dir)
-    wait_until(lambda: len(run.history().get("epoch", [])) >= 2, what="two finished epochs")
-    os.kill(run.status().pid, signal.SIGKILL)
+    kill_mid_epoch(run, after=2)
     status = wait_for_end(run, timeout=30)
     assert status.state == "interrupted" and run.written_status().state == "running"
-    done = run.history()["epoch"]
-    assert len(done) >= 2 and run.prediction_epochs()[: len(done)] == done
+    earlier = run.history()
+    done = len(earlier["epoch"])
+    assert done >= 2 and earlier["epoch"] == list(range(1, done + 1)) and status.epoch == done
+    assert status.message.endswith(f"the run keeps {done} finished epochs.")
+    assert run.prediction_epochs() == earlier["epoch"] and run.weight_epochs() == earlier["epoch"]
+    steps = run.start_event()["steps"]
     model = run.load_model()
+    assert int(model.optimizer.iterations) == done * steps  # the model of the last finished epoch
     assert model.predict(np.zeros((1, 32, 32, 3), np.uint8), verbose=0).shape == (1, 10)
+
+    result = run_cli("train", "--resume", run.id, "--epochs", "1", "--runs-dir", str(runs_dir))
+    assert result.returncode == 0, result.stderr
+    child = open_run_dir(result.stdout.splitlines()[0])
+    assert child.status().state == "finished" and child.written_status().resumed_from == run.id
+    history = child.history()
+    assert history["epoch"] == list(range(1, done + 2))
+    for key in ("loss", "accuracy", "val_loss", "val_accuracy", "seconds"):
+        assert history[key][:done] == earlier[key], key
+    assert int(child.load_model().optimizer.iterations) == (done + 1) * steps
+    assert run.history() == earlier  # the interrupted run itself is untouched
 
 
 def test_queue_runs_one_at_a_time_in_order(batches_dir, runs_dir, monkeypatch):
@@ -157,7 +177,9 @@ def test_stop_a_queued_run(batches_dir, runs_dir, monkeypatch):
     wait_for_end(first)
 
 
-def test_nan_loss_fails_with_the_reason(batches_dir, tmp_path):
+def test_a_diverging_loss_fails_the_run_and_keeps_the_epochs_before_it(batches_dir, tmp_path):
+    """Learning rate 10, one batch an epoch: epoch 1's loss is the untrained network's (about 2.3);
+    its one Adam step moves every weight by about 10, and epoch 2's loss is in the millions."""
     result = run_cli(
         "train",
         "--data",
@@ -165,18 +187,26 @@ def test_nan_loss_fails_with_the_reason(batches_dir, tmp_path):
         "--runs-dir",
         str(tmp_path),
         *TINY_FLAGS,
+        "--batch-size",
+        "200",
         "--epochs",
         "3",
         "--optimizer",
-        "sgd",
+        "adam",
         "--learning-rate",
         "10",
     )
-    assert result.returncode == 1
+    assert result.returncode == 1, result.stderr
     run = open_run_dir(result.stdout.splitlines()[0])
     status = run.status()
-    assert status.state == "failed" and "Lower the learning rate" in status.error
-    assert "Lower the learning rate" in result.stderr
+    assert status.state == "failed" and status.epoch == 1
+    assert status.error.startswith("Training diverged: the loss became ") and " in epoch 2 at batch 1 " in status.error
+    assert "Lower the learning rate" in status.error and f"failed: {status.error}" in result.stderr
+    # Epoch 1 is kept: its history, predictions, weights and model.
+    assert run.history()["epoch"] == [1] and run.history()["loss"][0] < 3
+    assert run.prediction_epochs() == [1] and run.weight_epochs() == [1]
+    assert np.isfinite(run.predictions(1).astype(np.float32)).all()
+    assert int(run.load_model().optimizer.iterations) == 1
 
 
 @pytest.mark.parametrize("loss", [float("nan"), float("inf"), 1e6])
