@@ -1,7 +1,8 @@
 """Hostile uploads through the real Classify page: Chromium drops them on `streamlit run`.
 
-A decompression bomb, text named .png, an SVG and a good photo go up together; each gets its
-answer or its message, and the page answers the next upload as usual. An iPhone's .heic never
+A decompression bomb, text named .png, an SVG, an empty file, a truncated JPEG and PNG and a
+good photo go up together; each gets its answer or its message, and the page answers the next
+upload as usual. An iPhone's .heic never
 leaves the browser: the file picker does not take it, and says so.
 """
 
@@ -38,13 +39,20 @@ def test_hostile_files_in_one_drop_then_a_good_one(server, page, finished_run, r
     picker.wait_for(state="attached")
     settle(page)
 
-    hostile = [by_name(name) for name in ("bomb.png", "notes.png", "drawing.svg", "photo.jpg")]
+    names = ("bomb.png", "notes.png", "drawing.svg", "empty.png", "cut.jpg", "cut.png", "photo.jpg")
+    hostile = [by_name(name) for name in names]
+    assert not by_name("empty.png").data and by_name("cut.jpg").data[:3] == b"\xff\xd8\xff"
+    assert by_name("cut.png").data[:8] == b"\x89PNG\r\n\x1a\n"
     picker.set_input_files(files=[as_upload(file) for file in hostile])
-    page.get_by_text("photo.jpg: looks like a").wait_for()
+    page.get_by_text("photo.jpg: looks like a").wait_for()  # the good file of the same drop is answered
     for file in hostile:
         if file.refusal:
             alert(page, file.name).wait_for()
-            assert file.refusal in alert(page, file.name).inner_text()
+            said = alert(page, file.name).all_inner_texts()
+            assert len(said) == 1 and said[0].startswith(f"{file.name}: ") and file.refusal in said[0], said
+    assert "the file is empty" in alert(page, "empty.png").inner_text()
+    assert "damaged or cut short" in alert(page, "cut.jpg").inner_text()
+    assert "damaged or cut short" in alert(page, "cut.png").inner_text()
     settle(page)
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / "classify-hostile.png"), full_page=True)
