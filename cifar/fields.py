@@ -112,16 +112,19 @@ class Int(Field):
 
     def check(self, value: Any) -> None:
         if not _is_whole(value):
-            raise self.refuse(f"a whole number from {self.low} to {self.high}", value)
-        if not self.low <= value <= self.high:
-            raise ConfigError(f"{self.name} must be from {self.low} to {self.high}; got {value}")
+            raise self.refuse(self.allowed(), value)
         if self.choices and value not in self.choices:
             raise self.refuse(self.allowed(), value)
+        if not self.low <= value <= self.high:
+            raise ConfigError(f"{self.name} must be {self._range()}; got {value}")
+
+    def _range(self) -> str:
+        return f"from {self.low} to {self.high}"
 
     def allowed(self) -> str:
         if self.choices:
             return "one of " + ", ".join(str(choice) for choice in self.choices)
-        return f"a whole number from {self.low} to {self.high}"
+        return f"a whole number {self._range()}"
 
     def parse(self, text: str) -> Any:
         return _parse_number(self, text, int)
@@ -138,8 +141,12 @@ class OptionalInt(Int):
         if value is not None:
             super().check(value)
 
-    def allowed(self) -> str:
-        return f"{super().allowed()}, or {self.none_word}"
+    def normalize(self, value: Any) -> Any:
+        # The word is the value's name on the command line, in a link and on the widget.
+        return None if isinstance(value, str) and value.strip().lower() == self.none_word else value
+
+    def _range(self) -> str:
+        return f"from {self.low} to {self.high}, or {self.none_word}"
 
     def parse(self, text: str) -> Any:
         return None if text.strip().lower() in (self.none_word, "none") else super().parse(text)
@@ -210,7 +217,7 @@ class Bool(Field):
             raise self.refuse("true or false", value)
 
     def allowed(self) -> str:
-        return "on or off"
+        return "true or false"
 
     def parse(self, text: str) -> Any:
         word = text.strip().lower()

@@ -1,5 +1,6 @@
 """Property-based tests over the config: every valid one builds and trains, every invalid one
-is refused naming its field, and what would not fit is refused before launch."""
+is refused naming its field, the value and what is allowed, and what would not fit is refused
+before launch."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from hypothesis import strategies as st
 from cifar import jobs
 from cifar.errors import ConfigError
 from cifar.estimate import check_feasible
+from cifar.fields import Bool, Choice, Float, PerBlock
 from cifar.model import FIELDS, MAX_EPOCHS, PRESETS, ModelConfig, config_from_dict
 from cifar.network import build_model, parameter_count, training_targets
 from cifar.runs import list_runs
@@ -79,19 +81,65 @@ INVALID = {
     "lr_schedule": ["Cosine", "linear", "", None, 1],
     "batch_size": [0, 4097, 10.0, None],
     "epochs": [0, MAX_EPOCHS + 1, -1, 2.5],
-    "train_size": [0, 9, 1_000_001, 100.5, "all"],
+    "train_size": [0, 9, 1_000_001, 100.5, "every", True],
     "seed": [-1, 2**31, 0.5],
 }
 
 
+def allowed_words(name: str, value) -> str:
+    """What a refusal of `value` must say is allowed, made from the field's bounds or choices."""
+    field = FIELDS[name]
+    if isinstance(field, Float):
+        if not (field.low_open or field.high_open):
+            return f"from {field.low:g} to {field.high:g}"
+        low = f"{'above' if field.low_open else 'at least'} {field.low:g}"
+        return f"{low} and {'below' if field.high_open else 'at most'} {field.high:g}"
+    if isinstance(field, Bool):
+        return "true or false"
+    if isinstance(field, Choice):
+        return "one of " + ", ".join(field.choices)
+    if getattr(field, "choices", ()):
+        return "one of " + ", ".join(str(choice) for choice in field.choices)  # a few whole numbers
+    numbers = value if isinstance(value, tuple) else ()
+    if isinstance(field, PerBlock) and numbers and all(field.low <= number <= field.high for number in numbers):
+        return f"one value for all blocks or one per block ({field.count_field} is"  # too many values
+    return f"{field.low} to {field.high}"
+
+
+def shown(value) -> str:
+    """The value as a refusal prints it: text quoted, numbers as Python writes them."""
+    if isinstance(value, str):
+        return repr(value)
+    if isinstance(value, tuple) and len(value) > 1:
+        return ", ".join(str(number) for number in value)
+    return str(value[0] if isinstance(value, tuple) and value else value)
+
+
+def assert_names_field_value_and_allowed(error: ConfigError, name: str, value) -> None:
+    """The refusal reads "<field> must be <allowed>; got <value>": the field's own name first,
+    then what is allowed, then the value given."""
+    message = str(error)
+    rule, _, given = message.partition("; got ")
+    assert rule.startswith(f"{name} must "), message  # `dropout`, not `dense_dropout`
+    assert allowed_words(name, value) in rule, message
+    assert shown(value) in given, message
+
+
+def test_the_readmes_example_of_a_refusal():
+    with pytest.raises(ConfigError) as refused:
+        config_from_dict({**ModelConfig().to_dict(), "dropout": 1.5})
+    assert str(refused.value) == "dropout must be at least 0 and below 1; got 1.5"
+
+
 @pytest.mark.parametrize(("field", "value"), [(f, v) for f, values in INVALID.items() for v in values])
-def test_every_invalid_config_is_refused_naming_the_field(field, value):
+def test_every_invalid_config_is_refused_naming_the_field_the_value_and_what_is_allowed(field, value):
     values = ModelConfig().to_dict()
     values[field] = value
     if field == "filters" and value == (32, 64, 128):
         values["conv_blocks"] = 2  # three values for two blocks
-    with pytest.raises(ConfigError, match=field):
+    with pytest.raises(ConfigError) as refused:
         config_from_dict(values)
+    assert_names_field_value_and_allowed(refused.value, field, value)
 
 
 RANGES = {
@@ -108,12 +156,14 @@ RANGES = {
 
 @settings(max_examples=200, deadline=None)
 @given(data=st.data())
-def test_any_whole_number_out_of_range_is_refused_naming_the_field(data):
+def test_any_whole_number_out_of_range_is_refused_naming_the_field_and_its_bounds(data):
     field = data.draw(st.sampled_from(sorted(RANGES)))
     low, high = RANGES[field]
     value = data.draw(st.integers(max_value=low - 1) | st.integers(min_value=high + 1))
-    with pytest.raises(ConfigError, match=field):
+    with pytest.raises(ConfigError) as refused:
         config_from_dict({**ModelConfig().to_dict(), field: value})
+    assert_names_field_value_and_allowed(refused.value, field, value)
+    assert f"from {low} to {high}" in str(refused.value)  # the bounds as this test knows them
 
 
 @settings(max_examples=200, deadline=None)
@@ -121,14 +171,15 @@ def test_any_whole_number_out_of_range_is_refused_naming_the_field(data):
     field=st.sampled_from(["dropout", "dense_dropout", "label_smoothing", "learning_rate"]),
     value=st.floats(allow_nan=True),
 )
-def test_any_fraction_or_rate_out_of_range_is_refused_naming_the_field(field, value):
+def test_any_fraction_or_rate_out_of_range_is_refused_naming_the_field_and_its_range(field, value):
     valid = {"learning_rate": 0 < value <= 10, "label_smoothing": 0 <= value <= 0.3}.get(field, 0 <= value < 1)
     values = {**ModelConfig().to_dict(), field: value}
     if valid:
         assert getattr(config_from_dict(values), field) == value
     else:
-        with pytest.raises(ConfigError, match=field):
+        with pytest.raises(ConfigError) as refused:
             config_from_dict(values)
+        assert_names_field_value_and_allowed(refused.value, field, value)
 
 
 @settings(max_examples=50, deadline=None)

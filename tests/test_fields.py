@@ -87,7 +87,8 @@ def test_messages_come_from_the_field_kind():
         "n must be from 1 to 4; got 9"
     )
     kinds = OptionalInt(name="size", default=None, low=10, high=100, label="", help="", group="", axis="")
-    assert str(_refusal(kinds, 5)) == "size must be from 10 to 100; got 5" and kinds.allowed().endswith("or all")
+    assert str(_refusal(kinds, 5)) == "size must be from 10 to 100, or all; got 5"
+    assert kinds.allowed().endswith("or all")
     fraction = Float(name="p", default=0.0, low=0, high=1, high_open=True, label="", help="", group="", axis="")
     assert str(_refusal(fraction, 1.0)) == "p must be at least 0 and below 1; got 1.0"
     assert str(_refusal(fraction, math.nan)) == "p must be a number at least 0 and below 1; got nan"
@@ -100,6 +101,15 @@ def _refusal(field, value) -> ConfigError:
     with pytest.raises(ConfigError) as caught:
         field.check(value)
     return caught.value
+
+
+def test_all_is_the_word_for_every_training_image_wherever_it_is_written():
+    assert ModelConfig(train_size="all").train_size is None and ModelConfig(train_size="All").train_size is None
+    assert FIELDS["train_size"].parse("all") is None and FIELDS["train_size"].to_widget(None) == "all"
+    with pytest.raises(ConfigError, match=r"^train_size must be from 10 to 1000000, or all; got 5$"):
+        ModelConfig(train_size=5)
+    with pytest.raises(ConfigError, match=r"^kernel_size must be one of 1, 3, 5, 7; got 0$"):
+        ModelConfig(kernel_size=0)
 
 
 def test_a_widget_offers_a_value_that_is_not_among_its_usual_choices():
