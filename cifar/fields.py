@@ -208,13 +208,24 @@ class Float(Field):
 
 @dataclass(frozen=True, kw_only=True)
 class Bool(Field):
-    """On or off."""
+    """On or off; with `needs` (a field and its least value), on only where that field allows it."""
 
     widget: str = "toggle"
+    needs: tuple[str, int] | None = None
 
     def check(self, value: Any) -> None:
         if not isinstance(value, bool):
             raise self.refuse("true or false", value)
+
+    def check_with(self, values: dict[str, Any]) -> None:
+        if self.needs is None or not values[self.name]:
+            return
+        other, least = self.needs
+        if values[other] < least:
+            raise ConfigError(
+                f"{self.name} needs {other} of at least {least}; got {values[other]}. "
+                f"Raise {other} or turn {self.name} off."
+            )
 
     def allowed(self) -> str:
         return "true or false"

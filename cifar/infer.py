@@ -22,6 +22,8 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from cifar.errors import ImageError
+from cifar.model import ModelConfig
+from cifar.network import probabilities_as_tested
 
 MAX_BYTES = 20 * 1024 * 1024  # an upload larger than this is refused before it is read
 MAX_PIXELS = 50_000_000  # refused before decoding: a few-KB PNG can claim 30,000 × 30,000
@@ -125,14 +127,14 @@ def _refusal(data: bytes) -> str | None:
         return "the file is empty."
     if len(data) > MAX_BYTES:
         return f"{len(data) / 2**20:.1f} MB is over the {MAX_BYTES // 2**20} MB limit."
-    head = data[:4096]
-    if head.startswith(b"%PDF-"):
+    start = data[:4096]
+    if start.startswith(b"%PDF-"):
         return "PDF is a document, not an image; export the page as PNG or JPEG and upload that."
-    markup = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    markup = start.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
     if markup.startswith(b"<") and b"<svg" in markup:
         return "SVG is a vector drawing, not a photo; export it as PNG and upload that."
-    if head[4:8] == b"ftyp":  # an ISO media file: the brands say which kind
-        brands = {head[i : i + 4] for i in range(8, min(int.from_bytes(head[:4], "big"), len(head)), 4)}
+    if start[4:8] == b"ftyp":  # an ISO media file: the brands say which kind
+        brands = {start[i : i + 4] for i in range(8, min(int.from_bytes(start[:4], "big"), len(start)), 4)}
         if brands & _AVIF_BRANDS:
             return "AVIF cannot be read here; export it as JPEG or PNG and upload that."
         if brands & _HEIF_BRANDS:
@@ -140,27 +142,27 @@ def _refusal(data: bytes) -> str | None:
                 "HEIC/HEIF photos (an iPhone's default) cannot be read here; export it as JPEG and upload that "
                 "(or set the iPhone's Settings › Camera › Formats to Most Compatible)."
             )
-    if head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
+    if start[:1] == b"\x80" and start[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
         return "this is a Python pickle, not an image; pickles can run code, so this app never opens them."
-    size = _webp_canvas(head)
+    size = _webp_canvas(start)
     if size and size[0] * size[1] > MAX_PIXELS:
         return _too_many_pixels(size)
     return None
 
 
-def _webp_canvas(head: bytes) -> tuple[int, int] | None:
+def _webp_canvas(start: bytes) -> tuple[int, int] | None:
     """The canvas a WebP header claims. libwebp allocates it when its decoder is created, before the
     size can be checked on the opened image, so it is checked here, first."""
-    if head[:4] != b"RIFF" or head[8:12] != b"WEBP" or len(head) < 30:
+    if start[:4] != b"RIFF" or start[8:12] != b"WEBP" or len(start) < 30:
         return None
-    chunk = head[12:16]
+    chunk = start[12:16]
     if chunk == b"VP8X":
-        return int.from_bytes(head[24:27], "little") + 1, int.from_bytes(head[27:30], "little") + 1
-    if chunk == b"VP8L" and head[20] == 0x2F:
-        bits = int.from_bytes(head[21:25], "little")
+        return int.from_bytes(start[24:27], "little") + 1, int.from_bytes(start[27:30], "little") + 1
+    if chunk == b"VP8L" and start[20] == 0x2F:
+        bits = int.from_bytes(start[21:25], "little")
         return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
     if chunk == b"VP8 ":
-        return int.from_bytes(head[26:28], "little") & 0x3FFF, int.from_bytes(head[28:30], "little") & 0x3FFF
+        return int.from_bytes(start[26:28], "little") & 0x3FFF, int.from_bytes(start[28:30], "little") & 0x3FFF
     return None
 
 
@@ -223,10 +225,16 @@ def _short(error: BaseException) -> str:
     return str(error).splitlines()[0][:120] if str(error) else type(error).__name__
 
 
-def predict(model, pixels: np.ndarray) -> np.ndarray:
-    """Class probabilities for uint8 images (N, 32, 32, 3) or one image (32, 32, 3)."""
+def predict(model, pixels: np.ndarray, config: ModelConfig | None = None) -> np.ndarray:
+    """Class probabilities for uint8 images (N, 32, 32, 3) or one image (32, 32, 3).
+
+    Given the run's `config`, answered as the run was tested (with a test-time flip, the mean
+    of the answers for each image and its mirror image).
+    """
     batch = pixels[np.newaxis] if pixels.ndim == 3 else pixels
-    probabilities = np.asarray(model(batch, training=False))
+    probabilities = probabilities_as_tested(
+        lambda images: model(images, training=False), batch, config or ModelConfig()
+    )
     return probabilities[0] if pixels.ndim == 3 else probabilities
 
 

@@ -10,12 +10,16 @@ any memory is spent on it; cifar/estimate.py).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
+from cifar.devices import compute_precision
 from cifar.model import CIFAR_TRAIN_IMAGES, IMAGE_SHAPE, NUM_CLASSES, ModelConfig
 
+# The layer that turns the last block's maps into one vector, for each `head`.
+HEADS = {"flatten": "Flatten", "average": "GlobalAveragePooling2D", "max": "GlobalMaxPooling2D"}
 WARMUP_FRACTION = 0.1  # a cosine schedule's linear warm-up, as a share of all its steps
 # Copies of the weights an optimizer keeps while training: the weights, their gradients and
 # its own state (Adam: two moments; SGD: momentum; RMSprop: a mean square).
@@ -25,7 +29,7 @@ OPTIMIZER_WEIGHT_COPIES = {"adam": 4, "rmsprop": 3, "sgd": 3}
 VALIDATION_BATCH_SIZE = 200
 
 
-def build_model(config: ModelConfig | None = None, train_images: int | None = None):
+def build_model(config: ModelConfig | None = None, train_images: int | None = None, precision: str | None = None):
     """The Keras model for `config`, compiled, built with the Functional API.
 
     Input is uint8 (N, 32, 32, 3); the model scales it to [0, 1] itself, so no float copy
@@ -35,6 +39,8 @@ def build_model(config: ModelConfig | None = None, train_images: int | None = No
         config: the network and optimiser choices.
         train_images: images in one epoch, which a learning-rate schedule spans; by default
             `config.train_size`, or all 50,000.
+        precision: the Keras dtype policy of the layers ("float32", "mixed_bfloat16" or
+            "mixed_float16"); by default what `compute_precision` finds for this machine.
 
     Returns:
         A compiled `keras.Model` with softmax outputs over the 10 classes.
@@ -43,18 +49,21 @@ def build_model(config: ModelConfig | None = None, train_images: int | None = No
     from keras import layers
 
     config = config or ModelConfig()
+    dtype = precision if precision is not None else compute_precision(config).policy
     inputs = keras.Input(shape=IMAGE_SHAPE, dtype="uint8", name="image")
     x = layers.Rescaling(1 / 255, name="rescale")(inputs)
     for layer in augmentation_layers(config):
         x = layer(x)
     for block, filters in enumerate(config.block_filters(), start=1):
-        x = _conv_block(x, config, block, filters)
-    x = layers.Flatten(name="flatten")(x)
+        x = _conv_block(x, config, block, filters, dtype)
+    head = config.head if config.head == "flatten" else f"global_{config.head}"
+    x = getattr(layers, HEADS[config.head])(name=head, dtype=dtype)(x)
     if config.dense_units:
-        x = layers.Dense(config.dense_units, activation="relu", name="dense")(x)
+        x = layers.Dense(config.dense_units, activation="relu", name="dense", dtype=dtype)(x)
     if config.dense_dropout:
-        x = layers.Dropout(config.dense_dropout, name="dense_dropout")(x)
-    outputs = layers.Dense(NUM_CLASSES, activation="softmax", name="class_probabilities")(x)
+        x = layers.Dropout(config.dense_dropout, name="dense_dropout", dtype=dtype)(x)
+    # Probabilities in 32 bits whatever the precision inside: a sum to 1 that bfloat16 cannot keep.
+    outputs = layers.Dense(NUM_CLASSES, activation="softmax", name="class_probabilities", dtype="float32")(x)
     model = keras.Model(inputs, outputs, name="cifar_cnn")
     model.compile(optimizer=make_optimizer(config, train_images), loss=make_loss(config), metrics=["accuracy"])
     return model
@@ -118,22 +127,36 @@ def augmentation_preview(config: ModelConfig, images: np.ndarray, draws: int = 3
     return pixels.reshape(len(images), draws, *IMAGE_SHAPE)
 
 
-def _conv_block(x, config: ModelConfig, block: int, filters: int):
+def _conv_block(x, config: ModelConfig, block: int, filters: int, dtype: str):
+    """Convolutions, a 2×2 max-pool at the end (or after the first, `early_pool`), a skip
+    connection from the first convolution's output to the last's (`residual`), dropout."""
     from keras import layers
 
+    pool = layers.MaxPooling2D(2, name=f"block{block}_pool", dtype=dtype)
+    first = x
     for conv in range(1, config.convs_per_block + 1):
-        name = f"block{block}_conv{conv}"
-        if config.batch_norm:
-            # No bias: BatchNorm's own offset would cancel it.
-            x = layers.Conv2D(filters, config.kernel_size, padding="same", use_bias=False, name=name)(x)
-            x = layers.BatchNormalization(name=f"{name}_bn")(x)
-            x = layers.Activation("relu", name=f"{name}_relu")(x)
-        else:
-            x = layers.Conv2D(filters, config.kernel_size, padding="same", activation="relu", name=name)(x)
-    x = layers.MaxPooling2D(2, name=f"block{block}_pool")(x)
+        x = _convolution(x, config, f"block{block}_conv{conv}", filters, dtype)
+        if conv == 1:
+            x = pool(x) if config.early_pool else x
+            first = x
+    if config.residual:
+        x = layers.Add(name=f"block{block}_add", dtype=dtype)([first, x])
+    if not config.early_pool:
+        x = pool(x)
     if config.dropout:
-        x = layers.Dropout(config.dropout, name=f"block{block}_dropout")(x)
+        x = layers.Dropout(config.dropout, name=f"block{block}_dropout", dtype=dtype)(x)
     return x
+
+
+def _convolution(x, config: ModelConfig, name: str, filters: int, dtype: str):
+    from keras import layers
+
+    if not config.batch_norm:
+        return layers.Conv2D(filters, config.kernel_size, padding="same", activation="relu", name=name, dtype=dtype)(x)
+    # No bias: BatchNorm's own offset would cancel it.
+    x = layers.Conv2D(filters, config.kernel_size, padding="same", use_bias=False, name=name, dtype=dtype)(x)
+    x = layers.BatchNormalization(name=f"{name}_bn", dtype=dtype)(x)
+    return layers.Activation("relu", name=f"{name}_relu", dtype=dtype)(x)
 
 
 def make_loss(config: ModelConfig):
@@ -154,6 +177,45 @@ def training_targets(config: ModelConfig, labels: np.ndarray) -> np.ndarray:
     if not config.label_smoothing:
         return labels
     return np.eye(NUM_CLASSES, dtype=np.float32)[labels.astype(np.int64)]
+
+
+def probabilities_as_tested(predict: Callable[[Any], Any], images, config: ModelConfig) -> np.ndarray:
+    """Class probabilities for `images` as the run is tested: `predict(images)`, averaged with
+    `predict` of their mirror images where the config has a test-time flip.
+
+    Args:
+        predict: the model's forward pass, from uint8 images (N, 32, 32, 3) to probabilities.
+        images: an array or tensor of uint8 images (N, 32, 32, 3).
+        config: the run's config.
+    """
+    probabilities = np.asarray(predict(images), dtype=np.float32)
+    if config.test_time_flip:
+        import keras
+
+        mirrored = np.asarray(predict(keras.ops.flip(images, axis=2)), dtype=np.float32)
+        probabilities = (probabilities + mirrored) / 2
+    return probabilities
+
+
+def flip_accuracies(model, images, labels: np.ndarray) -> tuple[float, float]:
+    """Test accuracy of `model` on `images` as they are, and with the test-time flip (each
+    image's answer averaged with its mirror image's), for a run trained without the flip."""
+
+    def predict(batch):
+        return model.predict(batch, batch_size=VALIDATION_BATCH_SIZE, verbose=0)
+
+    plain = np.asarray(predict(images), dtype=np.float32)
+    import keras
+
+    flipped = (plain + np.asarray(predict(keras.ops.flip(images, axis=2)), dtype=np.float32)) / 2
+    return float(np.mean(plain.argmax(axis=1) == labels)), float(np.mean(flipped.argmax(axis=1) == labels))
+
+
+def how_tested(config: ModelConfig) -> str:
+    """A sentence on how the run's test answers are made, where that is not the plain way."""
+    if not config.test_time_flip:
+        return ""
+    return "Each image is also seen mirrored left to right and the two answers are averaged (test-time flip)."
 
 
 def training_steps(config: ModelConfig, train_images: int | None = None) -> int:
@@ -199,11 +261,13 @@ def make_optimizer(config: ModelConfig, train_images: int | None = None):
     import keras
 
     rate = learning_rate(config, train_images)
+    # Keras decays every weight apart from the update (decoupled), for each optimizer alike.
+    decay = config.weight_decay or None
     if config.optimizer == "sgd":
-        return keras.optimizers.SGD(rate, momentum=0.9, nesterov=True)
+        return keras.optimizers.SGD(rate, momentum=0.9, nesterov=True, weight_decay=decay)
     if config.optimizer == "rmsprop":
-        return keras.optimizers.RMSprop(rate)
-    return keras.optimizers.Adam(rate)
+        return keras.optimizers.RMSprop(rate, weight_decay=decay)
+    return keras.optimizers.Adam(rate, weight_decay=decay)
 
 
 def layer_table(model) -> list[dict[str, Any]]:
@@ -242,14 +306,19 @@ def _conv_shapes(config: ModelConfig):
     """(side, input channels, filters) of every convolution, block by block, in order."""
     side, channels = IMAGE_SHAPE[0], IMAGE_SHAPE[2]
     for filters in config.block_filters():
-        for _ in range(config.convs_per_block):
+        for conv in range(config.convs_per_block):
             yield side, channels, filters
             channels = filters
-        side //= 2
+            if conv == 0 and config.early_pool:
+                side //= 2
+        if not config.early_pool:
+            side //= 2
 
 
 def _features(config: ModelConfig) -> int:
     """Values the last block hands to the dense layers."""
+    if config.head != "flatten":
+        return config.block_filters()[-1]  # one per filter, pooled over the whole map
     side = IMAGE_SHAPE[0] // 2 ** len(config.block_filters())
     return side * side * config.block_filters()[-1]
 
@@ -282,11 +351,13 @@ def activation_floats(config: ModelConfig) -> int:
     """Floats one image's forward pass keeps for the backward pass, layer output by layer output."""
     side = IMAGE_SHAPE[0]
     total = side * side * IMAGE_SHAPE[2] * (3 if config.augment else 1)  # rescaled (and flipped, shifted)
+    per_conv = 3 if config.batch_norm else 1  # the convolution (+ its norm and relu)
+    for conv_side, _, filters in _conv_shapes(config):
+        total += conv_side * conv_side * filters * per_conv
     for filters in config.block_filters():
-        total += config.convs_per_block * side * side * filters * (3 if config.batch_norm else 1)  # (+ norm, relu)
         side //= 2
-        total += side * side * filters * (3 if config.dropout else 1)  # pool (+ dropout and its mask)
-    return total + config.dense_units * 2 + NUM_CLASSES * 2
+        total += side * side * filters * ((3 if config.dropout else 1) + (1 if config.residual else 0))
+    return total + _features(config) + config.dense_units * 2 + NUM_CLASSES * 2
 
 
 def optimizer_weight_copies(config: ModelConfig) -> int:

@@ -57,7 +57,7 @@ def test_layer_table_rows_match_the_model():
 
 
 # The README's results table: the parameters of each preset's network.
-PRESET_PARAMETERS = {"tutorial": 1_060_138, "quick": 282_250, "fast": 357_482, "better": 357_482}
+PRESET_PARAMETERS = {"tutorial": 1_060_138, "quick": 282_250, "fast": 357_482, "better": 357_482, "best": 289_642}
 
 
 def test_every_preset_builds_with_its_parameter_count_and_differs():
@@ -114,6 +114,12 @@ INVALID = [
     ("dense_units", 5000),
     ("batch_norm", "yes"),
     ("augment", 1),
+    ("early_pool", "true"),
+    ("residual", 1),
+    ("head", "gap"),
+    ("weight_decay", 0.5),
+    ("test_time_flip", None),
+    ("mixed_precision", "on"),
     ("dropout", 1.5),
     ("dropout", 1.0),
     ("dropout", -0.1),
