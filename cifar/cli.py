@@ -109,6 +109,12 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("run", help="run id (see `python -m cifar runs`) or run directory")
     evaluate.add_argument("--epoch", type=int, help="replay this epoch (default: the last finished)")
     evaluate.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    evaluate.add_argument(
+        "--flip",
+        action="store_true",
+        help="also test the last epoch's model with a test-time flip (each image and its mirror image; "
+        "needs the model and the test images)",
+    )
     evaluate.add_argument("--runs-dir", help="where runs live (default: $CIFAR_RUNS_DIR, else ./runs)")
 
     predict = commands.add_parser(
@@ -204,6 +210,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     probabilities = run.predictions(args.epoch)
     epoch = args.epoch or epochs[-1]
     report = {"run": run.id, "epoch": epoch, **evaluate.summarize(run.labels(), probabilities, run.class_names())}
+    if args.flip:
+        report["flip"] = _flip_test(run, epoch)
     if args.json:
         print(json.dumps(report, indent=2))
         return 0
@@ -224,7 +232,33 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     print("\nmost confused:")
     for cell in report["most_confused"]:
         print(f"  {evaluate.Confusion(**cell)}")
+    if args.flip:
+        flip = report["flip"]
+        print(f"\ntest accuracy {flip['accuracy']:.4f} without a test-time flip, {flip['with_flip']:.4f} with one")
     return 0
+
+
+def _flip_test(run, epoch: int) -> dict[str, float]:
+    """The last epoch's model tested plainly and with the test-time flip.
+
+    Raises:
+        RunError: the run has no model yet, or `epoch` is not its last.
+        DataError: the test images cannot be loaded.
+    """
+    from cifar.data import load_dataset
+    from cifar.errors import RunError
+    from cifar.network import flip_accuracies
+
+    if not run.has_model():
+        raise RunError(f"Run {run.id} has no finished epoch, so there is no model to test with a flip yet.")
+    if epoch != run.prediction_epochs()[-1]:
+        raise RunError(f"--flip tests the model of the last epoch only; leave out --epoch {epoch}.")
+    data = load_dataset(run.written_status().data_path)
+    labels = run.labels()
+    if len(labels) != len(data.y_test) or not (labels == data.y_test).all():
+        raise RunError(f"Run {run.id} was tested on other data than {data.source}: point CIFAR10_DIR at its data.")
+    plain, flipped = flip_accuracies(run.load_model(), data.x_test, labels)
+    return {"accuracy": plain, "with_flip": flipped}
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
@@ -234,6 +268,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     run = find_run(args.run, args.runs_dir)
     model = run.load_model()
     names = run.class_names()
+    config = run.config()  # answered as the run was tested
     results: list[dict[str, Any]] = []
     failed = 0
     for image_path in args.images:
@@ -244,7 +279,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
             failed += 1
             results.append({"image": image_path, "error": str(error)})
             continue
-        probabilities = infer.predict(model, prepared.pixels)
+        probabilities = infer.predict(model, prepared.pixels, config)
         top = infer.top_classes(probabilities, names, args.top)
         results.append({"image": image_path, "top": [{"class": c, "probability": p} for c, p in top]})
     if args.json:

@@ -13,12 +13,15 @@ import pandas as pd
 
 from cifar.charts import Axis
 from cifar.errors import CifarError
-from cifar.model import FIELDS
+from cifar.model import FIELDS, PRESETS, ModelConfig
 from cifar.runs import Run
 
 HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds")
 # Table columns every run has, in order; the config fields that differ follow them.
 BASE_COLUMNS = ("run", "state", "epochs done", "test accuracy", "best accuracy", "minutes", "parameters")
+# Columns shown only when some run has a value: the preset it is, where it trained (runs
+# made before the machine was recorded have none), the run it continues.
+OPTIONAL_COLUMNS = ("preset", "machine", "continues")
 
 
 def run_summary(run: Run) -> dict[str, Any]:
@@ -73,9 +76,13 @@ def run_row(run: Run) -> dict[str, Any]:
         "minutes": summary["seconds"] / 60 if summary["seconds"] else None,
         "parameters": (run.start_event() or {}).get("parameters"),
         "continues": status.resumed_from or "",
+        "machine": status.machine,
+        "preset": "",
     }
     try:
-        config = run.config().to_dict()
+        loaded = run.config()
+        config = loaded.to_dict()
+        row["preset"] = preset_of(loaded)
     except (CifarError, OSError):
         config = {}
     for name, field in FIELDS.items():
@@ -84,6 +91,14 @@ def run_row(run: Run) -> dict[str, Any]:
     if status.data and status.data.train_images and config:
         row["train_size"] = status.data.train_images  # what it trained on: "all" made concrete
     return row
+
+
+def preset_of(config: ModelConfig) -> str:
+    """The preset `config` is, whatever its seed; "" when it is none of them."""
+    for name, candidate in PRESETS.items():
+        if candidate.replace(seed=config.seed) == config:
+            return name
+    return ""
 
 
 def differing_fields(rows: Sequence[dict[str, Any]]) -> list[str]:
@@ -98,11 +113,10 @@ def _hashable(value: Any) -> Any:
 
 
 def runs_frame(rows: Sequence[dict[str, Any]]) -> pd.DataFrame:
-    """The runs table: the base columns, "continues" when any run continues another, then
-    the config fields that differ between runs."""
+    """The runs table: the base columns; "preset", "machine" and "continues" when any run has
+    one; then the config fields that differ between runs."""
     columns = list(BASE_COLUMNS)
-    if any(row.get("continues") for row in rows):
-        columns.append("continues")
+    columns += [column for column in OPTIONAL_COLUMNS if any(row.get(column) for row in rows)]
     columns += differing_fields(rows)
     return pd.DataFrame(list(rows), columns=columns)
 

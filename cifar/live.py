@@ -15,7 +15,8 @@ import numpy as np
 
 from cifar.errors import TrainingFailed
 from cifar.evaluate import sparse_crossentropy
-from cifar.network import VALIDATION_BATCH_SIZE
+from cifar.model import ModelConfig
+from cifar.network import VALIDATION_BATCH_SIZE, probabilities_as_tested
 from cifar.writer import RunWriter
 
 BATCH_EVENT_SECONDS = 0.5  # a live curve without slowing training: ~2 events a second
@@ -41,15 +42,17 @@ class LiveCallback(keras.callbacks.Callback):
     Args:
         writer: the run being written.
         x_test, y_test: the test images (a tensor over their memory) and labels.
-        steps: batches in an epoch. epochs: the epoch the run ends at. batch_size: images a batch.
+        steps: batches in an epoch.
+        config: the run's config: its epochs, batch size and whether to test with a flip too.
         should_stop: asked after every batch.
     """
 
-    def __init__(self, writer: RunWriter, x_test, y_test: np.ndarray, steps: int, epochs: int, batch_size: int,
+    def __init__(self, writer: RunWriter, x_test, y_test: np.ndarray, steps: int, config: ModelConfig,
                  should_stop: Callable[[], bool]) -> None:  # fmt: skip
         super().__init__()
         self.writer, self.x_test, self.y_test = writer, x_test, y_test
-        self.steps, self.epochs, self.batch_size, self.should_stop = steps, epochs, batch_size, should_stop
+        self.steps, self.epochs, self.batch_size = steps, config.epochs, config.batch_size
+        self.should_stop, self.config = should_stop, config
         self.stopped_at: tuple[int, int] | None = None  # (epoch, batch) of a stop inside an epoch
         self.epoch = 0  # the epoch in progress, counting from 1
         self.epoch_start = time.monotonic()
@@ -90,7 +93,7 @@ class LiveCallback(keras.callbacks.Callback):
         train_seconds = time.monotonic() - self.epoch_start
         self.writer.event("validate", epoch=self.epoch, test_images=len(self.y_test))
         val_start = time.monotonic()
-        probabilities = self.model.predict(self.x_test, batch_size=VALIDATION_BATCH_SIZE, verbose=0)
+        probabilities = probabilities_as_tested(self._predict, self.x_test, self.config)
         self.val_seconds = time.monotonic() - val_start
         logs = logs if logs is not None else {}
         # The plain cross-entropy, whatever the training loss smooths: runs compare on one scale.
@@ -110,6 +113,9 @@ class LiveCallback(keras.callbacks.Callback):
             weights_seconds=round(weights_seconds, 3),
             images_per_second=round(self.steps * self.batch_size / max(train_seconds, 1e-9), 1),
         )
+
+    def _predict(self, images) -> np.ndarray:
+        return self.model.predict(images, batch_size=VALIDATION_BATCH_SIZE, verbose=0)
 
     def eta(self, seconds_per_batch: float, done_in_epoch: int) -> float:
         """Seconds left: the batches and validations still to come at the speed so far."""

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cifar import local_queue
+from cifar import devices, local_queue
 from cifar.errors import CifarError, TrainingFailed
 from cifar.layout import RunFiles
 from cifar.liveness import process_start_ticks
@@ -174,12 +174,17 @@ def _train(run_dir: Path, writer: RunWriter, should_stop: Callable[[], bool]) ->
 
     config = load_config(RunFiles(run_dir).config)
     start_epoch = writer.status.start_epoch
+    precision = devices.compute_precision(config)
+    writer.set_status(machine=devices.machine(), precision=precision.policy, notice=precision.notice)
+    if precision.notice:
+        print(precision.notice, file=sys.stderr)
     # The same config and seed on the same machine give the same losses (the README says
     # where that ends); a continued run shuffles and augments unlike its parent's first epochs.
     keras.utils.set_random_seed(config.seed + start_epoch)
     x_train, y_train, x_test, y_test = _training_data(run_dir, writer, config)
     # A continued run: weights and optimizer state (Adam's moments, the step count) as its parent left them.
-    model = Run(run_dir).load_model() if start_epoch else build_model(config, len(y_train))
+    with devices.distribution().scope():  # two or more GPUs: a copy of the model on each
+        model = Run(run_dir).load_model() if start_epoch else build_model(config, len(y_train), precision.policy)
     steps = math.ceil(len(y_train) / config.batch_size)
     writer.event(
         "start",
@@ -191,7 +196,7 @@ def _train(run_dir: Path, writer: RunWriter, should_stop: Callable[[], bool]) ->
         test_images=len(y_test),
         parameters=int(model.count_params()),
     )
-    live = LiveCallback(writer, shared_tensor(x_test), y_test, steps, config.epochs, config.batch_size, should_stop)
+    live = LiveCallback(writer, shared_tensor(x_test), y_test, steps, config, should_stop)
     model.fit(
         shared_tensor(x_train),
         shared_tensor(training_targets(config, y_train)),

@@ -7,7 +7,8 @@ import streamlit as st
 from cifar.charts import probability_figure
 from cifar.gallery import enlarge, with_article
 from cifar.infer import MAX_BYTES, UPLOAD_TYPES, ImageError, predict, prepare_image
-from pages.common import dataset, model_of, no_run_yet, selected_run, use_app_navigation
+from cifar.network import how_tested
+from pages.common import config_of, dataset, model_of, no_run_yet, selected_run, use_app_navigation
 from pages.looking import HANDED_IMAGE, INSIDE_PAGE, inside_link, looked_images, where_it_looked
 
 use_app_navigation()
@@ -20,7 +21,9 @@ model = model_of(run)
 if model is None:
     st.stop()
 names = run.class_names()
-st.caption(f"Answering: run **{run.id}** (change it in the sidebar). It knows only: {', '.join(names)}.")
+config = config_of(run)  # answered as the run was tested
+tested = how_tested(config) if config else ""
+st.caption(f"Answering: run **{run.id}** (change it in the sidebar). It knows only: {', '.join(names)}. {tested}")
 
 uploads = st.file_uploader(
     "Drop images here (PNG, JPEG, WebP, BMP or GIF)",
@@ -34,7 +37,7 @@ if data is not None and st.toggle("Or try a test image", key="use_test_image"):
     index = st.number_input("Test image number", 0, len(data.y_test) - 1, 0, key="test_index")
     label = names[int(data.y_test[index])]
     st.image(enlarge(data.x_test[index], 6), caption=f"Test image #{index}: {label}", width=192)
-    st.plotly_chart(probability_figure(predict(model, data.x_test[index]), names), key="test_bars")
+    st.plotly_chart(probability_figure(predict(model, data.x_test[index], config), names), key="test_bars")
     inside_link(run, int(index))
 
 
@@ -44,7 +47,7 @@ def show(upload) -> None:
     except ImageError as error:
         st.error(str(error))
         return
-    probabilities = predict(model, prepared.pixels)
+    probabilities = predict(model, prepared.pixels, config)
     best = int(probabilities.argmax())
     article = with_article(names[best]).split()[0]
     st.markdown(f"**{upload.name}**: looks like {article} **{names[best]}** ({probabilities[best]:.0%})")

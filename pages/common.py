@@ -13,6 +13,7 @@ from cifar import jobs
 from cifar.data import Dataset, ProgressCallback, UnusableSource, download, find_source, load_dataset, needs_decoding
 from cifar.errors import CifarError
 from cifar.estimate import describe_duration
+from cifar.model import ModelConfig
 from cifar.runs import Run, list_runs, open_run
 
 RUN_PARAM = "run"
@@ -235,6 +236,14 @@ def sidebar() -> None:
 def _model(run_path: str, modified_ns: int):
     # Keyed on the file's mtime too: a run that trains on replaces model.keras each epoch.
     return Run(Path(run_path)).load_model()
+
+
+def config_of(run: Run) -> ModelConfig | None:
+    """The run's config, or None where its file is damaged or gone (the page says the rest)."""
+    try:
+        return run.config()
+    except (CifarError, OSError):
+        return None
 
 
 def model_of(run: Run):

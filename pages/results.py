@@ -8,8 +8,10 @@ import streamlit as st
 from cifar import evaluate
 from cifar.charts import confusion_figure, history_figure, selected_cell
 from cifar.gallery import enlarge
-from pages.common import dataset, no_run_yet, selected_run, test_images, use_app_navigation
+from cifar.network import how_tested
+from pages.common import config_of, dataset, no_run_yet, selected_run, test_images, use_app_navigation
 from pages.looking import looked_images, pick_and_look_inside, where_it_looked
+from pages.results_flip import try_flip
 
 use_app_navigation()
 st.title("Results")
@@ -25,7 +27,14 @@ status, history, epochs = run.status(), run.history(), run.prediction_epochs()
 names = run.class_names()
 parent, continued_after = status.resumed_from, status.start_epoch
 continues = f" · continues {parent} after its epoch {continued_after}" if parent else ""
-st.caption(f"Run **{run.id}** · {status.state} · {len(epochs)} of {status.epochs or '?'} epochs{continues}")
+where = (
+    f" · trained on {status.machine}" + (f" in {status.precision}" if status.precision else "")
+    if status.machine
+    else ""
+)
+st.caption(f"Run **{run.id}** · {status.state} · {len(epochs)} of {status.epochs or '?'} epochs{continues}{where}")
+if status.notice:
+    st.info(status.notice)
 accuracy_column, loss_column = st.columns(2)
 accuracy_column.plotly_chart(history_figure(history, "accuracy", continued_after), key="accuracy_curve")
 loss_column.plotly_chart(history_figure(history, "loss", continued_after), key="loss_curve")
@@ -36,8 +45,14 @@ if len(epochs) > 1:
 labels, probabilities = run.labels(), run.predictions(epoch).astype("float32")
 report = evaluate.summarize(labels, probabilities, names)
 test_accuracy, test_loss = st.columns(2)
-test_accuracy.metric("Test accuracy", f"{report['test_accuracy']:.1%}")
+config = config_of(run)
+tested = how_tested(config) if config else ""
+test_accuracy.metric("Test accuracy", f"{report['test_accuracy']:.1%}", help=tested or None)
 test_loss.metric("Test loss", f"{report['test_loss']:.3f}")
+if tested:
+    st.caption(tested)
+elif epoch == epochs[-1] and not status.live:
+    try_flip(run)
 
 st.subheader(f"Confusion matrix after epoch {epoch}")
 normalized = st.toggle("Share of each true class (off: counts)", value=True, key="normalized")

@@ -36,6 +36,8 @@ st.dataframe(
         "best accuracy": st.column_config.NumberColumn(format="percent", help="The best epoch's test accuracy"),
         "minutes": st.column_config.NumberColumn(format="%.1f", help="Training and validation time"),
         "parameters": st.column_config.NumberColumn(format="localized"),
+        "preset": st.column_config.TextColumn(help="The preset whose settings the run has, whatever its seed"),
+        "machine": st.column_config.TextColumn(help="Where it trained: the GPUs, or the CPU's cores"),
         **{
             name: st.column_config.NumberColumn(field.axis, help=field.help, format=field.number_format)
             if field.number_format

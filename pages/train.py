@@ -108,6 +108,9 @@ def live_view() -> None:
     st.subheader(f"Run {run.id}")
     if job.state == "queued":
         st.info(f"Queued: number {job.queue_position} in line. It starts by itself when the training before it ends.")
+    notice = run.written_status().notice  # what the training changed from what was asked
+    if notice:
+        st.info(notice)
     progress = run.progress()
     if progress:
         st.progress(

@@ -52,6 +52,10 @@ def test_an_old_run_reads_as_it_did(old_run):
     summary = run_summary(old_run)
     assert summary["state"] == "finished" and summary["best_accuracy"] == max(old_run.history()["val_accuracy"])
     assert run_row(old_run)["filters"] == "4"
+    # Fields added since (issue 13) take their defaults: the network it built, unchanged.
+    assert (config.head, config.early_pool, config.residual, config.weight_decay) == ("flatten", False, False, 0.0)
+    assert not config.test_time_flip and not config.mixed_precision
+    assert status.machine == "" and status.precision == "" and run_row(old_run)["machine"] == ""
 
 
 def test_the_command_line_and_the_pages_show_an_old_run(old_run, batches_dir, monkeypatch):
@@ -61,7 +65,7 @@ def test_the_command_line_and_the_pages_show_an_old_run(old_run, batches_dir, mo
     assert evaluated.returncode == 0, evaluated.stderr
     assert json.loads(evaluated.stdout)["epoch"] == 2
     monkeypatch.setenv("CIFAR10_DIR", str(batches_dir))  # the data it was trained on
-    for page in ("results", "predictions", "runs"):
+    for page in ("results", "predictions", "runs", "classify"):
         at = AppTest.from_file(str(ROOT / "pages" / f"{page}.py"), default_timeout=60).run()
         assert not at.exception and not at.error, page
 
