@@ -144,6 +144,31 @@ def shared_tensor(array: np.ndarray):
     return tf.experimental.dlpack.from_dlpack(aligned(array).__dlpack__())
 
 
+def training_batches(x_train: np.ndarray, targets: np.ndarray, batch_size: int):
+    """Batches in a new random order every epoch, from one pipeline started once for the run.
+
+    Handed arrays, Keras' `fit` builds its input pipeline over them again at every epoch, and
+    starting one copies the training set: 20 to 40 s between epochs here for the 50,000 images,
+    a third of a short run's time (benchmarks/RESULTS.md, section 8). This pipeline is never
+    restarted: each epoch draws a permutation of the images, and each batch gathers its images
+    from tensors over the arrays' own memory. Like Keras' own, the last batch of an epoch may
+    be short. `fit` reads it with `steps_per_epoch` (ceil(images / batch_size)).
+    """
+    import tensorflow as tf
+
+    images, labels = shared_tensor(x_train), shared_tensor(targets)
+    count = len(x_train)
+
+    def epoch(_):
+        order = tf.random.shuffle(tf.range(count, dtype=tf.int64))  # seeded by keras.utils.set_random_seed
+        return tf.data.Dataset.from_tensor_slices(order).batch(batch_size)
+
+    def gather(chosen):
+        return tf.gather(images, chosen), tf.gather(labels, chosen)
+
+    return tf.data.Dataset.range(1).repeat().flat_map(epoch).map(gather).prefetch(2)
+
+
 def _training_data(run_dir: Path, writer: RunWriter, config):
     """The training images and labels the config asks for, and the test set; labels saved."""
     from cifar.data import load_dataset, stratified_subset
@@ -198,12 +223,10 @@ def _train(run_dir: Path, writer: RunWriter, should_stop: Callable[[], bool]) ->
     )
     live = LiveCallback(writer, shared_tensor(x_test), y_test, steps, config, should_stop)
     model.fit(
-        shared_tensor(x_train),
-        shared_tensor(training_targets(config, y_train)),
-        batch_size=config.batch_size,
+        training_batches(x_train, training_targets(config, y_train), config.batch_size),
+        steps_per_epoch=steps,
         epochs=config.epochs,
         initial_epoch=start_epoch,
-        shuffle=True,
         verbose=0,
         callbacks=[live],
     )

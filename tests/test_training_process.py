@@ -17,6 +17,7 @@ from helpers import TINY, TINY_FLAGS, kill_mid_epoch, run_cli, run_trainer, wait
 from cifar import jobs
 from cifar.compare import run_summary
 from cifar.errors import RunError
+from cifar.layout import kept_epoch
 from cifar.runs import list_runs, open_run, open_run_dir
 
 
@@ -127,7 +128,8 @@ def test_sigkill_leaves_an_interrupted_run_that_the_command_line_continues(batch
     done = len(earlier["epoch"])
     assert done >= 2 and earlier["epoch"] == list(range(1, done + 1)) and status.epoch == done
     assert status.message.endswith(f"the run keeps {done} finished epochs.")
-    assert run.prediction_epochs() == earlier["epoch"] and run.weight_epochs() == earlier["epoch"]
+    kept = [epoch for epoch in earlier["epoch"] if kept_epoch(epoch) or epoch == done]  # every one up to 50
+    assert run.prediction_epochs() == earlier["epoch"] and run.weight_epochs() == kept
     steps = run.start_event()["steps"]
     model = run.load_model()
     assert int(model.optimizer.iterations) == done * steps  # the model of the last finished epoch
@@ -380,3 +382,29 @@ def test_fast_preset_reaches_the_tutorial_accuracy(real_data_dir, tmp_path):
     assert result.returncode == 0, result.stderr
     accuracy = open_run_dir(result.stdout.splitlines()[0]).history()["val_accuracy"][-1]
     assert accuracy >= 0.68, f"the fast preset reached {accuracy}, below the tutorial's 0.68"
+
+
+def test_training_batches_visit_every_image_once_an_epoch_in_a_new_order():
+    """One pipeline for the whole run (not one per epoch, whose start copies the training set):
+    every epoch is a new permutation, its last batch short, and the same seed the same order."""
+    import keras
+
+    from cifar.train import training_batches
+
+    images = np.arange(10 * 2, dtype=np.uint8).reshape(10, 2)
+    labels = np.arange(10, dtype=np.uint8)
+
+    def epochs(seed: int) -> list[list[list[int]]]:
+        keras.utils.set_random_seed(seed)
+        batches = iter(training_batches(images, labels, 4))
+        return [[next(batches)[1].numpy().tolist() for _ in range(3)] for _ in range(3)]
+
+    drawn = epochs(0)
+    for epoch in drawn:
+        assert [len(batch) for batch in epoch] == [4, 4, 2]
+        assert sorted(index for batch in epoch for index in batch) == list(range(10))
+    assert len({str(epoch) for epoch in drawn}) == 3  # a new order every epoch
+    assert epochs(0) == drawn and epochs(1) != drawn
+    keras.utils.set_random_seed(0)
+    first = next(iter(training_batches(images, labels, 4)))
+    assert (first[0].numpy() == images[first[1].numpy()]).all()  # each image with its own label
