@@ -125,13 +125,8 @@ def test_the_test_time_flip_averages_an_image_and_its_mirror_image():
 
 def test_best_is_a_preset_of_the_techniques_it_names():
     best = PRESETS["best"]
-    assert (best.early_pool, best.residual, best.batch_norm, best.test_time_flip, best.mixed_precision) == (
-        True,
-        True,
-        True,
-        True,
-        True,
-    )
+    assert best.early_pool and best.batch_norm and best.test_time_flip and best.mixed_precision
+    assert not best.residual  # measured, and it did not earn its time (RESULTS.md, section 8)
     assert best.head != "flatten" and best.weight_decay > 0 and best.label_smoothing > 0 and best.augment
     assert preset_of(best.replace(seed=7)) == "best"
     assert preset_of(best.replace(epochs=1)) == ""
