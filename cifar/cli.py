@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from cifar.cli_explain import add_explain_command, cmd_explain
-from cifar.errors import CifarError, ConfigError
+from cifar.errors import CifarError, ConfigError, RunError
 from cifar.fields import Bool, Choice, Field
 from cifar.model import FIELDS, PRESET_NOTES, PRESETS, ModelConfig, config_from_dict, preset
 
@@ -207,6 +207,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     run = find_run(args.run, args.runs_dir)
     epochs = run.prediction_epochs()
+    if args.flip and not epochs:
+        raise RunError(f"Run {run.id} has no finished epoch yet, so there is no model to test with a flip.")
     probabilities = run.predictions(args.epoch)
     epoch = args.epoch or epochs[-1]
     report = {"run": run.id, "epoch": epoch, **evaluate.summarize(run.labels(), probabilities, run.class_names())}
@@ -246,11 +248,10 @@ def _flip_test(run, epoch: int) -> dict[str, float]:
         DataError: the test images cannot be loaded.
     """
     from cifar.data import load_dataset
-    from cifar.errors import RunError
     from cifar.network import flip_accuracies
 
     if not run.has_model():
-        raise RunError(f"Run {run.id} has no finished epoch, so there is no model to test with a flip yet.")
+        raise RunError(f"Run {run.id} has no model file ({run.files.model.name}) to test with a flip.")
     if epoch != run.prediction_epochs()[-1]:
         raise RunError(f"--flip tests the model of the last epoch only; leave out --epoch {epoch}.")
     data = load_dataset(run.written_status().data_path)

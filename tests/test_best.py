@@ -186,8 +186,8 @@ def test_evaluate_refuses_a_flip_on_an_earlier_epoch_or_a_run_without_a_model(fi
 
     queued = jobs.prepare_run(SMALL, runs_dir)
     result = run_cli("evaluate", str(queued), "--flip")
-    assert result.returncode == 2 and "has no finished epoch" in result.stderr
-    assert "Traceback" not in result.stderr
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert f"Run {queued.name} has no finished epoch yet, so there is no model to test with a flip." in result.stderr
 
 
 # The `best` preset's test accuracy after its second epoch was 0.6759 in both runs of
