@@ -70,7 +70,9 @@ class LiveCallback(keras.callbacks.Callback):
             if done < self.steps:
                 self.stopped_at = (self.epoch, done)
         now = time.monotonic()
-        if now - self.last_emit < BATCH_EVENT_SECONDS and done < self.steps:
+        # Every epoch's first and last batch, and about two a second between: an epoch shorter
+        # than that still shows it began.
+        if now - self.last_emit < BATCH_EVENT_SECONDS and 1 < done < self.steps:
             return
         self.last_emit = now
         loss, accuracy = float(logs["loss"]), float(logs["accuracy"])

@@ -82,7 +82,7 @@ def test_learning_happens_on_learnable_data(batches_dir, tmp_path):
 
 
 def _launch_long(batches_dir, runs_dir, **changes):
-    config = TINY.replace(epochs=300, batch_size=2, **changes)  # 100 steps an epoch: minutes in all
+    config = TINY.replace(epochs=300, batch_size=2, **changes)  # 100 steps an epoch: a minute or more in all
     return jobs.launch(config, runs_dir=runs_dir, data=batches_dir, name="long")
 
 
