@@ -20,8 +20,9 @@ from cifar.runs import open_run_dir
 
 # The model flags the README says `python -m cifar train --help` lists.
 README_FLAGS = (
-    "--conv-blocks --filters --convs-per-block --kernel-size --dense-units --batch-norm --dropout --dense-dropout "
-    "--label-smoothing --augment --optimizer --learning-rate --lr-schedule --batch-size --epochs --train-size --seed"
+    "--conv-blocks --filters --convs-per-block --kernel-size --dense-units --early-pool --residual --head "
+    "--batch-norm --dropout --dense-dropout --label-smoothing --weight-decay --augment --test-time-flip --optimizer "
+    "--learning-rate --lr-schedule --mixed-precision --batch-size --epochs --train-size --seed"
 ).split()
 
 
