@@ -22,7 +22,7 @@ import sys
 import time
 
 from bench_throughput import matmul_gflops
-from common import ROOT, median, save
+from common import ROOT, median, save, steady_rate
 
 BEST = "mixed_bfloat16"
 # name: (changes to best's config, precision, steps per execution)
@@ -70,12 +70,7 @@ def child(name: str, seconds: float) -> None:
         model.fit(*data, batch_size=batch, epochs=1, steps_per_epoch=steps, verbose=0)
         return time.perf_counter() - start
 
-    probe = max(8, 800 // batch)
-    fit(probe)  # traces the graph and warms the kernels
-    rate = probe / fit(probe)
-    steps = max(8, int(rate * seconds) // 8 * 8)
-    elapsed = fit(steps)
-    print(json.dumps({"images_per_second": steps * batch / elapsed}))
+    print(json.dumps({"images_per_second": steady_rate(fit, batch, seconds, 800)}))
 
 
 def main() -> None:

@@ -26,7 +26,7 @@ import subprocess
 import sys
 import time
 
-from common import ROOT, median, save
+from common import ROOT, median, save, steady_rate
 
 LEVERS = [
     "app",
@@ -95,12 +95,7 @@ def child(variant: str, batch: int, seconds: float) -> None:
             model.fit(data, epochs=1, steps_per_epoch=steps, verbose=0)
         return time.perf_counter() - start
 
-    probe = max(8, 400 // batch)
-    fit(probe)  # traces the graph and warms the kernels
-    rate = probe / fit(probe)
-    steps = max(8, int(rate * seconds) // 8 * 8)
-    elapsed = fit(steps)
-    print(json.dumps({"variant": variant, "batch": batch, "images_per_second": steps * batch / elapsed}))
+    print(json.dumps({"variant": variant, "batch": batch, "images_per_second": steady_rate(fit, batch, seconds, 400)}))
 
 
 def generator_batches(x, y, batch: int):

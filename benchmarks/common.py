@@ -115,3 +115,13 @@ def train_process(arguments: list[str]) -> Training:
     watcher.join()
     lines = (run_dir / "events.jsonl").read_text().splitlines()
     return Training(run_dir, [json.loads(line) for line in lines], launched, found.get("peak", 0), returncode)
+
+
+def steady_rate(fit, batch: int, seconds: float, probe_images: int) -> float:
+    """Images a second of `fit(steps)` (which returns its seconds): warm up, size a run of
+    about `seconds` from a probe, then time it."""
+    probe = max(8, probe_images // batch)
+    fit(probe)  # traces the graph and warms the kernels
+    rate = probe / fit(probe)
+    steps = max(8, int(rate * seconds) // 8 * 8)
+    return steps * batch / fit(steps)
