@@ -35,10 +35,14 @@ class RunStatus:
 
     state: str = "queued"  # queued, running, finished, stopped, failed; readers may say interrupted
     name: str = ""
+    who: str = ""  # the person who launched it, as they typed their name ("" when not given)
     created: str | None = None
     created_unix: float = 0.0
     queue_key: int = 0  # launch order: the oldest launch trains first
     backend: str = "local"  # what queues and starts the training (cifar/backend.py)
+    cluster: str | None = None  # for a cluster backend: the address it was submitted to
+    job_id: str | None = None  # for a cluster backend: the job's id there
+    host: str = ""  # the machine the training process runs on (its pid means something only there)
     epoch: int = 0  # finished epochs
     epochs: int | None = None  # the epoch the run ends at
     data_path: str | None = None  # the dataset asked for; None: CIFAR10_DIR, else Keras' download
