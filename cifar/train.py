@@ -13,26 +13,34 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib.util
 import math
 import os
 import signal
+import socket
 import sys
 import traceback
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
-
+# Nothing imported here needs more than the standard library: a Python that lacks the project's
+# packages reaches `main`, which says so (`missing_package`), rather than a traceback.
 from cifar import devices, local_queue
 from cifar.errors import CifarError, TrainingFailed
+from cifar.events import EventLog
 from cifar.layout import RunFiles
 from cifar.liveness import process_start_ticks
 from cifar.model import load_config
-from cifar.runs import Run
-from cifar.status import DataInfo, now_iso
-from cifar.writer import RunWriter
+from cifar.status import DataInfo, now_iso, read_status, write_status
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from cifar.writer import RunWriter
 
 EXIT_FINISHED, EXIT_FAILED, EXIT_NO_RUN, EXIT_STOPPED = 0, 1, 2, 3
+TRAINER_PACKAGES = ("numpy", "tensorflow", "keras", "PIL")  # what a training imports beyond the standard library
 # Training yields the CPU to the web server when both want it (benchmarks/bench_app.py
 # measures pages while a training runs); alone, it runs as fast.
 NICENESS = 10
@@ -53,7 +61,38 @@ def main(argv: list[str] | None = None) -> int:
     if not RunFiles(run_dir).config.is_file() or not RunFiles(run_dir).status.is_file():
         print(f"error: {run_dir} holds no prepared run (config.json and status.json).", file=sys.stderr)
         return EXIT_NO_RUN
+    missing = missing_package()
+    if missing:
+        return fail_without(missing, run_dir)
     return run_training(run_dir)
+
+
+def missing_package() -> str | None:
+    """The first package a training needs that this Python lacks; found without importing any."""
+    return next((name for name in TRAINER_PACKAGES if importlib.util.find_spec(name) is None), None)
+
+
+def fail_without(package: str, run_dir: Path) -> int:
+    """End the run as failed, saying which Python lacks `package` and what to do; return the exit code."""
+    files = RunFiles(run_dir)
+    status = read_status(files.status)
+    if status.backend == "ray":
+        advice = (
+            "on every machine of the cluster, activate the project's environment (scripts/setup.sh "
+            "requirements-cluster.txt, then . .venv/bin/activate) before `ray start`"
+        )
+    else:
+        advice = "train with the project's environment (scripts/setup.sh, then .venv/bin/python)"
+    lacks = f"lacks the project's packages (No module named {package!r})"
+    message = f"This machine's Python ({sys.executable}) {lacks}: {advice}."
+    print(f"failed: {message}", file=sys.stderr)  # a cluster shows the job's output
+    with contextlib.suppress(OSError):
+        ended = {"ended": now_iso(), "error": message, "host": socket.gethostname(), "pid": os.getpid()}
+        write_status(files.status, status.replace(state="failed", pid_start=process_start_ticks(os.getpid()), **ended))
+        log = EventLog(files.events)
+        log.append("end", state="failed", error=message)
+        log.close()
+    return EXIT_FAILED
 
 
 def lower_priority(niceness: int) -> None:
@@ -82,16 +121,21 @@ def _stop_signals(run_dir: Path) -> Callable[[], bool]:
 
 def run_training(run_dir: Path) -> int:
     """Train the prepared run in `run_dir`, writing the run as it goes; return the exit code."""
+    from cifar.writer import RunWriter
+
     lower_priority(NICENESS)
     should_stop = _stop_signals(run_dir)
     writer = RunWriter(run_dir)
-    writer.set_status(state="queued", pid=os.getpid(), pid_start=process_start_ticks(os.getpid()))
+    pid = os.getpid()
+    writer.set_status(state="queued", pid=pid, pid_start=process_start_ticks(pid), host=socket.gethostname())
     queue_key, slot = writer.status.queue_key, None
     try:
         if writer.status.backend == "local":
             slot = local_queue.wait_for_turn(run_dir, queue_key, should_stop)
             if slot is None:
                 raise StopRequested
+        elif should_stop():  # a cluster started it after its stop was asked
+            raise StopRequested
         writer.set_status(state="running", started=now_iso())
         local_queue.leave(run_dir, queue_key)
         return _train(run_dir, writer, should_stop)
@@ -171,7 +215,10 @@ def training_batches(x_train: np.ndarray, targets: np.ndarray, batch_size: int):
 
 def _training_data(run_dir: Path, writer: RunWriter, config):
     """The training images and labels the config asks for, and the test set; labels saved."""
+    import numpy as np
+
     from cifar.data import load_dataset, stratified_subset
+    from cifar.runs import Run
 
     dataset = load_dataset(writer.status.data_path)
     x_train, y_train = dataset.x_train, dataset.y_train
@@ -196,6 +243,7 @@ def _train(run_dir: Path, writer: RunWriter, should_stop: Callable[[], bool]) ->
 
     from cifar.live import LiveCallback
     from cifar.network import build_model, training_targets
+    from cifar.runs import Run
 
     config = load_config(RunFiles(run_dir).config)
     start_epoch = writer.status.start_epoch
