@@ -1,9 +1,10 @@
 """Where trainings run: a backend starts, stops and lists them; the launcher (cifar/jobs.py) asks.
 
 `LocalBackend` runs each training as a process of this machine, in the local queue
-(cifar/local_queue.py). Another backend (a cluster) fits beside it: it starts the same trainer
-entry, `python -m cifar.train RUN_DIR`, wherever it places it, and records its name in the
-run's status so that the trainer knows whether to wait in the local queue.
+(cifar/local_queue.py). `RayBackend` (cifar/cluster.py) submits it to a Ray cluster when
+CIFAR_RAY_ADDRESS is set: it starts the same trainer entry, `python -m cifar.train RUN_DIR`,
+wherever Ray places it. A run's status records its backend, so that the trainer knows whether
+to wait in the local queue, and stopping or listing a run asks the backend that started it.
 """
 
 from __future__ import annotations
@@ -13,13 +14,15 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 from cifar import local_queue
-from cifar.liveness import process_alive
+from cifar.liveness import effective_status, process_alive
 from cifar.runs import Run, list_runs
+from cifar.status import RunStatus
 
 TRAINER_MODULE = "cifar.train"
 
@@ -44,6 +47,21 @@ class Backend(Protocol):
 
     def live_jobs(self, runs_dir: str | os.PathLike | None = None) -> list[Job]:
         """Runs that train or wait, the training ones first, then in the order they will train."""
+
+
+def live_jobs_of(
+    name: str, runs_dir: str | os.PathLike | None, in_line_order: Callable[[list[tuple[Run, RunStatus]]], list[Run]]
+) -> list[Job]:
+    """The runs started by backend `name` that train or wait: the training ones first, then the
+    waiting ones in the order `in_line_order` gives them."""
+    live = []
+    for run in list_runs(runs_dir):
+        written = run.written_status()
+        if written.backend == name and written.live and (shown := effective_status(written)).live:
+            live.append((run, shown))
+    running = [Job(run, "running", 0) for run, status in live if status.state == "running"]
+    waiting = in_line_order([(run, status) for run, status in live if status.state == "queued"])
+    return running + [Job(run, "queued", position) for position, run in enumerate(waiting, start=1)]
 
 
 def trainer_command(run_dir: Path) -> list[str]:
@@ -89,12 +107,7 @@ class LocalBackend:
 
     def live_jobs(self, runs_dir: str | os.PathLike | None = None) -> list[Job]:
         self.reap()
-        live = [(run, run.status()) for run in list_runs(runs_dir)]
-        running = [run for run, status in live if status.state == "running"]
-        waiting = [(run, status) for run, status in live if status.state == "queued"]
-        jobs = [Job(run, "running", 0) for run in running]
-        ordered = local_queue.in_line_order(waiting)
-        return jobs + [Job(run, "queued", position) for position, run in enumerate(ordered, start=1)]
+        return live_jobs_of(self.name, runs_dir, local_queue.in_line_order)
 
     def reap(self) -> None:
         for child in list(self._children):
@@ -106,5 +119,31 @@ _LOCAL = LocalBackend()
 
 
 def backend() -> Backend:
-    """The backend new trainings go to: this machine's queue."""
+    """The backend new trainings go to: the Ray cluster CIFAR_RAY_ADDRESS names, else this machine's queue.
+
+    Raises:
+        RunError: CIFAR_RAY_ADDRESS is set, and Ray is not installed or a CIFAR_RAY_ setting is bad.
+    """
+    if os.environ.get("CIFAR_RAY_ADDRESS", "").strip():
+        from cifar.cluster import RayBackend
+
+        return RayBackend.from_environment()
     return _LOCAL
+
+
+def backend_of(run: Run) -> Backend:
+    """The backend that started `run`, as its status says: a run on a Ray cluster is stopped
+    there, whatever this shell's CIFAR_RAY_ADDRESS says."""
+    status = run.written_status()
+    if status.backend == "ray":
+        from cifar.cluster import RayBackend
+
+        return RayBackend(status.cluster or os.environ.get("CIFAR_RAY_ADDRESS", ""))
+    return _LOCAL
+
+
+def all_backends() -> list[Backend]:
+    """Every backend whose runs may be in a runs folder: this machine's, and a Ray cluster's."""
+    from cifar.cluster import RayBackend
+
+    return [_LOCAL, RayBackend(os.environ.get("CIFAR_RAY_ADDRESS", ""))]

@@ -322,8 +322,12 @@ def cmd_stop(args: argparse.Namespace) -> int:
     from cifar import jobs
     from cifar.runs import find_run
 
-    if jobs.stop(find_run(args.run, args.runs_dir)):
-        print(f"asked {args.run} to stop after its current batch")
+    run = find_run(args.run, args.runs_dir)
+    if jobs.stop(run):
+        print(f"asked {args.run} to stop after its current batch", flush=True)
+        ended = jobs.wait_for_stop(run)  # a Ray cluster's run: up to CIFAR_RAY_STOP_GRACE, then Ray ends its job
+        if ended:
+            print(ended)
         return 0
     print(f"{args.run} is not queued or running; nothing to stop")
     return 0

@@ -15,7 +15,8 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from cifar.backend import Job, backend
+from cifar.backend import Job, all_backends, backend, backend_of
+from cifar.cluster import RayBackend
 from cifar.errors import ConfigError, RunError
 from cifar.estimate import check_feasible
 from cifar.files import write_json_atomic
@@ -215,8 +216,23 @@ def stop(run: Run | str, runs_dir: str | os.PathLike | None = None) -> bool:
     target = run if isinstance(run, Run) else open_run(run, runs_dir)
     if not target.status().live:
         return False
-    backend().stop(target)
+    backend_of(target).stop(target)  # the backend that started it, wherever new runs go now
     return True
+
+
+def wait_for_stop(run: Run) -> str | None:
+    """After `stop`, for a run on a Ray cluster: wait until it has ended, and past the grace
+    period (CIFAR_RAY_STOP_GRACE) have Ray end its job. A page does not wait (the next look at
+    the run does this); the command line does.
+
+    Returns:
+        How the run ended, in words; None for a run of this machine (its trainer has had SIGTERM).
+
+    Raises:
+        RunError: Ray cannot be asked to end the job.
+    """
+    chosen = backend_of(run)
+    return chosen.end_after_grace(run) if isinstance(chosen, RayBackend) else None
 
 
 def delete(run: Run) -> None:
@@ -235,5 +251,7 @@ def delete(run: Run) -> None:
 
 
 def live_jobs(runs_dir: str | os.PathLike | None = None) -> list[Job]:
-    """Runs that are training or queued, the training ones first, then in queue order."""
-    return backend().live_jobs(runs_dir)
+    """Runs that are training or queued, the training ones first, then in queue order: this
+    machine's line, then a Ray cluster's (each backend numbers its own line)."""
+    found = [job for each in all_backends() for job in each.live_jobs(runs_dir)]
+    return sorted(found, key=lambda job: job.state != "running")  # stable: each line keeps its order

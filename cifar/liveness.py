@@ -2,12 +2,14 @@
 
 A status that says queued or running was written by a process that may have died since (a
 SIGKILL, a crash, a reboot). Readers check the process and show such a run as interrupted;
-nothing here writes.
+nothing here writes. A pid means something only on the machine that wrote it (`status.host`);
+a run on a Ray cluster is Ray's to tell (cifar/cluster.py asks it).
 """
 
 from __future__ import annotations
 
 import os
+import socket
 import time
 from pathlib import Path
 
@@ -60,12 +62,21 @@ def training_alive(status: RunStatus) -> bool:
     """Whether the process behind a live status runs (or, before it wrote its pid, may still start)."""
     if status.pid is None:
         return time.time() - status.created_unix < START_GRACE_SECONDS
+    if status.host and status.host != socket.gethostname():
+        return True  # another machine's process: this one cannot see it, so the status stands
     return process_alive(status.pid, status.pid_start)
 
 
 def effective_status(status: RunStatus) -> RunStatus:
-    """`status`, with a queued or running state whose process has ended shown as interrupted."""
-    if not status.live or training_alive(status):
+    """`status`, with a queued or running state whose process has ended shown as interrupted;
+    a Ray cluster's run as Ray and its trainer say (`cifar.cluster.cluster_status`)."""
+    if not status.live:
+        return status
+    if status.backend == "ray":
+        from cifar import cluster  # it imports Ray only when it asks the cluster
+
+        return cluster.cluster_status(status)
+    if training_alive(status):
         return status
     done = status.epoch
     message = status.message or (

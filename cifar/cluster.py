@@ -1,0 +1,299 @@
+"""Trainings on a Ray cluster (CIFAR_RAY_ADDRESS, its dashboard: http://HEAD:8265): `RayBackend`
+submits each launch as a job named by the run id, running the trainer (`python -m cifar.train
+RUN_DIR`) where Ray has the CPUs (and GPUs) asked for. The runs are on storage every machine
+sees; the trainer's status says how a run stands, and Ray the rest (`cluster_status`). Ray is
+imported only when a cluster is asked, so the app runs without it."""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import math
+import os
+import shlex
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cifar.backend import TRAINER_MODULE, Job, live_jobs_of
+from cifar.errors import RunError
+from cifar.layout import RunFiles
+from cifar.liveness import START_GRACE_SECONDS
+from cifar.runs import Run
+from cifar.status import RunStatus, now_iso, read_status, write_status
+
+WORKER_PYTHON = "python"  # each worker's own, from its PATH: the project's environment, active before `ray start`
+PROJECT_ROOT = Path(__file__).resolve().parent.parent  # on storage every machine sees, like the runs
+PASSED_VARIABLES = ("CIFAR10_DIR", "CIFAR_CACHE_DIR", "CIFAR_RUNS_DIR")  # made absolute: a job starts in Ray's folder
+ASK_SECONDS = 5.0  # the longest a reader waits for Ray: a cluster that went away never hangs a page
+ACT_SECONDS = 60.0  # the longest a submission or stop waits: a new head's first submission takes seconds
+ANSWER_SECONDS = 2.0  # a live job's answer is reused this long: pages ask every second or two, in many tabs
+RETRY_SECONDS = 10.0  # a cluster that did not answer is not asked again for this long
+ENDED = ("STOPPED", "SUCCEEDED", "FAILED")  # Ray's states of a job that has ended: its answer is final
+NO_RAY = "Ray is not installed in this Python ({python}): install it (`scripts/setup.sh requirements-cluster.txt`,"
+NO_RAY += " or pip install -r requirements-cluster.txt), or unset CIFAR_RAY_ADDRESS to train on this machine."
+
+CPUS = ("CIFAR_RAY_CPUS", 1.0, False, "the CPUs Ray reserves for each training, a number above 0 such as 1 or 2")
+GPUS = ("CIFAR_RAY_GPUS", 0.0, True, "the GPUs Ray reserves for each training, 0 or more (0.5 shares one)")
+STOP_GRACE = ("CIFAR_RAY_STOP_GRACE", 30.0, True, "the seconds a stopped training has before Ray ends it, 0 or more")
+
+
+def _setting(variable: str, default: float, allows_zero: bool, meaning: str) -> float:
+    """A number from the environment (CPUS, GPUS, STOP_GRACE say which), else `default`; RunError when it is bad."""
+    text = os.environ.get(variable, "").strip()
+    try:
+        value = float(text) if text else default
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value < 0 or (value == 0 and not allows_zero):
+        raise RunError(f"{variable}={text!r} is not valid: it is {meaning}. Set it so, or unset it for {default:g}.")
+    return value
+
+
+def _grace() -> float:  # for a reader, which must not fail: a bad value was named at launch
+    with contextlib.suppress(RunError):
+        return _setting(*STOP_GRACE)
+    return STOP_GRACE[1]
+
+
+@dataclass(frozen=True)
+class JobAnswer:
+    """What Ray says of one job."""
+
+    state: str  # Ray's: PENDING, RUNNING, STOPPED, SUCCEEDED or FAILED; MISSING when Ray has no such job
+    message: str  # Ray's message, in words
+    run_dir: str | None = None  # the run folder it trains, as submitted
+
+
+# Shared by the threads of a Streamlit server; each is read and written whole, under the GIL.
+_clients: dict[str, Any] = {}
+_answers: dict[tuple[str, str], tuple[float, JobAnswer]] = {}
+_silent: dict[str, tuple[float, str]] = {}  # address: when it last failed to answer, and why
+_ended_by_us: set[tuple[str, str]] = set()
+
+
+def _within(call: Callable[[], Any], seconds: float) -> Any:
+    """`call()` in a daemon thread: a host that never answers costs `seconds`, not TCP's minutes."""
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["value"] = call()
+        except BaseException as error:  # handed to the caller, which says it in words
+            box["error"] = error
+
+    (thread := threading.Thread(target=target, daemon=True)).start()
+    thread.join(seconds)
+    if thread.is_alive() or "error" in box:
+        raise box.get("error") or TimeoutError(f"no answer within {seconds:g} s")
+    return box["value"]
+
+
+def _client(address: str):
+    if address not in _clients:
+        try:
+            from ray.job_submission import JobSubmissionClient
+        except ImportError as error:
+            raise RunError(NO_RAY.format(python=sys.executable)) from error
+        _clients[address] = JobSubmissionClient(address)  # asks for the dashboard's version: fails if none answers
+    return _clients[address]
+
+
+def _last_line(error: BaseException) -> str:  # Ray's refusals carry the server's traceback: its last line says why
+    return ([line.strip() for line in str(error).splitlines() if line.strip(" .")] or [type(error).__name__])[-1]
+
+
+def _call_ray(address: str, act: Callable[[Any], Any], seconds: float = ASK_SECONDS) -> Any:
+    """`act(client)` for the cluster at `address`, within `seconds`; RunError in words when it cannot answer."""
+    silent = _silent.get(address)
+    if silent and time.monotonic() - silent[0] < RETRY_SECONDS:
+        raise RunError(silent[1])
+    try:
+        return _within(lambda: act(_client(address)), seconds)
+    except RunError:
+        raise
+    except (OSError, TimeoutError) as error:  # requests' connection errors are OSErrors too
+        message = f"Ray does not answer at {address} ({_last_line(error)}): check that CIFAR_RAY_ADDRESS is the head's"
+        message += " dashboard (http://HEAD:8265, not the :6379 workers join) and that `ray start --head` runs there."
+        _silent[address] = (time.monotonic(), message)
+        raise RunError(message) from error
+    except Exception as error:  # Ray answered, and refused
+        raise RunError(f"Ray at {address} refused: {_last_line(error)}") from error
+
+
+def _job_info(client, job_id: str) -> JobAnswer:
+    try:
+        info = client.get_job_info(job_id)
+    except RuntimeError as error:
+        if "status code 404" in str(error):
+            return JobAnswer("MISSING", f"Ray has no job {job_id}")
+        raise
+    return JobAnswer(str(info.status.value), info.message or "", (info.metadata or {}).get("run_dir"))
+
+
+def _job_answer(address: str, job_id: str) -> JobAnswer:
+    """What Ray says of a job: an ended job's answer is kept, a live one's for ANSWER_SECONDS; RunError if none."""
+    cached = _answers.get((address, job_id))
+    if cached and (cached[1].state in ENDED or time.monotonic() - cached[0] < ANSWER_SECONDS):
+        return cached[1]
+    answer = _call_ray(address, lambda client: _job_info(client, job_id))
+    _answers[address, job_id] = (time.monotonic(), answer)
+    return answer
+
+
+def _end_job(address: str, job_id: str) -> None:
+    """Have Ray end a job, once (SIGTERM, SIGKILL 3 s later); RunError when Ray cannot be asked."""
+    if (address, job_id) not in _ended_by_us:
+        _call_ray(address, lambda client: client.stop_job(job_id), ACT_SECONDS)
+        _ended_by_us.add((address, job_id))
+        _answers.pop((address, job_id), None)
+
+
+def _stop_asked(answer: JobAnswer) -> float | None:
+    """When the run's stop file was written (Unix time), or None when no stop was asked."""
+    try:
+        return RunFiles(Path(answer.run_dir)).stop.stat().st_mtime if answer.run_dir else None
+    except OSError:
+        return None
+
+
+def _end_if_overdue(status: RunStatus, answer: JobAnswer) -> str | None:
+    """End the job whose stop was asked longer than the grace ago; say why not when that fails."""
+    asked = _stop_asked(answer)
+    try:
+        if asked is not None and time.time() - asked >= _grace():
+            _end_job(status.cluster, status.job_id)
+    except RunError as error:
+        return f"Asked to stop, it has not, and Ray could not be asked to end it: {error}"
+    return None
+
+
+def _ray_words(answer: JobAnswer) -> str:
+    """Ray's failure message without the logs it appends, but with their last line."""
+    summary, _, logs = answer.message.partition(", last available logs")
+    lines = [line.strip() for line in logs.splitlines()[1:] if line.strip()]
+    return summary.strip().rstrip(".") + (f"; its last line: {lines[-1]}" if lines else "")
+
+
+def _ended_by_ray(status: RunStatus, answer: JobAnswer) -> RunStatus:
+    """A run whose trainer still says it is live, in a job that Ray says has ended."""
+    job, kept = status.job_id, f"the run keeps {status.epoch} finished epoch{'s' if status.epoch != 1 else ''}"
+    if answer.state == "STOPPED" and _stop_asked(answer) is not None:
+        if status.pid is None:
+            return status.replace(state="stopped", message="Stopped before training began.")
+        message = f"Stopped on request: it had not stopped {_grace():g} s after it was asked, so Ray ended its job"
+        return status.replace(state="stopped", message=f"{message}; {kept}.")
+    if answer.state == "STOPPED":
+        error = f"Ray stopped job {job} before its training ended (`ray job stop`, or the cluster ended it); {kept}."
+    elif answer.state == "FAILED":
+        error = f"Ray reports that job {job} failed with no word from its training: {_ray_words(answer)}; {kept}."
+    elif answer.state == "MISSING":
+        if time.time() - status.created_unix < START_GRACE_SECONDS:
+            return status  # being submitted now
+        error = f"Ray at {status.cluster} has no job {job} (the cluster was restarted, or the job deleted); {kept}."
+    else:  # SUCCEEDED, yet the trainer never wrote its end
+        message = f"The training process ended without saying how (Ray reports that job {job} ended well); {kept}."
+        return status.replace(state="interrupted", message=message)
+    return status.replace(state="failed", error=error)
+
+
+def cluster_status(status: RunStatus) -> RunStatus:
+    """How a live run on a Ray cluster stands: its trainer's status, and Ray's word where the trainer has none.
+
+    Not started by Ray: queued (stopped, once asked to). Running: running, as its trainer wrote.
+    Ended by Ray while its trainer says live: stopped (if asked), failed in Ray's words, or
+    interrupted. Ray not answering: as written, its message saying why. Reading a running job
+    asked to stop CIFAR_RAY_STOP_GRACE seconds ago has Ray end it: a page's Stop returns at once."""
+    if not status.cluster or not status.job_id:  # being submitted, unless its launcher died first
+        if time.time() - status.created_unix < START_GRACE_SECONDS:
+            return status
+        return status.replace(state="interrupted", message="The launcher ended before it submitted the run to Ray.")
+    try:
+        answer = _job_answer(status.cluster, status.job_id)
+    except RunError as error:
+        return status.replace(message=f"Shown as its training last wrote: Ray cannot be asked now. {error}")
+    if answer.state == "PENDING":  # Ray ends a job it has not started once it has room for it
+        if _stop_asked(answer) is not None:
+            return status.replace(state="stopped", message="Stopped before training began.")
+        return status.replace(state="queued")
+    if answer.state == "RUNNING":
+        return status.replace(state="running", message=_end_if_overdue(status, answer) or status.message)
+    latest = read_status(RunFiles(Path(answer.run_dir)).status) if answer.run_dir else None
+    if latest is not None and latest.job_id == status.job_id and not latest.live:
+        return latest  # the trainer wrote its end after this status was read
+    return _ended_by_ray(status, answer)
+
+
+class RayBackend:
+    """Trainings as jobs of the Ray cluster whose dashboard is at `address` (http://HEAD:8265)."""
+
+    name = "ray"
+
+    def __init__(self, address: str, cpus: float = CPUS[1], gpus: float = GPUS[1]) -> None:
+        self.address, self.cpus, self.gpus = address.strip().rstrip("/"), cpus, gpus
+
+    @classmethod
+    def from_environment(cls) -> RayBackend:
+        """The backend CIFAR_RAY_ADDRESS, CIFAR_RAY_CPUS and CIFAR_RAY_GPUS describe.
+
+        Raises:
+            RunError: Ray is not installed, or a setting is bad (the message says which and why).
+        """
+        if importlib.util.find_spec("ray") is None:
+            raise RunError(NO_RAY.format(python=sys.executable))
+        _setting(*STOP_GRACE)  # a bad value is named at launch, not when a stop needs it
+        return cls(os.environ.get("CIFAR_RAY_ADDRESS", ""), _setting(*CPUS), _setting(*GPUS))
+
+    def submission(self, run_dir: Path) -> dict[str, Any]:
+        """The arguments of `submit_job` for the prepared run in `run_dir`."""
+        env = {"PYTHONPATH": str(PROJECT_ROOT), "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")}
+        env |= {name: str(Path(os.environ[name]).absolute()) for name in PASSED_VARIABLES if os.environ.get(name)}
+        return {
+            "entrypoint": shlex.join([WORKER_PYTHON, "-m", TRAINER_MODULE, str(run_dir)]),
+            "submission_id": run_dir.name,
+            "entrypoint_num_cpus": self.cpus,
+            **({"entrypoint_num_gpus": self.gpus} if self.gpus > 0 else {}),  # passed only when asked
+            "runtime_env": {"env_vars": env},
+            "metadata": {"run_dir": str(run_dir)},
+        }
+
+    def start(self, run_dir: Path) -> None:
+        """Submit the prepared run as a Ray job named by its id; Ray starts it when it has room.
+
+        Raises:
+            RunError: Ray cannot be reached or refused the job; the run is then marked failed, in the same words.
+        """
+        files = RunFiles(run_dir)
+        status = read_status(files.status).replace(backend=self.name, cluster=self.address, job_id=run_dir.name)
+        write_status(files.status, status)  # before the job exists: its trainer writes the status next
+        try:
+            _call_ray(self.address, lambda client: client.submit_job(**self.submission(run_dir)), ACT_SECONDS)
+        except RunError as error:
+            message = f"Could not submit the run to Ray: {error}"
+            write_status(files.status, status.replace(state="failed", ended=now_iso(), error=message))
+            raise RunError(message) from error
+
+    def stop(self, run: Run) -> None:
+        """Ask the run to stop after its current batch (its stop file); past the grace, a read has Ray end it."""
+        run.files.stop.touch()
+
+    def end_after_grace(self, run: Run, poll_seconds: float = 0.2) -> str:
+        """Wait until the run, asked to stop, has ended (a read past the grace has Ray end its job);
+        return how it ended, or why it has not, in words. Raises RunError when the grace is bad."""
+        deadline = time.monotonic() + _setting(*STOP_GRACE) + 30  # Ray's SIGKILL comes 3 s after its SIGTERM
+        while run.status().live and time.monotonic() < deadline:
+            time.sleep(poll_seconds)
+        status = run.status()
+        return f"{run.id} is {status.state}: {status.message or status.error or 'it has ended'}"
+
+    def live_jobs(self, runs_dir: str | os.PathLike | None = None) -> list[Job]:
+        """The cluster's runs that train or wait: training first, then those Ray has not started, in launch order."""
+        return live_jobs_of(self.name, runs_dir, lambda line: [run for run, _ in sorted(line, key=_launch_order)])
+
+
+def _launch_order(pair: tuple[Run, RunStatus]) -> int:
+    return pair[1].queue_key
