@@ -19,9 +19,9 @@ from cifar.runs import Run
 HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds")
 # Table columns every run has, in order; the config fields that differ follow them.
 BASE_COLUMNS = ("run", "state", "epochs done", "test accuracy", "best accuracy", "minutes", "parameters")
-# Columns shown only when some run has a value: the preset it is, where it trained (runs
+# Columns shown only when some run has a value: who launched it, the preset it is, where it trained (runs
 # made before the machine was recorded have none), the run it continues.
-OPTIONAL_COLUMNS = ("preset", "machine", "continues")
+OPTIONAL_COLUMNS = ("who", "preset", "machine", "continues")
 
 
 def run_summary(run: Run) -> dict[str, Any]:
@@ -32,6 +32,7 @@ def run_summary(run: Run) -> dict[str, Any]:
     return {
         "id": run.id,
         "name": status.name,
+        "who": status.who,
         "state": status.state,
         "epoch": status.epoch,
         "epochs": status.epochs,
@@ -75,6 +76,7 @@ def run_row(run: Run) -> dict[str, Any]:
         "best accuracy": summary["best_accuracy"],
         "minutes": summary["seconds"] / 60 if summary["seconds"] else None,
         "parameters": (run.start_event() or {}).get("parameters"),
+        "who": status.who,
         "continues": status.resumed_from or "",
         "machine": status.machine,
         "preset": "",
@@ -113,8 +115,8 @@ def _hashable(value: Any) -> Any:
 
 
 def runs_frame(rows: Sequence[dict[str, Any]]) -> pd.DataFrame:
-    """The runs table: the base columns; "preset", "machine" and "continues" when any run has
-    one; then the config fields that differ between runs."""
+    """The runs table: the base columns; "who", "preset", "machine" and "continues" when any run
+    has one; then the config fields that differ between runs."""
     columns = list(BASE_COLUMNS)
     columns += [column for column in OPTIONAL_COLUMNS if any(row.get(column) for row in rows)]
     columns += differing_fields(rows)

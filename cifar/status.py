@@ -38,7 +38,8 @@ class RunStatus:
     who: str = ""  # the person who launched it, as they typed their name ("" when not given)
     created: str | None = None
     created_unix: float = 0.0
-    queue_key: int = 0  # launch order: the oldest launch trains first
+    queue_key: int = 0  # launch order: among runs of the same turn, the oldest launch trains first
+    queue_turn: int = 0  # whose turn: a person's second live launch waits behind everyone's first
     backend: str = "local"  # what queues and starts the training (cifar/backend.py)
     cluster: str | None = None  # for a cluster backend: the address it was submitted to
     job_id: str | None = None  # for a cluster backend: the job's id there

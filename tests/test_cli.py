@@ -57,7 +57,8 @@ def test_flags_named_after_config_fields_override_the_preset():
         ("train", ["Exit codes: 0 finished, 1 failed, 2 bad arguments, 3 stopped.", "--preset", "--resume RUN"]),
         ("evaluate", ["Evaluate a run from its stored test-set predictions", "--epoch EPOCH", "--json", "run"]),
         ("predict", ["Classify image files with a run's model", "--top TOP", "IMAGE [IMAGE ...]"]),
-        ("runs", ["List runs, newest first.", "--json", "--runs-dir RUNS_DIR"]),
+        ("launch", ["Prints the run id on its first line", "--who WHO", "--preset", "--resume RUN"]),
+        ("runs", ["List runs, newest first", "their place in line", "--who WHO", "--live", "--json"]),
         ("stop", ["Stop a training after its current batch.", "run id or run directory"]),
     ],
 )

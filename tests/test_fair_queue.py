@@ -1,0 +1,140 @@
+"""The fair queue on one machine: round-robin by the name a run was launched under, with real
+training processes waiting in line; and a class's burst of thirty launches."""
+
+from __future__ import annotations
+
+import fcntl
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from helpers import TINY, wait_for_end, wait_until
+from streamlit.testing.v1 import AppTest
+
+from cifar import jobs, local_queue
+from cifar.board import places
+from cifar.errors import ConfigError
+from cifar.layout import RunFiles
+from cifar.liveness import process_alive
+from cifar.runs import Run
+from cifar.status import RunStatus, write_status
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _hold_the_slot(runs_dir: Path):
+    """Take the machine's only training slot, as a long training would: everyone else waits."""
+    slots = runs_dir / local_queue.SLOTS_FOLDER
+    slots.mkdir(parents=True, exist_ok=True)
+    handle = open(slots / "slot-0.lock", "a")  # noqa: SIM115 (held until the test lets go)
+    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    return handle
+
+
+def _all_waiting(runs: list[Run]) -> bool:
+    return all(run.written_status().pid and process_alive(run.written_status().pid) for run in runs)
+
+
+def test_a_second_launch_waits_behind_everyone_elses_first(batches_dir, runs_dir, monkeypatch):
+    monkeypatch.setenv("CIFAR_MAX_TRAININGS", "1")
+    slot = _hold_the_slot(runs_dir)
+    config = TINY.replace(epochs=1, train_size=40)
+    names = ["ann", "ann", "bob", "cem", "bob", "ann"]  # in a burst, in this order
+    try:
+        launched = [
+            jobs.launch(config, runs_dir=runs_dir, data=batches_dir, name=f"{who}-{i}", who=who)
+            for i, who in enumerate(names)
+        ]
+        wait_until(lambda: _all_waiting(launched), 120, "every training process to wait in line")
+        fair = [launched[i] for i in (0, 2, 3, 1, 4, 5)]  # ann, bob, cem, then ann and bob again, then ann
+        assert [job.run.id for job in jobs.live_jobs(runs_dir)] == [run.id for run in fair]
+        assert [job.queue_position for job in jobs.live_jobs(runs_dir)] == [1, 2, 3, 4, 5, 6]
+    finally:
+        slot.close()
+    for run in launched:
+        assert wait_for_end(run, 300).state == "finished"
+    started = sorted(launched, key=lambda run: run.written_status().started)
+    assert [run.id for run in started] == [run.id for run in fair]
+
+
+def test_one_persons_runs_keep_their_order_and_turns_restart_when_theirs_end(runs_dir):
+    def status(who: str, turn: int, key: int, state: str = "queued") -> RunStatus:
+        return RunStatus(state=state, who=who, queue_turn=turn, queue_key=key, created_unix=1e12)
+
+    assert local_queue.next_turn(runs_dir, "ann") == 0
+    for index, (who, turn, state) in enumerate(
+        [("ann", 0, "running"), ("ann", 1, "queued"), ("bob", 0, "queued"), ("ann", 4, "finished")]
+    ):
+        path = runs_dir / f"run-{index}"
+        path.mkdir(parents=True)
+        # A live status whose process has not written its pid yet counts as live for a minute.
+        write_status(RunFiles(path).status, status(who, turn, index, state).replace(created_unix=time.time()))
+    assert local_queue.next_turn(runs_dir, "ann") == 2  # one more than her latest live turn
+    assert local_queue.next_turn(runs_dir, "bob") == 1
+    assert local_queue.next_turn(runs_dir, "cem") == 0
+    waiting = [("a2", status("ann", 2, 5)), ("b0", status("bob", 0, 9)), ("a1", status("ann", 1, 1))]
+    assert local_queue.in_line_order(waiting) == ["b0", "a1", "a2"]
+
+
+@pytest.mark.parametrize("bad", ["x" * 41, "ann\x00", "tab\x07bell"])
+def test_a_name_that_is_not_one_is_refused_before_anything_is_written(bad, runs_dir):
+    with pytest.raises(ConfigError, match="name"):
+        jobs.prepare_run(TINY, runs_dir=runs_dir, who=bad)
+    assert not [path for path in runs_dir.iterdir() if not path.name.startswith(".")]
+
+
+def test_thirty_launches_from_thirty_names_in_a_burst(batches_dir, runs_dir, monkeypatch):
+    """A class presses Launch at once, then five press it again: all queued, fair, none lost,
+    and the pages that show the queue still answer. Nobody trains (the slot is held), then
+    everyone is stopped."""
+    monkeypatch.setenv("CIFAR_MAX_TRAININGS", "1")
+    slot = _hold_the_slot(runs_dir)
+    config = TINY.replace(epochs=1, train_size=40)
+    launched: dict[str, Run] = {}
+    lock = threading.Lock()
+
+    def press(who: str, name: str) -> None:
+        run = jobs.launch(config, runs_dir=runs_dir, data=batches_dir, name=name, who=who)
+        with lock:
+            launched[name] = run
+
+    try:
+        names = [f"student {n:02d}" for n in range(30)]
+        presses = [threading.Thread(target=press, args=(who, who.replace(" ", "-"))) for who in names]
+        for thread in presses:
+            thread.start()
+        for thread in presses:
+            thread.join()
+        wait_until(lambda: _all_waiting(list(launched.values())), 240, "thirty training processes to wait")
+        again = [threading.Thread(target=press, args=(who, f"again-{who[-2:]}")) for who in names[:5]]
+        for thread in again:
+            thread.start()
+        for thread in again:
+            thread.join()
+        runs = list(launched.values())
+        wait_until(lambda: _all_waiting(runs), 240, "the second launches to wait")
+        line = jobs.live_jobs(runs_dir)
+        assert len(line) == 35 and {job.run.id for job in line} == {run.id for run in runs}  # none lost
+        assert [job.queue_position for job in line] == list(range(1, 36))
+        assert {job.run.written_status().who for job in line[:30]} == set(names)  # everyone's first first
+        assert sorted(job.run.written_status().who for job in line[30:]) == names[:5]  # then the second ones
+        where = places(line, 1)
+        assert [where[job.run.id].starts_in for job in line] == sorted(where[job.run.id].starts_in for job in line)
+        _pages_answer(runs_dir, monkeypatch)
+    finally:
+        slot.close()
+        for run in launched.values():
+            jobs.stop(run)
+    for run in launched.values():
+        assert wait_for_end(run, 300).state == "stopped"
+
+
+def _pages_answer(runs_dir: Path, monkeypatch) -> None:
+    monkeypatch.setenv("CIFAR_RUNS_DIR", str(runs_dir))
+    board = AppTest.from_file(str(ROOT / "pages" / "board.py"), default_timeout=120).run()
+    assert not board.exception
+    table = board.dataframe[0].value
+    assert len(table) == 30 and table["now"].str.startswith("queued: number").all()
+    runs_page = AppTest.from_file(str(ROOT / "pages" / "runs.py"), default_timeout=120).run()
+    assert not runs_page.exception and len(runs_page.dataframe[0].value) == 35
