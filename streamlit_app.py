@@ -26,6 +26,7 @@ def run() -> None:
             st.Page("pages/predictions.py", title="Predictions", icon=":material/grid_view:"),
             st.Page("pages/classify.py", title="Classify", icon=":material/upload:"),
             st.Page("pages/runs.py", title="Runs", icon=":material/table_rows:"),
+            st.Page("pages/board.py", title="Class", icon=":material/groups:"),
             st.Page("pages/inside.py", title="Inside", icon=":material/layers:"),
         ]
     )

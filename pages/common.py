@@ -15,6 +15,7 @@ from cifar.errors import CifarError
 from cifar.estimate import describe_duration
 from cifar.model import ModelConfig
 from cifar.runs import Run, list_runs, open_run
+from pages.who import who_field
 
 RUN_PARAM = "run"
 
@@ -225,8 +226,9 @@ def _data_in_a_line() -> str:
 
 
 def sidebar() -> None:
-    """The dataset in use, the selected run and the training in progress."""
+    """Your name, the dataset in use, the selected run and the training in progress."""
     with st.sidebar:
+        who_field()
         st.caption(_data_in_a_line())
         choose_run()
         training_progress()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from cifar import jobs
+from cifar.board import NO_NAME
 from cifar.charts import METRIC_NAMES, overlay_figure, parallel_figure
 from cifar.compare import ACCURACY_AXIS, axis, history_csv, parallel_columns, run_row, runs_frame
 from cifar.errors import CifarError
@@ -20,6 +21,18 @@ if not runs:
     st.code(".venv/bin/python -m cifar train --preset quick", language="bash")
     st.stop()
 
+people = sorted({run.written_status().who for run in runs})
+if len(people) > 1:
+    chosen_people = st.multiselect(
+        "Whose runs",
+        people,
+        format_func=lambda who: who or NO_NAME,
+        key="runs_who",
+        placeholder="Everyone's",
+        help="The name each run was launched under (the sidebar's *Your name*).",
+    )
+    if chosen_people:
+        runs = [run for run in runs if run.written_status().who in chosen_people]
 rows = [run_row(run) for run in runs]
 frame = runs_frame(rows)
 st.caption(
@@ -38,6 +51,7 @@ st.dataframe(
         "parameters": st.column_config.NumberColumn(format="localized"),
         "preset": st.column_config.TextColumn(help="The preset whose settings the run has, whatever its seed"),
         "machine": st.column_config.TextColumn(help="Where it trained: the GPUs, or the CPU's cores"),
+        "who": st.column_config.TextColumn(help="Who launched it (the sidebar's *Your name*)"),
         **{
             name: st.column_config.NumberColumn(field.axis, help=field.help, format=field.number_format)
             if field.number_format

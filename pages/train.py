@@ -6,7 +6,8 @@ import json
 
 import streamlit as st
 
-from cifar import jobs
+from cifar import jobs, local_queue
+from cifar.board import places
 from cifar.charts import batch_figure, history_figure
 from cifar.compare import run_outcome
 from cifar.data import Dataset
@@ -18,6 +19,8 @@ from cifar.network import augmentation_preview, describe
 from cifar.runs import open_run
 from pages.common import RUN_PARAM, dataset, use_app_navigation
 from pages.train_controls import config_from_widgets, continue_run, preset_picker
+from pages.train_share import share_setup
+from pages.who import current_who
 
 use_app_navigation()
 st.title("Train a network")
@@ -81,12 +84,13 @@ if config is not None:
         name = st.text_input("Run name (optional)", key="run_name", max_chars=40)
         if st.button("Launch training", type="primary", key="launch", disabled=data is None or bool(cost.refusal)):
             try:
-                run = jobs.launch(config, name=name or st.session_state.get("preset", "run"))
+                run = jobs.launch(config, name=name or st.session_state.get("preset", "run"), who=current_who())
             except (CifarError, OSError) as error:
                 st.error(f"Could not launch: {error}")
             else:
                 st.query_params[RUN_PARAM] = run.id
                 st.session_state["watching"] = run.id
+        share_setup(config)
         continue_run(train_images, test_images, data is not None)
 
 
@@ -107,7 +111,12 @@ def live_view() -> None:
     run = job.run
     st.subheader(f"Run {run.id}")
     if job.state == "queued":
-        st.info(f"Queued: number {job.queue_position} in line. It starts by itself when the training before it ends.")
+        place = places(jobs.live_jobs(), local_queue.max_trainings()).get(run.id)
+        wait = f", starting in {describe_duration(place.starts_in)} (an estimate)" if place else ""
+        st.info(
+            f"Queued: number {job.queue_position} in line{wait}. It starts by itself when its turn comes: "
+            "the queue takes turns between people's names."
+        )
     notice = run.written_status().notice  # what the training changed from what was asked
     if notice:
         st.info(notice)

@@ -8,11 +8,13 @@ from typing import Any
 import streamlit as st
 
 from cifar import jobs
+from cifar.classroom import APP_PARAMS, Lesson, read_link
 from cifar.errors import CifarError
 from cifar.estimate import describe_duration, estimate_seconds
 from cifar.fields import GROUPS, Field
 from cifar.model import FIELDS, MAX_EPOCHS, PRESET_NOTES, PRESETS, ModelConfig, preset
 from pages.common import RUN_PARAM, selected_run
+from pages.who import current_who
 
 
 def _key(name: str, block: int | None = None) -> str:
@@ -24,7 +26,11 @@ def _max_blocks(field: Field) -> int:
 
 
 def _apply_preset() -> None:
-    config = preset(st.session_state["preset"])
+    _load(preset(st.session_state["preset"]))
+
+
+def _load(config: ModelConfig) -> None:
+    """Set every widget to `config`'s value."""
     for name, field in FIELDS.items():
         value = getattr(config, name)
         if field.widget == "per_block":
@@ -35,10 +41,35 @@ def _apply_preset() -> None:
             st.session_state[_key(name)] = field.to_widget(value)
 
 
+def _link_params() -> dict[str, list[str]]:
+    """The address's parameters that describe a lesson (not the run or image shown)."""
+    return {key: st.query_params.get_all(key) for key in st.query_params if key not in APP_PARAMS}
+
+
+def apply_link() -> Lesson | None:
+    """Apply a teacher's link once, when this session first sees it: its preset, its values,
+    its hidden controls. Later changes on the page are the student's own."""
+    params = _link_params()
+    if not params:
+        return st.session_state.get("lesson")
+    signature = repr(sorted(params.items()))
+    if st.session_state.get("applied_link") != signature:
+        lesson = read_link(params)
+        st.session_state["applied_link"] = signature
+        st.session_state["lesson"] = lesson
+        st.session_state["preset"] = lesson.preset
+        _load(lesson.config())
+    return st.session_state.get("lesson")
+
+
 def preset_picker() -> None:
+    lesson = apply_link()
     if _key("epochs") not in st.session_state:
         st.session_state.setdefault("preset", "tutorial")
         _apply_preset()
+    if lesson is not None:
+        for problem in lesson.problems:
+            st.warning(problem, icon=":material/link_off:")
     st.selectbox(
         "Start from a preset",
         list(PRESETS),
@@ -85,22 +116,42 @@ def _per_block_widget(field: Field, blocks: int) -> tuple:
 
 
 def config_from_widgets() -> ModelConfig | None:
-    """The config the widgets describe, or None after showing why it is not valid."""
-    values: dict[str, Any] = {}
-    for tab, group in zip(st.tabs(list(GROUPS)), GROUPS, strict=True):
+    """The config the widgets describe, or None after showing why it is not valid. The fields
+    a teacher's link hides get no widget and keep the link's values."""
+    fixed = _hidden_values()
+    groups = [group for group in GROUPS if any(f.group == group and n not in fixed for n, f in FIELDS.items())]
+    values: dict[str, Any] = dict(fixed)
+    for tab, group in zip(st.tabs(groups) if groups else [], groups, strict=True):
         with tab:
             for name, field in FIELDS.items():
-                if field.group != group:
+                if field.group != group or name in fixed:
                     continue
                 if field.widget == "per_block":
                     values[name] = _per_block_widget(field, int(values[field.count_field]))
                 else:
                     values[name] = _widget(field)
+    for name in fixed:
+        field = FIELDS[name]
+        if field.widget == "per_block" and len(values[name]) > 1:  # the blocks shown may be fewer or more
+            blocks = int(values[field.count_field])
+            values[name] = tuple(values[name][min(block, len(values[name]) - 1)] for block in range(blocks))
+    if fixed:
+        shown = ", ".join(f"{FIELDS[name].label.lower()} {FIELDS[name].show(values[name])}" for name in fixed)
+        st.caption(f":material/lock: Set by this lesson's link: {shown}.")
     try:
         return ModelConfig(**values)
     except CifarError as error:
         st.error(f"This network cannot be built: {error}")
         return None
+
+
+def _hidden_values() -> dict[str, Any]:
+    """The link's value of every field it hides, in table order."""
+    lesson = st.session_state.get("lesson")
+    if lesson is None or not lesson.hidden:
+        return {}
+    config = lesson.config()
+    return {name: getattr(config, name) for name in FIELDS if name in lesson.hidden}
 
 
 def continue_run(train_images: int, test_images: int, can_train: bool) -> None:
@@ -125,7 +176,7 @@ def continue_run(train_images: int, test_images: int, can_train: bool) -> None:
         )
         if st.button("Continue training", key="continue", disabled=not can_train):
             try:
-                child = jobs.resume(run, int(more))
+                child = jobs.resume(run, int(more), who=current_who())
             except (CifarError, OSError) as error:
                 st.error(f"Could not continue {run.id}: {error}")
                 return

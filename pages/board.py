@@ -1,0 +1,84 @@
+"""Class: the board a teacher projects. Each student's best run, what they changed, and where
+their training stands; everyone's settings against accuracy; a CSV of it all."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from cifar import jobs, local_queue
+from cifar.board import board_csv, board_frame, board_rows, places
+from cifar.charts import parallel_figure
+from cifar.compare import ACCURACY_AXIS, axis, parallel_columns, run_row, runs_frame
+from cifar.runs import list_runs
+from pages.common import use_app_navigation
+
+REFRESH_SECONDS = 5
+
+use_app_navigation()
+st.title("Class board")
+
+
+def headline(rows: list[dict], live: dict) -> None:
+    people, training = len(rows), sum(place.state == "running" for place in live.values())
+    leader = next((row for row in rows if row["best accuracy"] is not None), None)
+    first, second, third = st.columns(3)
+    first.metric("People", people)
+    second.metric("Training now · queued", f"{training} · {len(live) - training}")
+    if leader:
+        third.metric("Best so far", f"{leader['best accuracy']:.1%}", leader["who"], delta_color="off")
+
+
+def everyone_settings(runs) -> None:
+    scored = [row for row in (run_row(run) for run in runs) if row["best accuracy"] is not None]
+    candidates = parallel_columns(scored)
+    if len(scored) < 2 or not candidates:
+        st.caption("With two trained runs that differ in a setting, everyone's settings meet their accuracy here.")
+        return
+    st.subheader("Everyone's settings against accuracy")
+    shown = [axis(name) for name in candidates[:5]]
+    st.plotly_chart(parallel_figure(runs_frame(scored), shown, ACCURACY_AXIS), key="board_parallel")
+    st.caption(
+        f"One line per trained run ({len(scored)}), ending at its best test accuracy. The Runs page picks other axes."
+    )
+
+
+@st.fragment(run_every=REFRESH_SECONDS)
+def board() -> None:
+    runs = list_runs()
+    if not runs:
+        st.info(
+            "No runs yet. Share a lesson's link from **Train** (*Share this setup*); each student types their "
+            "name in the sidebar and presses Launch, and their runs appear here."
+        )
+        return
+    live = places(jobs.live_jobs(), local_queue.max_trainings())
+    rows = board_rows(runs, live)
+    headline(rows, live)
+    st.dataframe(
+        board_frame(rows),
+        hide_index=True,
+        key="board_table",
+        column_config={
+            "who": st.column_config.TextColumn(pinned=True),
+            "best accuracy": st.column_config.NumberColumn(format="percent", help="Their best run's best epoch"),
+            "now": st.column_config.TextColumn(help="Their training now: its place in line and wait, or its progress"),
+            "progress": st.column_config.ProgressColumn(min_value=0.0, max_value=1.0, format="percent"),
+            "changes": st.column_config.TextColumn(
+                width="large", help="What their best run changed from the preset it is closest to"
+            ),
+            "runs": st.column_config.NumberColumn(help="How many runs they launched"),
+        },
+    )
+    st.download_button(
+        "Download the board (CSV)",
+        data=board_csv(rows),
+        file_name="class-board.csv",
+        mime="text/csv",
+        on_click="ignore",
+        key="board_csv",
+    )
+    st.caption(f"Refreshed every {REFRESH_SECONDS} s. Waits are estimates from each network's size.")
+    everyone_settings(runs)
+
+
+board()

@@ -1,0 +1,56 @@
+"""A class in a real browser: a teacher's link opens Train with its values and hidden controls,
+a student launches under their name, and the class board of twelve runs from four names at a
+desktop's and a phone's width. Screenshots go to test-output/screenshots/."""
+
+from __future__ import annotations
+
+import pytest
+from browser_fixtures import page_fixture, playwright_api, server_fixture, settle  # noqa: F401 (fixtures)
+from helpers import ROOT, wait_for_end, wait_until, write_twelve_runs
+
+from cifar import jobs
+from cifar.model import preset
+from cifar.runs import list_runs
+
+pytestmark = pytest.mark.slow  # a real browser against a real server
+
+SHOTS = ROOT / "test-output" / "screenshots"
+LESSON = "preset=quick&epochs=3&dropout=0.25&hide=optimizer,learning_rate&batch_size=huge&who=Ada"
+
+
+def shoot(page, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    viewport = page.viewport_size
+    height = page.evaluate("document.querySelector('[data-testid=\"stMain\"]').scrollHeight")
+    page.set_viewport_size({"width": viewport["width"], "height": min(max(height, viewport["height"]), 8000)})
+    page.screenshot(path=str(SHOTS / f"{name}.png"))
+    page.set_viewport_size(viewport)
+
+
+def test_a_lesson_link_and_the_class_board(server, page, runs_dir, finished_run):
+    page.goto(f"{server}/train?{LESSON}")
+    page.get_by_text("batch_size=huge in the link was left out").wait_for()
+    page.get_by_text("Set by this lesson's link: optimizer adam, learning rate 0.001.").wait_for()
+    settle(page)
+    page.get_by_role("tab", name="Optimisation").click()
+    assert page.get_by_label("Epochs", exact=True).input_value() == "3"
+    assert page.get_by_text("Optimizer", exact=True).count() == 0  # hidden, as the link asked
+    assert page.get_by_label("Your name", exact=True).and_(page.get_by_role("textbox")).input_value() == "Ada"
+    shoot(page, "train-lesson")
+    page.get_by_role("button", name="Launch training").click()
+    wait_until(lambda: len(list_runs(runs_dir)) == 1, what="the launched run")
+    (run,) = list_runs(runs_dir)
+    assert run.config() == preset("quick").replace(epochs=3, dropout=0.25)
+    assert run.written_status().who == "Ada"
+    jobs.stop(run)
+    wait_for_end(run)
+
+    _, source = finished_run
+    write_twelve_runs(source, runs_dir)
+    for width, height, name in [(1280, 800, "class-board"), (390, 844, "phone-class-board")]:
+        page.set_viewport_size({"width": width, "height": height})
+        page.goto(f"{server}/board")
+        page.get_by_text("Everyone's settings against accuracy").wait_for()
+        page.get_by_text("Download the board (CSV)").wait_for()
+        settle(page)
+        shoot(page, name)

@@ -1,0 +1,235 @@
+"""A teacher's links, the name a student trains under, and the class board: cifar.classroom and
+cifar.board against their own small runs, and the pages through AppTest."""
+
+from __future__ import annotations
+
+import fcntl
+from pathlib import Path
+from urllib.parse import parse_qsl, urlsplit
+
+import pytest
+from helpers import ROOT, wait_for_end, wait_until, write_twelve_runs
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from streamlit.testing.v1 import AppTest
+
+from cifar import jobs, local_queue
+from cifar.board import board_csv, board_rows, places
+from cifar.classroom import changed_fields, lesson_link, nearest_preset, read_link
+from cifar.model import FIELDS, PRESETS, load_config, preset
+from cifar.runs import list_runs
+
+LESSON = "preset=quick&epochs=3&dropout=0.25&hide=optimizer,learning_rate"
+
+
+def page(name: str) -> AppTest:
+    return AppTest.from_file(str(ROOT / "pages" / f"{name}.py"), default_timeout=60)
+
+
+def _params(link: str) -> dict[str, str]:
+    return dict(parse_qsl(urlsplit(link).query))
+
+
+# --- links -----------------------------------------------------------------------------------
+
+
+def test_a_link_applies_its_preset_then_its_values_and_hides_what_it_names():
+    lesson = read_link(_params("train?" + LESSON))
+    assert lesson.problems == ()
+    assert lesson.config() == preset("quick").replace(epochs=3, dropout=0.25)
+    assert lesson.hidden == ("optimizer", "learning_rate")
+
+
+def test_a_bad_value_is_named_and_the_rest_of_the_link_still_applies():
+    lesson = read_link(
+        {"preset": "quick", "epochs": "3", "dropout": "lots", "batch_size": "0", "dropuot": "0.3", "hide": "optimiser"}
+    )
+    assert lesson.config() == preset("quick").replace(epochs=3)
+    assert lesson.problems == (
+        "dropout=lots in the link was left out: dropout must be a number at least 0 and below 1; got 'lots'.",
+        "dropuot in the link is not a setting, so it was left out. Did you mean dropout?",
+        "batch_size=0 in the link was left out: batch_size must be from 1 to 4096; got 0.",
+        "hide names optimiser, which is not a setting; it was left out.",
+    )
+    unknown = read_link({"preset": "fastest", "epochs": "2"})
+    assert unknown.config() == preset("tutorial").replace(epochs=2)
+    assert unknown.problems[0].startswith("preset=fastest in the link is not a preset (they are tutorial, quick")
+
+
+def test_values_that_need_each_other_apply_in_any_order_and_one_that_never_fits_is_named():
+    needs = {"preset": "quick", "residual": "true", "convs_per_block": "2"}
+    assert read_link(needs).config().residual and read_link(dict(reversed(needs.items()))).config().residual
+    alone = read_link({"preset": "quick", "residual": "true"})
+    assert not alone.config().residual
+    assert alone.problems == (
+        "residual=true in the link was left out: residual needs convs_per_block of at least 2; got 1. "
+        "Raise convs_per_block or turn residual off.",
+    )
+
+
+configs = st.builds(
+    dict,
+    preset=st.sampled_from(list(PRESETS)),
+    epochs=st.integers(1, 500),
+    dropout=st.floats(0, 0.9, allow_nan=False).map(lambda x: round(x, 3)),
+    learning_rate=st.sampled_from([1e-5, 3e-4, 0.001, 0.0125, 0.1]),
+    filters=st.lists(st.sampled_from([8, 16, 32, 64]), min_size=1, max_size=1),
+    batch_norm=st.booleans(),
+    train_size=st.sampled_from([None, 500, 12345]),
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(configs, st.sets(st.sampled_from(list(FIELDS)), max_size=4))
+def test_a_shared_link_opens_exactly_the_setup_it_was_made_from(values, hidden):
+    name = values.pop("preset")
+    config = preset(name).replace(**{**values, "filters": tuple(values["filters"])})
+    link = lesson_link(config, name, sorted(hidden))
+    lesson = read_link(_params(link))
+    assert lesson.problems == () and lesson.config() == config and set(lesson.hidden) == hidden
+    assert {key for key in _params(link) if key in FIELDS} == set(changed_fields(config, name))
+
+
+def test_a_link_hides_its_controls_and_the_page_launches_with_its_values(batches_dir, runs_dir, monkeypatch):
+    monkeypatch.setenv("CIFAR10_DIR", str(batches_dir))
+    monkeypatch.setenv("CIFAR_MAX_TRAININGS", "1")
+    at = page("train")
+    at.query_params.update({**_params("train?" + LESSON), "batch_size": "huge", "who": "Ada Lovelace"})
+    at.run()
+    assert not at.exception
+    keys = {widget.key for widget in at.main if getattr(widget, "key", None)}
+    assert "cfg_optimizer" not in keys and "cfg_learning_rate" not in keys and "cfg_dropout" in keys
+    assert [w.value for w in at.warning] == [
+        "batch_size=huge in the link was left out: batch_size must be a whole number from 1 to 4096; got 'huge'."
+    ]
+    assert any("Set by this lesson's link: optimizer adam, learning rate 0.001" in c.value for c in at.caption)
+    at.slider(key="cfg_dropout").set_value(0.4).run()  # a student's own change stays theirs
+    assert at.session_state["cfg_dropout"] == 0.4 and at.session_state["cfg_epochs"] == 3
+    with _slot_held(runs_dir):
+        at.button(key="launch").click().run()
+        (run,) = list_runs(runs_dir)
+        assert run.config() == preset("quick").replace(epochs=3, dropout=0.4)
+        assert run.written_status().who == "Ada Lovelace"
+        jobs.stop(run)
+    assert wait_for_end(run).state == "stopped"
+
+
+class _slot_held:
+    """The machine's one training slot taken, so a launched run waits in line."""
+
+    def __init__(self, runs_dir: Path):
+        self.path = runs_dir / local_queue.SLOTS_FOLDER / "slot-0.lock"
+
+    def __enter__(self):
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.handle = open(self.path, "a")
+        fcntl.flock(self.handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return self
+
+    def __exit__(self, *exc):
+        self.handle.close()
+
+
+def test_a_hidden_per_block_setting_follows_the_blocks_a_student_chooses():
+    at = page("train")
+    at.query_params.update({"preset": "fast", "filters": "16,32,64", "conv_blocks": "3", "hide": "filters"})
+    at.run()
+    assert not at.exception and not at.error
+    at.slider(key="cfg_conv_blocks").set_value(2).run()
+    assert not at.exception and not at.error
+    assert any("filters 16, 32." in c.value for c in at.caption), [c.value for c in at.caption]
+
+
+def test_share_this_setup_gives_the_link_of_what_is_on_screen():
+    at = page("train").run()
+    at.selectbox(key="preset").set_value("quick").run()
+    at.number_input(key="cfg_epochs").set_value(3).run()
+    assert at.code[0].value == "train?preset=quick&epochs=3"
+    at.toggle(key="share_hide_unchanged").set_value(True).run()
+    link = at.code[0].value
+    lesson = read_link(_params(link))
+    assert lesson.config() == preset("quick").replace(epochs=3)
+    assert set(lesson.hidden) == set(FIELDS) - {"epochs"}
+    reopened = page("train")
+    reopened.query_params.update(_params(link))
+    reopened.run()
+    keys = {widget.key for widget in reopened.main if getattr(widget, "key", None)}
+    assert {key for key in keys if key.startswith("cfg_")} == {"cfg_epochs"}
+
+
+def test_the_name_field_keeps_the_name_in_the_address_and_refuses_a_bad_one(runs_dir):
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=60).run()
+    at.sidebar.text_input(key="who").set_value("  Grace   Hopper ").run()
+    assert not at.exception and at.query_params["who"] == "Grace Hopper"
+    at.sidebar.text_input(key="who").set_value("x" * 41).run()
+    assert "a name must be at most 40 characters" in at.sidebar.error[0].value
+
+
+# --- the board -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def twelve_runs(finished_run, runs_dir) -> Path:
+    _, source = finished_run
+    write_twelve_runs(source, runs_dir)
+    return runs_dir
+
+
+def test_the_board_has_each_persons_best_run_and_what_it_changed(twelve_runs):
+    rows = board_rows(list_runs(twelve_runs), {})
+    assert [row["who"] for row in rows] == ["ann", "cem", "bob", "dee"]
+    assert [row["best accuracy"] for row in rows] == [0.70, 0.66, 0.52, 0.47]
+    ann = rows[0]
+    assert ann["runs"] == 3 and ann["best run"].endswith("-ann-2") and ann["now"] == "finished"
+    best = load_config(twelve_runs / ann["best run"] / "config.json")
+    name, changed = nearest_preset(best)
+    assert ann["preset"] == name and ann["changes"].startswith(f"{FIELDS[changed[0]].axis} ")
+    assert "dropout 0.2" in ann["changes"]
+    csv = board_csv(rows).splitlines()
+    assert csv[0] == "who,best accuracy,now,progress,preset,changes,runs,best run"
+    assert csv[1].startswith("ann,0.7,finished,,") and csv[1].endswith(",3," + ann["best run"])
+
+
+def test_the_board_says_where_each_queued_run_stands_and_when_it_should_start(twelve_runs, batches_dir):
+    with _slot_held(twelve_runs):
+        waiting = [
+            jobs.launch(preset("quick").replace(epochs=1), runs_dir=twelve_runs, data=batches_dir, who=who)
+            for who in ("bob", "bob", "eve")
+        ]
+        wait_until(lambda: len(jobs.live_jobs(twelve_runs)) == 3, what="three to wait")
+        live = places(jobs.live_jobs(twelve_runs), 1)
+        rows = {row["who"]: row for row in board_rows(list_runs(twelve_runs), live)}
+        for run in waiting:
+            jobs.stop(run)
+    assert rows["eve"]["now"].startswith("queued: number 2 in line, starts in about")  # before bob's second
+    assert rows["bob"]["now"].startswith("queued: number 1 in line, starts in about 5 s (+1 more queued)")
+    assert rows["eve"]["best accuracy"] is None and rows["eve"]["runs"] == 1
+    ordered = sorted(live.values(), key=lambda place: place.position)
+    assert [place.starts_in for place in ordered] == sorted(place.starts_in for place in ordered)
+    assert ordered[1].starts_in == pytest.approx(ordered[0].ends_in)
+    for run in waiting:
+        wait_for_end(run)
+
+
+def test_the_class_page_shows_the_board_and_exports_it(twelve_runs):
+    at = page("board").run()
+    assert not at.exception
+    table = at.dataframe[0].value
+    assert table["who"].tolist() == ["ann", "cem", "bob", "dee"]
+    assert [metric.value for metric in at.metric][:2] == ["4", "0 · 0"]
+    assert len(at.get("plotly_chart")) == 1
+    download = next(element for element in at.get("download_button") if "board" in element.proto.label.lower())
+    assert download.proto.label == "Download the board (CSV)"
+
+
+def test_the_class_page_without_runs_says_how_a_class_starts():
+    at = page("board").run()
+    assert not at.exception and "Share this setup" in at.info[0].value
+
+
+def test_the_runs_page_filters_by_name(twelve_runs):
+    at = page("runs").run()
+    at.multiselect(key="runs_who").set_value(["bob"]).run()
+    assert not at.exception
+    table = at.dataframe[0].value
+    assert len(table) == 3 and set(table["who"]) == {"bob"}
