@@ -15,7 +15,9 @@ import time
 from datetime import datetime
 from pathlib import Path
 
+from cifar import local_queue
 from cifar.backend import Job, all_backends, backend, backend_of
+from cifar.classroom import clean_who
 from cifar.cluster import RayBackend
 from cifar.errors import ConfigError, RunError
 from cifar.estimate import check_feasible
@@ -50,17 +52,24 @@ def prepare_run(
     name: str | None = None,
     data: str | os.PathLike | None = None,
     resume: Run | None = None,
+    who: str = "",
+    backend_name: str | None = None,
 ) -> Path:
     """Create a run directory holding the config and a queued status; return its path.
 
+    `who` is the name of the person launching it; the local queue takes turns between names.
+    `backend_name` is what will start it (default: where new trainings go, `backend()`); the
+    command line's `train`, which trains in its own process, says "local".
     With `resume`, the new run continues that run: it starts with a copy of its model
     (weights and optimizer state), history and per-epoch predictions, and `config.epochs`
     is the epoch the new run ends at.
 
     Raises:
-        ConfigError: the config would not fit in this machine's memory (the message says how much).
+        ConfigError: the config would not fit in this machine's memory (the message says how much),
+            or `who` is not a name.
         RunError: the runs folder cannot be written.
     """
+    who = clean_who(who)
     refusal = check_feasible(config, CIFAR_TRAIN_IMAGES, CIFAR_TEST_IMAGES).refusal
     if refusal:
         raise ConfigError(refusal)
@@ -74,10 +83,12 @@ def prepare_run(
         ) from error
     status = RunStatus(
         name=name or "",
+        who=who,
         created=now_iso(),
         created_unix=time.time(),
         queue_key=time.time_ns(),
-        backend=backend().name,
+        queue_turn=local_queue.next_turn(root, who),
+        backend=backend_name or backend().name,
         epochs=config.epochs,
         data_path=str(Path(data).absolute()) if data else None,
     )
@@ -153,6 +164,7 @@ def launch(
     runs_dir: str | os.PathLike | None = None,
     name: str | None = None,
     data: str | os.PathLike | None = None,
+    who: str = "",
 ) -> Run:
     """Start a training for `config`; it waits its turn if others are training.
 
@@ -161,14 +173,16 @@ def launch(
         runs_dir: the runs folder (default: `CIFAR_RUNS_DIR`, else ./runs).
         name: a label for the run, part of its id.
         data: the dataset path (default: `CIFAR10_DIR`, else Keras' download).
+        who: the name of the person launching it (the queue takes turns between names).
 
     Returns:
         The new run, already readable with `cifar.runs`.
 
     Raises:
-        ConfigError: the config would not fit in memory. RunError: the runs folder cannot be written.
+        ConfigError: the config would not fit in memory, or `who` is not a name.
+        RunError: the runs folder cannot be written.
     """
-    path = prepare_run(config, runs_dir, name, data)
+    path = prepare_run(config, runs_dir, name, data, who=who)
     backend().start(path)
     return Run(path)
 
@@ -179,6 +193,8 @@ def prepare_resume(
     runs_dir: str | os.PathLike | None = None,
     name: str | None = None,
     data: str | os.PathLike | None = None,
+    who: str = "",
+    backend_name: str | None = None,
 ) -> Path:
     """Create the run that continues `parent` for `more_epochs` (beside it by default).
 
@@ -188,10 +204,12 @@ def prepare_resume(
     """
     config = resume_config(parent, more_epochs)
     label = name or f"{parent.written_status().name or 'run'}-more"
-    return prepare_run(config, runs_dir or parent.path.parent, label, data, resume=parent)
+    return prepare_run(
+        config, runs_dir or parent.path.parent, label, data, resume=parent, who=who, backend_name=backend_name
+    )
 
 
-def resume(parent: Run, more_epochs: int, name: str | None = None) -> Run:
+def resume(parent: Run, more_epochs: int, name: str | None = None, who: str = "") -> Run:
     """Train `parent` for `more_epochs` more epochs, as a new run that starts from its model
     and optimizer state and whose history carries on from where it ended.
 
@@ -199,7 +217,7 @@ def resume(parent: Run, more_epochs: int, name: str | None = None) -> Run:
         RunError: the parent is still training or has nothing to continue from.
         ConfigError: `more_epochs` is out of range.
     """
-    path = prepare_resume(parent, more_epochs, name=name)
+    path = prepare_resume(parent, more_epochs, name=name, who=who)
     backend().start(path)
     return Run(path)
 

@@ -128,16 +128,16 @@ def run_training(run_dir: Path) -> int:
     writer = RunWriter(run_dir)
     pid = os.getpid()
     writer.set_status(state="queued", pid=pid, pid_start=process_start_ticks(pid), host=socket.gethostname())
-    queue_key, slot = writer.status.queue_key, None
+    in_line, slot = writer.status, None
     try:
         if writer.status.backend == "local":
-            slot = local_queue.wait_for_turn(run_dir, queue_key, should_stop)
+            slot = local_queue.wait_for_turn(run_dir, in_line, should_stop)
             if slot is None:
                 raise StopRequested
         elif should_stop():  # a cluster started it after its stop was asked
             raise StopRequested
         writer.set_status(state="running", started=now_iso())
-        local_queue.leave(run_dir, queue_key)
+        local_queue.leave(run_dir, in_line)
         return _train(run_dir, writer, should_stop)
     except StopRequested:
         writer.set_status(state="stopped", ended=now_iso(), message="Stopped before training began.")
@@ -151,7 +151,7 @@ def run_training(run_dir: Path) -> int:
         print(f"failed: {message}", file=sys.stderr)
         return EXIT_FAILED
     finally:
-        local_queue.leave(run_dir, queue_key)
+        local_queue.leave(run_dir, in_line)
         writer.close()
         if slot is not None:
             slot.close()
