@@ -10,6 +10,7 @@ import contextlib
 import importlib.util
 import math
 import os
+import re
 import shlex
 import sys
 import threading
@@ -33,7 +34,7 @@ ASK_SECONDS = 5.0  # the longest a reader waits for Ray: a cluster that went awa
 ACT_SECONDS = 60.0  # the longest a submission or stop waits: a new head's first submission takes seconds
 ANSWER_SECONDS = 2.0  # a live job's answer is reused this long: pages ask every second or two, in many tabs
 RETRY_SECONDS = 10.0  # a cluster that did not answer is not asked again for this long
-ENDED = ("STOPPED", "SUCCEEDED", "FAILED")  # Ray's states of a job that has ended: its answer is final
+RAY_LOG_LINE = re.compile(r"\d{4}-\d\d-\d\d |Running entrypoint for job ")  # Ray's own, amid the trainer's output
 NO_RAY = "Ray is not installed in this Python ({python}): install it (`scripts/setup.sh requirements-cluster.txt`,"
 NO_RAY += " or pip install -r requirements-cluster.txt), or unset CIFAR_RAY_ADDRESS to train on this machine."
 
@@ -137,9 +138,9 @@ def _job_info(client, job_id: str) -> JobAnswer:
 
 def _job_answer(address: str, job_id: str) -> JobAnswer:
     """What Ray says of a job: an ended job's answer is kept, a live one's for ANSWER_SECONDS; RunError if none."""
-    cached = _answers.get((address, job_id))
-    if cached and (cached[1].state in ENDED or time.monotonic() - cached[0] < ANSWER_SECONDS):
-        return cached[1]
+    hit = _answers.get((address, job_id))  # an ended job's answer is final
+    if hit and (hit[1].state in ("STOPPED", "SUCCEEDED", "FAILED") or time.monotonic() - hit[0] < ANSWER_SECONDS):
+        return hit[1]
     answer = _call_ray(address, lambda client: _job_info(client, job_id))
     _answers[address, job_id] = (time.monotonic(), answer)
     return answer
@@ -153,8 +154,7 @@ def _end_job(address: str, job_id: str) -> None:
         _answers.pop((address, job_id), None)
 
 
-def _stop_asked(answer: JobAnswer) -> float | None:
-    """When the run's stop file was written (Unix time), or None when no stop was asked."""
+def _stop_asked(answer: JobAnswer) -> float | None:  # when the run's stop file was written, if it was
     try:
         return RunFiles(Path(answer.run_dir)).stop.stat().st_mtime if answer.run_dir else None
     except OSError:
@@ -173,9 +173,9 @@ def _end_if_overdue(status: RunStatus, answer: JobAnswer) -> str | None:
 
 
 def _ray_words(answer: JobAnswer) -> str:
-    """Ray's failure message without the logs it appends, but with their last line."""
+    """Ray's failure message without the logs it appends, but with their last line (not one of Ray's own)."""
     summary, _, logs = answer.message.partition(", last available logs")
-    lines = [line.strip() for line in logs.splitlines()[1:] if line.strip()]
+    lines = [line.strip() for line in logs.splitlines()[1:] if line.strip() and not RAY_LOG_LINE.match(line)]
     return summary.strip().rstrip(".") + (f"; its last line: {lines[-1]}" if lines else "")
 
 

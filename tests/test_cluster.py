@@ -253,6 +253,34 @@ def test_a_worker_whose_python_lacks_the_packages_fails_saying_so(on_cluster, cl
     assert expected in client.get_job_logs(run.id)  # Ray shows it too
 
 
+@on_a_cluster
+@pytest.mark.parametrize(
+    ("entrypoint", "state", "words"),
+    [
+        (
+            "echo the data is not on this machine >&2; exit 1",
+            "failed",
+            "Ray reports that job {job} failed with no word from its training: Job entrypoint command failed with "
+            "exit code 1; its last line: the data is not on this machine; the run keeps 1 finished epoch.",
+        ),
+        ("true", "interrupted", "(Ray reports that job {job} ended well); the run keeps 1 finished epoch."),
+        (None, "failed", "has no job {job} (the cluster was restarted, or the job deleted); the run keeps 1"),
+    ],
+    ids=["failed", "ended-well", "unknown-to-ray"],
+)
+def test_rays_word_decides_a_run_whose_trainer_wrote_no_end(on_cluster, client, entrypoint, state, words):
+    job = f"silent-{state}-{os.getpid()}-{entrypoint is None}"
+    if entrypoint:
+        client.submit_job(entrypoint=entrypoint, submission_id=job)
+        wait_until(lambda: client.get_job_status(job).is_terminal(), 60, "the job to end")
+    # Its trainer's last word: running, an hour ago, one epoch done.
+    written = RunStatus(
+        state="running", backend="ray", cluster=on_cluster.address, job_id=job, pid=1, epoch=1, created_unix=1.0
+    )
+    shown = effective_status(written)
+    assert shown.state == state and words.format(job=job) in (shown.error or shown.message), shown
+
+
 def test_without_the_address_trainings_stay_on_this_machine(monkeypatch):
     monkeypatch.delenv("CIFAR_RAY_ADDRESS", raising=False)
     assert backend.backend().name == "local"
