@@ -86,6 +86,13 @@ def stop_head(head: RayHead, grace: float = 15) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(head.process.pid, signal.SIGKILL)  # what its drain left: the store, the raylet
     head.process.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:  # until the last of the group has gone: none writes to the folder after
+        try:
+            os.killpg(head.process.pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
     shutil.rmtree(head.temp_dir, ignore_errors=True)
 
 
