@@ -334,6 +334,18 @@ def test_a_cluster_that_cannot_be_asked_leaves_a_run_as_its_trainer_wrote(monkey
     assert shown.state == "running" and "Ray cannot be asked now. Ray does not answer at" in shown.message
 
 
+def test_a_submission_runs_the_trainer_with_the_project_and_asks_for_gpus_only_when_set(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("CIFAR10_DIR", "data/cifar")  # relative: a job starts in Ray's own folder
+    run_dir = tmp_path / "runs" / "a-run"
+    asked = cluster.RayBackend("http://head:8265/", cpus=2).submission(run_dir)
+    assert asked["entrypoint"] == f"python -m cifar.train {run_dir}" and asked["submission_id"] == "a-run"
+    assert asked["entrypoint_num_cpus"] == 2 and "entrypoint_num_gpus" not in asked
+    env = asked["runtime_env"]["env_vars"]
+    assert env["PYTHONPATH"] == str(ROOT) and env["CIFAR10_DIR"] == str(tmp_path / "data" / "cifar")
+    assert cluster.RayBackend("http://head:8265", gpus=0.5).submission(run_dir)["entrypoint_num_gpus"] == 0.5
+
+
 def test_a_pid_of_another_machine_is_not_judged_here():
     elsewhere = RunStatus(state="running", pid=2**22 + 1, host=socket.gethostname() + "-elsewhere")
     assert effective_status(elsewhere).state == "running"
