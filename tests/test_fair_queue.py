@@ -4,12 +4,13 @@ training processes waiting in line; and a class's burst of thirty launches."""
 from __future__ import annotations
 
 import fcntl
+import json
 import threading
 import time
 from pathlib import Path
 
 import pytest
-from helpers import TINY, wait_for_end, wait_until
+from helpers import TINY, TINY_FLAGS, run_cli, wait_for_end, wait_until
 from streamlit.testing.v1 import AppTest
 
 from cifar import jobs, local_queue
@@ -138,3 +139,38 @@ def _pages_answer(runs_dir: Path, monkeypatch) -> None:
     assert len(table) == 30 and table["now"].str.startswith("queued: number").all()
     runs_page = AppTest.from_file(str(ROOT / "pages" / "runs.py"), default_timeout=120).run()
     assert not runs_page.exception and len(runs_page.dataframe[0].value) == 35
+
+
+def test_launch_returns_at_once_and_runs_says_where_each_stands(batches_dir, runs_dir, monkeypatch):
+    monkeypatch.setenv("CIFAR_MAX_TRAININGS", "1")
+    slot = _hold_the_slot(runs_dir)
+    flags = ["--data", str(batches_dir), "--runs-dir", str(runs_dir), *TINY_FLAGS, "--epochs", "1"]
+    try:
+        ids = []
+        for who in ("ann", "ann", "bob"):
+            launched = run_cli("launch", *flags, "--who", who, timeout=120)
+            assert launched.returncode == 0, launched.stderr
+            first, second = launched.stdout.splitlines()[:2]
+            ids.append(first)
+            assert (runs_dir / first).is_dir() and second.startswith("queued: number ")
+        listed = run_cli("runs", "--runs-dir", str(runs_dir), "--live", "--json")
+        rows = json.loads(listed.stdout)
+        assert [(row["id"], row["who"], row["queue_position"]) for row in rows] == [
+            (ids[0], "ann", 1),
+            (ids[2], "bob", 2),  # bob's first before ann's second
+            (ids[1], "ann", 3),
+        ]
+        assert all(row["place"].startswith(f"queued: number {row['queue_position']} in line") for row in rows)
+        table = run_cli("runs", "--runs-dir", str(runs_dir), "--who", "bob").stdout.splitlines()
+        assert len(table) == 2 and table[1].startswith(ids[2]) and "queued: number 2 in line" in table[1]
+    finally:
+        slot.close()
+        for run_id in ids:
+            run_cli("stop", run_id, "--runs-dir", str(runs_dir))
+
+
+def test_launch_refuses_a_name_that_is_not_one_and_makes_no_run(batches_dir, runs_dir):
+    refused = run_cli("launch", "--data", str(batches_dir), "--runs-dir", str(runs_dir), "--who", "x" * 41)
+    assert refused.returncode == 2
+    assert refused.stderr == "error: a name must be at most 40 characters; got 41. Use a shorter one.\n"
+    assert not [path for path in runs_dir.iterdir() if not path.name.startswith(".")]
