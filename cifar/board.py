@@ -16,10 +16,9 @@ from typing import Any
 import pandas as pd
 
 from cifar.backend import Job
-from cifar.classroom import nearest_preset
 from cifar.errors import CifarError
 from cifar.estimate import describe_duration, estimate_seconds
-from cifar.model import CIFAR_TEST_IMAGES, CIFAR_TRAIN_IMAGES, FIELDS
+from cifar.model import CIFAR_TEST_IMAGES, CIFAR_TRAIN_IMAGES, FIELDS, nearest_preset
 from cifar.runs import Run
 
 NO_NAME = "(no name)"

@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 
 from cifar.errors import CifarError, ConfigError
 from cifar.fields import Bool, Field, PerBlock
-from cifar.model import FIELDS, PRESETS, ModelConfig, config_from_dict, preset
+from cifar.model import FIELDS, PRESETS, ModelConfig, changed_fields, config_from_dict, preset
 
 WHO_PARAM, PRESET_PARAM, HIDE_PARAM = "who", "preset", "hide"
 DEFAULT_PRESET = "tutorial"
@@ -155,12 +155,6 @@ def _text(field: Field, value: Any) -> str:
     return str(field.show(value))  # an OptionalInt's None as its word ("all")
 
 
-def changed_fields(config: ModelConfig, preset_name: str) -> list[str]:
-    """The fields whose values in `config` differ from the preset's, in table order."""
-    base = preset(preset_name)
-    return [name for name in FIELDS if getattr(config, name) != getattr(base, name)]
-
-
 def lesson_link(config: ModelConfig, preset_name: str, hidden: Sequence[str] = (), page: str = "train") -> str:
     """The address (relative to the app) that opens the Train page on `config`: the preset,
     the fields that differ from it, and `hidden` as controls to hide."""
@@ -169,10 +163,3 @@ def lesson_link(config: ModelConfig, preset_name: str, hidden: Sequence[str] = (
     if hidden:
         params[HIDE_PARAM] = ",".join(name for name in FIELDS if name in set(hidden))
     return f"{page}?{urlencode(params, safe=',')}"
-
-
-def nearest_preset(config: ModelConfig) -> tuple[str, list[str]]:
-    """The preset `config` differs from in the fewest fields (the first such, in preset order),
-    and those fields."""
-    name = min(PRESETS, key=lambda candidate: len(changed_fields(config, candidate)))
-    return name, changed_fields(config, name)

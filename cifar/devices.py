@@ -54,6 +54,12 @@ def gpu_names() -> tuple[str, ...]:
     return tuple(names)
 
 
+def computes_in_bfloat16(config: ModelConfig, flags: frozenset[str] | None = None) -> bool:
+    """Whether `config` trains in bfloat16 on a CPU with `flags` (default: this machine's CPU)."""
+    flags = cpu_flags() if flags is None else flags
+    return config.mixed_precision and any(flag in flags for flag in BF16_FLAGS)
+
+
 def compute_precision(config: ModelConfig, gpus: int | None = None, flags: frozenset[str] | None = None) -> Precision:
     """The dtype policy for `config` on this machine (or on one with `gpus` GPUs and CPU `flags`).
 

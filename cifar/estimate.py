@@ -3,6 +3,11 @@
 The estimate is arithmetic, not a measurement: multiply-accumulates (MACs) per image from the
 layer shapes, times images, divided by a rate measured on the project's 2-core x86_64 machine
 (see the README's results table). Training an image costs about three forward passes.
+
+MACs alone miss what else sets the speed (how many channels a convolution has, the batch,
+bfloat16), so the arithmetic is then scaled by how far it was off for the preset the config
+is nearest to, whose whole run was measured: a preset's estimate is its measured time, and a
+config one or two settings away from it is scaled the same.
 """
 
 from __future__ import annotations
@@ -11,7 +16,8 @@ import math
 import os
 from dataclasses import dataclass
 
-from cifar.model import ModelConfig
+from cifar.devices import computes_in_bfloat16
+from cifar.model import CIFAR_TEST_IMAGES, CIFAR_TRAIN_IMAGES, PRESETS, ModelConfig, nearest_preset
 from cifar.network import (
     VALIDATION_BATCH_SIZE,
     activation_floats,
@@ -26,10 +32,29 @@ TRAIN_MACS_PER_SECOND = 22e9
 BATCH_HALF_EFFICIENCY = 3  # the batch size at which per-step overhead halves the rate
 VALIDATION_MACS_PER_SECOND = 15e9  # one forward pass over the test set, batches of 200
 START_SECONDS = 10.0  # starting Python, TensorFlow and reading the cached dataset
+# How much faster bfloat16 trains `best`'s network on a CPU that computes in it (RESULTS.md,
+# section 8, speed levers: 1.3 to 1.5 times float32).
+BFLOAT16_SPEEDUP = 1.4
+# Each preset's whole run on the project's machine, launch to exit (the README's results
+# table); `best` in bfloat16, the others in float32.
+MEASURED_SECONDS = {"tutorial": 1111.0, "quick": 64.0, "fast": 152.0, "better": 810.0, "best": 330.0}
+PROJECT_CPU = frozenset({"avx512_bf16"})  # the flag that matters of the machine they were measured on
 
 
 def estimate_seconds(config: ModelConfig, train_images: int, test_images: int) -> float:
-    """Rough wall time for the whole run: start-up, every epoch's training and validation."""
+    """Rough wall time for the whole run on a machine like the project's: start-up, every
+    epoch's training and validation, scaled by the nearest measured preset (module docstring)."""
+    name, _ = nearest_preset(config)
+    measured_on = PRESETS[name]
+    modelled = _arithmetic_seconds(measured_on, CIFAR_TRAIN_IMAGES, CIFAR_TEST_IMAGES)
+    modelled /= BFLOAT16_SPEEDUP if computes_in_bfloat16(measured_on, PROJECT_CPU) else 1.0
+    scale = MEASURED_SECONDS[name] / modelled
+    speedup = BFLOAT16_SPEEDUP if computes_in_bfloat16(config) else 1.0
+    return _arithmetic_seconds(config, train_images, test_images) / speedup * scale
+
+
+def _arithmetic_seconds(config: ModelConfig, train_images: int, test_images: int) -> float:
+    """The wall time that multiply-adds and the fitted rates alone give."""
     macs = forward_macs(config)
     rate = TRAIN_MACS_PER_SECOND * config.batch_size / (config.batch_size + BATCH_HALF_EFFICIENCY)
     images = min(train_images, config.train_size or train_images)

@@ -243,6 +243,19 @@ def preset(name: str) -> ModelConfig:
     return PRESETS[name]
 
 
+def changed_fields(config: ModelConfig, preset_name: str) -> list[str]:
+    """The fields whose values in `config` differ from the preset's, in table order."""
+    base = preset(preset_name)
+    return [name for name in FIELDS if getattr(config, name) != getattr(base, name)]
+
+
+def nearest_preset(config: ModelConfig) -> tuple[str, list[str]]:
+    """The preset `config` differs from in the fewest fields (the first such, in preset order),
+    and those fields."""
+    name = min(PRESETS, key=lambda candidate: len(changed_fields(config, candidate)))
+    return name, changed_fields(config, name)
+
+
 def config_from_dict(values: dict[str, Any]) -> ModelConfig:
     """A validated config from a dict, as JSON holds it; a missing field takes its default.
 

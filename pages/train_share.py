@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from cifar.classroom import changed_fields, lesson_link
-from cifar.model import FIELDS, ModelConfig
+from cifar.classroom import lesson_link
+from cifar.model import FIELDS, ModelConfig, changed_fields
 
 
 def _absolute(link: str) -> str:

@@ -15,8 +15,8 @@ from streamlit.testing.v1 import AppTest
 
 from cifar import jobs, local_queue
 from cifar.board import board_csv, board_rows, places
-from cifar.classroom import changed_fields, lesson_link, nearest_preset, read_link
-from cifar.model import FIELDS, PRESETS, load_config, preset
+from cifar.classroom import lesson_link, read_link
+from cifar.model import FIELDS, PRESETS, changed_fields, load_config, nearest_preset, preset
 from cifar.runs import list_runs
 
 LESSON = "preset=quick&epochs=3&dropout=0.25&hide=optimizer,learning_rate"
