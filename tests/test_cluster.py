@@ -350,3 +350,19 @@ def test_a_pid_of_another_machine_is_not_judged_here():
     elsewhere = RunStatus(state="running", pid=2**22 + 1, host=socket.gethostname() + "-elsewhere")
     assert effective_status(elsewhere).state == "running"
     assert effective_status(elsewhere.replace(host=socket.gethostname())).state == "interrupted"
+
+
+@on_a_cluster
+def test_the_launch_command_sends_a_training_to_ray_and_returns(on_cluster, client, runs_dir):
+    from helpers import TINY_FLAGS
+
+    launched = run_cli("launch", *TINY_FLAGS, "--epochs", "1", "--who", "ann", "--runs-dir", str(runs_dir))
+    assert launched.returncode == 0, launched.stderr
+    run_id, where = launched.stdout.splitlines()[:2]
+    assert where.startswith(f"launched on the Ray cluster at {on_cluster.address}") or where.startswith(
+        f"queued on the Ray cluster at {on_cluster.address}"
+    )
+    run = Run(runs_dir / run_id)
+    assert run.written_status().who == "ann" and run.written_status().job_id == run_id
+    assert wait_for_end(run, 300).state == "finished"
+    wait_until(lambda: client.get_job_status(run_id).value == "SUCCEEDED", 60, "Ray to see the job end")
