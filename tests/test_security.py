@@ -49,7 +49,7 @@ LINKED_ID = "29991231-000000-linked-beef"  # a link inside the runs folder to th
 LINKS_OUT = {"29991230-000000-etc-beef": Path("/etc"), "29991229-000000-home-beef": Path.home()}
 PARENT_LINK = "29991228-000000-parent-beef"
 PAGES = re.findall(r'st\.Page\("(pages/\w+\.py)"', (ROOT / "streamlit_app.py").read_text())
-QUIET_PAGES = {"pages/data.py"}  # pages that never read the selected run, so have nothing to warn about
+QUIET_PAGES = {"pages/data.py", "pages/board.py"}  # pages that never read the selected run: nothing to warn about
 
 
 # --- watching every file this process opens -----------------------------------------------------
