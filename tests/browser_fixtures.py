@@ -116,3 +116,16 @@ def settle(page) -> None:
     """Wait until Streamlit has finished running the script (no 'running' indicator)."""
     page.wait_for_selector("[data-testid='stMain']")
     page.wait_for_function("!document.querySelector('[data-testid=\"stStatusWidget\"]')")
+
+
+SHOTS = ROOT / "test-output" / "screenshots"
+
+
+def shoot(page, name: str) -> None:
+    """The whole page: Streamlit scrolls inside its own container, so grow the viewport to fit."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    viewport = page.viewport_size
+    height = page.evaluate("document.querySelector('[data-testid=\"stMain\"]').scrollHeight")
+    page.set_viewport_size({"width": viewport["width"], "height": min(max(height, viewport["height"]), 8000)})
+    page.screenshot(path=str(SHOTS / f"{name}.png"))
+    page.set_viewport_size(viewport)

@@ -19,25 +19,14 @@ from browser_fixtures import (  # noqa: F401 (fixtures)
     playwright_api,
     server_fixture,
     settle,
+    shoot,
 )
-from helpers import ROOT, wait_for_end, wait_until
+from helpers import wait_for_end, wait_until
 from PIL import Image
 
 from cifar.runs import list_runs
 
 pytestmark = pytest.mark.slow  # a real browser against a real server
-
-SHOTS = ROOT / "test-output" / "screenshots"
-
-
-def shoot(page, name: str) -> None:
-    """The whole page: Streamlit scrolls inside its own container, so grow the viewport to fit."""
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    viewport = page.viewport_size
-    height = page.evaluate("document.querySelector('[data-testid=\"stMain\"]').scrollHeight")
-    page.set_viewport_size({"width": viewport["width"], "height": min(max(height, viewport["height"]), 8000)})
-    page.screenshot(path=str(SHOTS / f"{name}.png"))
-    page.set_viewport_size(viewport)
 
 
 def progress_text(page) -> str:

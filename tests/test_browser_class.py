@@ -5,8 +5,8 @@ desktop's and a phone's width. Screenshots go to test-output/screenshots/."""
 from __future__ import annotations
 
 import pytest
-from browser_fixtures import page_fixture, playwright_api, server_fixture, settle  # noqa: F401 (fixtures)
-from helpers import ROOT, wait_for_end, wait_until, write_twelve_runs
+from browser_fixtures import page_fixture, playwright_api, server_fixture, settle, shoot  # noqa: F401 (fixtures)
+from helpers import wait_for_end, wait_until, write_twelve_runs
 
 from cifar import jobs
 from cifar.model import preset
@@ -14,17 +14,7 @@ from cifar.runs import list_runs
 
 pytestmark = pytest.mark.slow  # a real browser against a real server
 
-SHOTS = ROOT / "test-output" / "screenshots"
 LESSON = "preset=quick&epochs=3&dropout=0.25&hide=optimizer,learning_rate&batch_size=huge&who=Ada"
-
-
-def shoot(page, name: str) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    viewport = page.viewport_size
-    height = page.evaluate("document.querySelector('[data-testid=\"stMain\"]').scrollHeight")
-    page.set_viewport_size({"width": viewport["width"], "height": min(max(height, viewport["height"]), 8000)})
-    page.screenshot(path=str(SHOTS / f"{name}.png"))
-    page.set_viewport_size(viewport)
 
 
 def test_a_lesson_link_and_the_class_board(server, page, runs_dir, finished_run):
