@@ -91,16 +91,16 @@ def _flip_test(run, epoch: int) -> dict[str, float]:
     """
     from cifar.data import load_dataset
     from cifar.network import flip_accuracies
+    from cifar.runs import tested_on
 
     if not run.has_model():
         raise RunError(f"Run {run.id} has no model file ({run.files.model.name}) to test with a flip.")
     if epoch != run.prediction_epochs()[-1]:
         raise RunError(f"--flip tests the model of the last epoch only; leave out --epoch {epoch}.")
     data = load_dataset(run.written_status().data_path)
-    labels = run.labels()
-    if len(labels) != len(data.y_test) or not (labels == data.y_test).all():
+    if not tested_on(run, data.y_test):
         raise RunError(f"Run {run.id} was tested on other data than {data.source}: point CIFAR10_DIR at its data.")
-    plain, flipped = flip_accuracies(run.load_model(), data.x_test, labels)
+    plain, flipped = flip_accuracies(run.load_model(), data.x_test, data.y_test)
     return {"accuracy": plain, "with_flip": flipped}
 
 

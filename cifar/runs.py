@@ -90,6 +90,12 @@ def list_runs(runs_dir: str | os.PathLike | None = None) -> list[Run]:
     return sorted(found, key=lambda r: r.id, reverse=True)
 
 
+def tested_on(run: Run, y_test: np.ndarray) -> bool:
+    """Whether the run's stored predictions are of the test set whose labels are `y_test`."""
+    labels = run.labels()
+    return len(labels) == len(y_test) and bool((labels == y_test).all())
+
+
 def _load_array(path: Path) -> np.ndarray:
     try:
         return np.load(path, allow_pickle=False)

@@ -114,3 +114,27 @@ def write_twelve_runs(source: Run, runs_dir: Path) -> None:
             history["val_accuracy"] = [best - 0.1, best]
             write_json_atomic(RunFiles(path).history, history)
             write_status(RunFiles(path).status, read_status(RunFiles(path).status).replace(who=who))
+
+
+class SlotHeld:
+    """The machine's one training slot taken, as a long training would: every launch waits in line."""
+
+    def __init__(self, runs_dir: Path):
+        self.path = runs_dir / local_queue.SLOTS_FOLDER / "slot-0.lock"
+
+    def take(self) -> SlotHeld:
+        import fcntl
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.handle = self.path.open("a")
+        fcntl.flock(self.handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return self
+
+    def release(self) -> None:
+        self.handle.close()
+
+    def __enter__(self) -> SlotHeld:
+        return self.take()
+
+    def __exit__(self, *exc) -> None:
+        self.release()

@@ -79,3 +79,13 @@ def test_summarize_reports_accuracy_and_matrix():
     assert report["test_accuracy"] == pytest.approx(6 / 9)
     assert report["confusion"] == COUNTS
     assert report["most_confused"][0] == {"true": "dog", "predicted": "cat", "count": 2, "share": pytest.approx(2 / 3)}
+
+
+def test_a_run_knows_which_test_set_it_was_tested_on(finished_run):
+    from cifar.runs import tested_on
+
+    _, run = finished_run
+    labels = run.labels()
+    assert tested_on(run, labels.copy())
+    assert not tested_on(run, labels[:-1])  # another size
+    assert not tested_on(run, (labels + 1) % 10)  # the same size, other labels

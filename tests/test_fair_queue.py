@@ -3,14 +3,13 @@ training processes waiting in line; and a class's burst of thirty launches."""
 
 from __future__ import annotations
 
-import fcntl
 import json
 import threading
 import time
 from pathlib import Path
 
 import pytest
-from helpers import TINY, TINY_FLAGS, run_cli, wait_for_end, wait_until
+from helpers import TINY, TINY_FLAGS, SlotHeld, run_cli, wait_for_end, wait_until
 from streamlit.testing.v1 import AppTest
 
 from cifar import jobs, local_queue
@@ -24,22 +23,13 @@ from cifar.status import RunStatus, write_status
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _hold_the_slot(runs_dir: Path):
-    """Take the machine's only training slot, as a long training would: everyone else waits."""
-    slots = runs_dir / local_queue.SLOTS_FOLDER
-    slots.mkdir(parents=True, exist_ok=True)
-    handle = open(slots / "slot-0.lock", "a")  # noqa: SIM115 (held until the test lets go)
-    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    return handle
-
-
 def _all_waiting(runs: list[Run]) -> bool:
     return all(run.written_status().pid and process_alive(run.written_status().pid) for run in runs)
 
 
 def test_a_second_launch_waits_behind_everyone_elses_first(batches_dir, runs_dir, monkeypatch):
     monkeypatch.setenv("CIFAR_MAX_TRAININGS", "1")
-    slot = _hold_the_slot(runs_dir)
+    slot = SlotHeld(runs_dir).take()
     config = TINY.replace(epochs=1, train_size=40)
     names = ["ann", "ann", "bob", "cem", "bob", "ann"]  # in a burst, in this order
     try:
@@ -52,7 +42,7 @@ def test_a_second_launch_waits_behind_everyone_elses_first(batches_dir, runs_dir
         assert [job.run.id for job in jobs.live_jobs(runs_dir)] == [run.id for run in fair]
         assert [job.queue_position for job in jobs.live_jobs(runs_dir)] == [1, 2, 3, 4, 5, 6]
     finally:
-        slot.close()
+        slot.release()
     for run in launched:
         assert wait_for_end(run, 300).state == "finished"
     started = sorted(launched, key=lambda run: run.written_status().started)
@@ -90,7 +80,7 @@ def test_thirty_launches_from_thirty_names_in_a_burst(batches_dir, runs_dir, mon
     and the pages that show the queue still answer. Nobody trains (the slot is held), then
     everyone is stopped."""
     monkeypatch.setenv("CIFAR_MAX_TRAININGS", "1")
-    slot = _hold_the_slot(runs_dir)
+    slot = SlotHeld(runs_dir).take()
     config = TINY.replace(epochs=1, train_size=40)
     launched: dict[str, Run] = {}
     lock = threading.Lock()
@@ -124,7 +114,7 @@ def test_thirty_launches_from_thirty_names_in_a_burst(batches_dir, runs_dir, mon
         assert [where[job.run.id].starts_in for job in line] == sorted(where[job.run.id].starts_in for job in line)
         _pages_answer(runs_dir, monkeypatch)
     finally:
-        slot.close()
+        slot.release()
         for run in launched.values():
             jobs.stop(run)
     for run in launched.values():
@@ -143,7 +133,7 @@ def _pages_answer(runs_dir: Path, monkeypatch) -> None:
 
 def test_launch_returns_at_once_and_runs_says_where_each_stands(batches_dir, runs_dir, monkeypatch):
     monkeypatch.setenv("CIFAR_MAX_TRAININGS", "1")
-    slot = _hold_the_slot(runs_dir)
+    slot = SlotHeld(runs_dir).take()
     flags = ["--data", str(batches_dir), "--runs-dir", str(runs_dir), *TINY_FLAGS, "--epochs", "1"]
     try:
         ids = []
@@ -164,7 +154,7 @@ def test_launch_returns_at_once_and_runs_says_where_each_stands(batches_dir, run
         table = run_cli("runs", "--runs-dir", str(runs_dir), "--who", "bob").stdout.splitlines()
         assert len(table) == 2 and table[1].startswith(ids[2]) and "queued: number 2 in line" in table[1]
     finally:
-        slot.close()
+        slot.release()
         for run_id in ids:
             run_cli("stop", run_id, "--runs-dir", str(runs_dir))
 

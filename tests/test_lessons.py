@@ -3,17 +3,16 @@ cifar.board against their own small runs, and the pages through AppTest."""
 
 from __future__ import annotations
 
-import fcntl
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
-from helpers import ROOT, wait_for_end, wait_until, write_twelve_runs
+from helpers import ROOT, SlotHeld, wait_for_end, wait_until, write_twelve_runs
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from streamlit.testing.v1 import AppTest
 
-from cifar import jobs, local_queue
+from cifar import jobs
 from cifar.board import board_csv, board_rows, places
 from cifar.classroom import lesson_link, read_link
 from cifar.model import FIELDS, PRESETS, changed_fields, load_config, nearest_preset, preset
@@ -105,29 +104,13 @@ def test_a_link_hides_its_controls_and_the_page_launches_with_its_values(batches
     assert any("Set by this lesson's link: optimizer adam, learning rate 0.001" in c.value for c in at.caption)
     at.slider(key="cfg_dropout").set_value(0.4).run()  # a student's own change stays theirs
     assert at.session_state["cfg_dropout"] == 0.4 and at.session_state["cfg_epochs"] == 3
-    with _slot_held(runs_dir):
+    with SlotHeld(runs_dir):
         at.button(key="launch").click().run()
         (run,) = list_runs(runs_dir)
         assert run.config() == preset("quick").replace(epochs=3, dropout=0.4)
         assert run.written_status().who == "Ada Lovelace"
         jobs.stop(run)
     assert wait_for_end(run).state == "stopped"
-
-
-class _slot_held:
-    """The machine's one training slot taken, so a launched run waits in line."""
-
-    def __init__(self, runs_dir: Path):
-        self.path = runs_dir / local_queue.SLOTS_FOLDER / "slot-0.lock"
-
-    def __enter__(self):
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.handle = open(self.path, "a")
-        fcntl.flock(self.handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        return self
-
-    def __exit__(self, *exc):
-        self.handle.close()
 
 
 def test_a_hidden_per_block_setting_follows_the_blocks_a_student_chooses():
@@ -191,7 +174,7 @@ def test_the_board_has_each_persons_best_run_and_what_it_changed(twelve_runs):
 
 
 def test_the_board_says_where_each_queued_run_stands_and_when_it_should_start(twelve_runs, batches_dir):
-    with _slot_held(twelve_runs):
+    with SlotHeld(twelve_runs):
         waiting = [
             jobs.launch(preset("quick").replace(epochs=1), runs_dir=twelve_runs, data=batches_dir, who=who)
             for who in ("bob", "bob", "eve")
