@@ -14,6 +14,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,6 +77,9 @@ class LocalBackend:
 
     def __init__(self) -> None:
         self._children: list[subprocess.Popen] = []  # reaped on every call, so none lingers as a zombie
+        # Streamlit serves each session on a thread of its own: a class pressing Launch at once
+        # starts and reaps from many threads.
+        self._children_lock = threading.Lock()
 
     def start(self, run_dir: Path) -> None:
         # In line before the process exists: a child that starts faster cannot jump the queue.
@@ -94,7 +98,8 @@ class LocalBackend:
                 # Its own session: a Ctrl-C in the server's terminal does not reach the training.
                 start_new_session=True,
             )
-        self._children.append(child)
+        with self._children_lock:
+            self._children.append(child)
         self.reap()
 
     def stop(self, run: Run) -> None:
@@ -110,9 +115,8 @@ class LocalBackend:
         return live_jobs_of(self.name, runs_dir, local_queue.in_line_order)
 
     def reap(self) -> None:
-        for child in list(self._children):
-            if child.poll() is not None:
-                self._children.remove(child)
+        with self._children_lock:
+            self._children = [child for child in self._children if child.poll() is None]
 
 
 _LOCAL = LocalBackend()

@@ -83,10 +83,16 @@ def test_thirty_launches_from_thirty_names_in_a_burst(batches_dir, runs_dir, mon
     slot = SlotHeld(runs_dir).take()
     config = TINY.replace(epochs=1, train_size=40)
     launched: dict[str, Run] = {}
+    refused: list[str] = []  # a launch that raised, though its run may exist: a student sees an error
     lock = threading.Lock()
 
     def press(who: str, name: str) -> None:
-        run = jobs.launch(config, runs_dir=runs_dir, data=batches_dir, name=name, who=who)
+        try:
+            run = jobs.launch(config, runs_dir=runs_dir, data=batches_dir, name=name, who=who)
+        except Exception as error:
+            with lock:
+                refused.append(f"{who}: {error!r}")
+            raise
         with lock:
             launched[name] = run
 
@@ -97,12 +103,14 @@ def test_thirty_launches_from_thirty_names_in_a_burst(batches_dir, runs_dir, mon
             thread.start()
         for thread in presses:
             thread.join()
+        assert not refused, refused
         wait_until(lambda: _all_waiting(list(launched.values())), 240, "thirty training processes to wait")
         again = [threading.Thread(target=press, args=(who, f"again-{who[-2:]}")) for who in names[:5]]
         for thread in again:
             thread.start()
         for thread in again:
             thread.join()
+        assert not refused, refused
         runs = list(launched.values())
         wait_until(lambda: _all_waiting(runs), 240, "the second launches to wait")
         line = jobs.live_jobs(runs_dir)
