@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 from browser_fixtures import page_fixture, playwright_api, server_fixture, settle, shoot  # noqa: F401 (fixtures)
 from helpers import wait_for_end, wait_until, write_twelve_runs
+from playwright.sync_api import expect
 
 from cifar import jobs
 from cifar.model import preset
@@ -23,9 +24,11 @@ def test_a_lesson_link_and_the_class_board(server, page, runs_dir, finished_run)
     page.get_by_text("Set by this lesson's link: optimizer adam, learning rate 0.001.").wait_for()
     settle(page)
     page.get_by_role("tab", name="Optimisation").click()
-    assert page.get_by_label("Epochs", exact=True).input_value() == "3"
+    # A tab's widgets mount when it opens, showing their proto's default for a moment before the
+    # value the server set: wait for the value, never read it at once.
+    expect(page.get_by_label("Epochs", exact=True)).to_have_value("3")
     assert page.get_by_text("Optimizer", exact=True).count() == 0  # hidden, as the link asked
-    assert page.get_by_label("Your name", exact=True).and_(page.get_by_role("textbox")).input_value() == "Ada"
+    expect(page.get_by_label("Your name", exact=True).and_(page.get_by_role("textbox"))).to_have_value("Ada")
     shoot(page, "train-lesson")
     page.get_by_role("button", name="Launch training").click()
     wait_until(lambda: len(list_runs(runs_dir)) == 1, what="the launched run")
