@@ -51,6 +51,14 @@ def batches_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def long_batches_dir(tmp_path_factory) -> Path:
+    """`batches_dir`'s 100 test images with 20,000 training images: a training of the tutorial's
+    network on it runs for hours here, so a test that needs one running meanwhile never finds
+    it ended, however fast the machine. Its runs and `batches_dir`'s are tested on the same set."""
+    return write_batches(tmp_path_factory.mktemp("long-batches") / "cifar-10-batches-py", train=20_000)
+
+
+@pytest.fixture(scope="session")
 def tree_dir(tmp_path_factory) -> Path:
     return write_tree(tmp_path_factory.mktemp("tree") / "cifar10")
 

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from browser_fixtures import CHROMIUM, CHROMIUM_ARGS, launch_long_from_page, playwright_api  # skips without Chromium
-from helpers import ROOT, TINY, TINY_FLAGS, run_cli, wait_for_end, wait_until
+from helpers import ROOT, TINY_FLAGS, run_cli, wait_for_end, wait_until
 from PIL import Image
 
 from cifar import jobs
@@ -33,6 +33,7 @@ from cifar.data import load_dataset
 from cifar.gallery import with_article
 from cifar.infer import predict, prepare_image
 from cifar.liveness import process_alive
+from cifar.model import ModelConfig
 from cifar.runs import Run, list_runs, open_run_dir
 
 pytestmark = pytest.mark.slow  # a real browser against a real server
@@ -210,15 +211,16 @@ def go_together(pages: list, link: str, sign: str) -> None:
 
 
 def test_ten_sessions_on_one_server_while_a_training_runs(
-    batches_dir, runs_dir, tmp_path, chromium, servers, trainings
+    batches_dir, long_batches_dir, runs_dir, tmp_path, chromium, servers, trainings
 ):
     trained = well_trained_run(batches_dir, tmp_path / "trained")
     first = open_run_dir(shutil.copytree(trained.path, runs_dir / trained.id))
     second = open_run_dir(shutil.copytree(trained.path, runs_dir / f"{trained.id}-b"))
-    live = jobs.launch(TINY.replace(epochs=500), runs_dir=runs_dir, data=batches_dir, name="live")
+    # The tutorial's network for 500 epochs of 20,000 images: it cannot end before the sessions do.
+    live = jobs.launch(ModelConfig(epochs=500), runs_dir=runs_dir, data=long_batches_dir, name="live")
     trainings.append(live)
     slow_down(live)
-    server, url = start_server(batches_dir, runs_dir, tmp_path / "streamlit.log")
+    server, url = start_server(long_batches_dir, runs_dir, tmp_path / "streamlit.log")
     servers.append(server)
     wait_until(lambda: live.status().state == "running", what="the training to run")
     epoch_at_start = live.written_status().epoch
@@ -327,9 +329,10 @@ def parent_of(pid: int) -> int:
     return int(stat[stat.rfind(")") + 2 :].split()[1])
 
 
-def test_a_training_outlives_server_restarts(batches_dir, runs_dir, tmp_path, chromium, servers, trainings):
+def test_a_training_outlives_server_restarts(long_batches_dir, runs_dir, tmp_path, chromium, servers, trainings):
     log = tmp_path / "streamlit.log"
-    server, url = start_server(batches_dir, runs_dir, log)
+    # Launched from the page on the server's data: 300 epochs of 20,000 images outlast the restarts.
+    server, url = start_server(long_batches_dir, runs_dir, log)
     servers.append(server)
     page = new_session(chromium)
 
@@ -347,7 +350,7 @@ def test_a_training_outlives_server_restarts(batches_dir, runs_dir, tmp_path, ch
         logged = batches_logged(run)
         wait_until(lambda logged=logged: batches_logged(run) > logged, what="the training to go on without a server")
         assert run.status().state == "running"
-        server, url = start_server(batches_dir, runs_dir, log)  # a new port: a fresh server
+        server, url = start_server(long_batches_dir, runs_dir, log)  # a new port: a fresh server
         servers.append(server)
         page.goto(f"{url}/train")
         page.locator("[data-testid='stMain'] h3", has_text=f"Run {run.id}").first.wait_for()  # the live view
