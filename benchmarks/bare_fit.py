@@ -16,9 +16,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from common import peak_rss_bytes
 
+from cifar.config.presets import preset
 from cifar.data import load_dataset, stratified_subset
-from cifar.model import preset
-from cifar.network import build_model, training_targets
+from cifar.network.build import build_model, training_targets
 
 WARMUP_BATCHES = 50
 

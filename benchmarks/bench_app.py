@@ -14,14 +14,16 @@ Measures, each as a median over --repeats:
 from __future__ import annotations
 
 import argparse
-import os
-import socket
 import subprocess
 import sys
+import tempfile
 import time
-import urllib.request
+from pathlib import Path
 
 from common import ROOT, median, peak_rss_bytes, save
+
+sys.path.insert(0, str(ROOT / "tests"))  # the tests' own way of starting the app
+from app_server import start_app
 
 CHROMIUM = "/usr/bin/chromium"
 # Each page and the text of its last part: drawn means the whole page is there.
@@ -35,34 +37,15 @@ PAGES = [
 ]
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def settle(page) -> None:
     page.wait_for_function("!document.querySelector('[data-testid=\"stStatusWidget\"]')")
 
 
 def start_server(runs_dir: str) -> tuple[subprocess.Popen, str, float]:
-    port = free_port()
-    env = dict(os.environ, CIFAR_RUNS_DIR=runs_dir)
+    """The app's server on `runs_dir`, once it answers, and when it was started."""
     started = time.perf_counter()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port", str(port)],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    while True:
-        try:
-            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).status == 200:
-                break
-        except OSError:
-            time.sleep(0.05)
+    log = Path(tempfile.mkdtemp(prefix="bench-app-")) / "streamlit.log"
+    process, url = start_app(log, CIFAR_RUNS_DIR=runs_dir)
     return process, url, started
 
 
@@ -96,11 +79,13 @@ def main() -> None:
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
 
-    from cifar import jobs
-    from cifar.model import preset
-    from cifar.runs import list_runs
+    from cifar.config.presets import preset
+    from cifar.launch import launcher
+    from cifar.runs.run import list_runs
 
-    finished = [r for r in list_runs(args.runs_dir) if r.status().state == "finished" and r.status().epoch >= 10]
+    finished = [
+        r for r in list_runs(args.runs_dir) if launcher.status(r).state == "finished" and launcher.status(r).epoch >= 10
+    ]
     if not finished:
         sys.exit(f"{args.runs_dir} has no finished run of 10 or more epochs: train one first")
     run_id = finished[0].id
@@ -120,7 +105,7 @@ def main() -> None:
                 "switch_page_s": switch_pages(page, args.repeats),
                 "results_page_s": results_page(page, url, run_id, args.repeats),
             }
-            training = jobs.launch(preset("tutorial"), runs_dir=args.runs_dir, name="bench-load")
+            training = launcher.launch(preset("tutorial"), runs_dir=args.runs_dir, name="bench-load")
             try:
                 while not training.progress():  # measure while it really trains, not while it loads
                     time.sleep(0.5)
@@ -131,7 +116,7 @@ def main() -> None:
                     "results_page_s": results_page(page, url, run_id, args.repeats),
                 }
             finally:
-                jobs.stop(training)
+                launcher.stop(training)
             idle, loaded = results["idle"], results["while_training"]
             results["ratio_while_training_to_idle"] = {
                 "results_page": round(loaded["results_page_s"] / idle["results_page_s"], 2),
@@ -152,10 +137,10 @@ def main() -> None:
         process.terminate()
         process.wait(timeout=60)
     deadline = time.monotonic() + 120
-    while training.status().live and time.monotonic() < deadline:
+    while launcher.status(training).live and time.monotonic() < deadline:
         time.sleep(0.5)
-    if not training.status().live:
-        jobs.delete(training)  # the load run was only a load: leave the runs folder as it was
+    if not launcher.status(training).live:
+        launcher.delete(training)  # the load run was only a load: leave the runs folder as it was
     save("app", f"python benchmarks/bench_app.py --runs-dir RUNS --repeats {args.repeats}", results)
 
 

@@ -45,10 +45,10 @@ def child(name: str, seconds: float) -> None:
     import keras
     import numpy as np
 
+    from cifar.config.presets import preset
     from cifar.data import aligned
-    from cifar.model import preset
-    from cifar.network import build_model
-    from cifar.train import shared_tensor
+    from cifar.network.build import build_model
+    from cifar.training.fit import shared_tensor
 
     changes, precision, steps_per_execution = PLAN[name]
     config = preset("best").replace(**changes)
@@ -91,8 +91,8 @@ def main() -> None:
             measured[name].append(rate)
             print(f"repeat {repeat + 1}: {name:>22}: {rate:7.1f} images/s", flush=True)
 
-    from cifar.model import preset
-    from cifar.network import forward_macs
+    from cifar.config.presets import preset
+    from cifar.network.size import forward_macs
 
     peak = matmul_gflops()
     reference = median(measured["best"])

@@ -3,7 +3,7 @@ cluster on the same machine, interleaved.
 
     .venv/bin/python benchmarks/bench_cluster.py [--runs 6] [--repeats 2] [--train-size 1000] [--epochs 2]
 
-Each round launches --runs small trainings at once through `cifar.jobs.launch`, as a class of
+Each round launches --runs small trainings at once through `cifar.launch.launcher.launch`, as a class of
 students would, and times from the first launch to the last run's end:
 - `local`: the local queue as it ships, one training at a time (CIFAR_MAX_TRAININGS=1);
 - `local, 2 slots`: the local queue with CIFAR_MAX_TRAININGS=2, as many at once as Ray runs;
@@ -37,7 +37,7 @@ MODES = ("local", "local, 2 slots", "ray")
 
 def one_round(mode: str, runs: int, config, data: Path, address: str) -> dict:
     """Launch `runs` trainings at once in `mode`; wait for all; return runs per minute."""
-    from cifar import jobs
+    from cifar.launch import launcher
 
     os.environ.pop("CIFAR_RAY_ADDRESS", None)
     os.environ["CIFAR_MAX_TRAININGS"] = "2" if mode == "local, 2 slots" else "1"
@@ -45,13 +45,13 @@ def one_round(mode: str, runs: int, config, data: Path, address: str) -> dict:
         os.environ["CIFAR_RAY_ADDRESS"] = address
     runs_dir = Path(tempfile.mkdtemp(prefix="bench-cluster-"))
     started = time.monotonic()
-    launched = [jobs.launch(config, runs_dir=runs_dir, data=data, name=f"bench-{index}") for index in range(runs)]
-    while any(run.status().live for run in launched):
+    launched = [launcher.launch(config, runs_dir=runs_dir, data=data, name=f"bench-{index}") for index in range(runs)]
+    while any(launcher.status(run).live for run in launched):
         time.sleep(0.2)
     seconds = time.monotonic() - started
-    states = sorted({run.status().state for run in launched})
+    states = sorted({launcher.status(run).state for run in launched})
     if states != ["finished"]:
-        reasons = {run.id: run.status().error or run.status().message for run in launched}
+        reasons = {run.id: launcher.status(run).error or launcher.status(run).message for run in launched}
         raise SystemExit(f"{mode}: runs ended {states}: {reasons}")
     return {"seconds": round(seconds, 1), "runs_per_minute": round(runs / seconds * 60, 2)}
 

@@ -28,14 +28,14 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np
 from common import median, percentile, save, train_process
 
-from cifar.explain import Inspector, open_epoch
-from cifar.files import write_json_atomic
-from cifar.jobs import prepare_run
-from cifar.model import ModelConfig
-from cifar.modelfile import save_model, save_weights
-from cifar.network import build_model
-from cifar.runs import open_run_dir
-from cifar.status import write_status
+from cifar.atomic import write_json_atomic
+from cifar.config.settings import ModelConfig
+from cifar.launch.launcher import prepare_run
+from cifar.network.build import build_model
+from cifar.network.saving import save_model, save_weights
+from cifar.runs.run import open_run_dir
+from cifar.runs.status import write_status
+from cifar.study.explain import Inspector, open_epoch
 
 
 def look_once(inspector: Inspector, image: np.ndarray) -> None:

@@ -3,7 +3,7 @@ predictions per second over a test set of 10,000 images.
 
     .venv/bin/python benchmarks/bench_inference.py [--repeats 200]
 
-The app's path (`cifar.infer.prepare_image` then `cifar.infer.predict`, a direct model call)
+The app's path (`cifar.study.infer.prepare_image` then `cifar.study.infer.predict`, a direct model call)
 runs side by side with Keras' `model.predict` on the same pixels, the reference. The model is
 the tutorial's, untrained: inference costs the same whatever the weights.
 """
@@ -21,11 +21,11 @@ import numpy as np
 from common import median, percentile, save
 from PIL import Image
 
+from cifar.config.settings import ModelConfig
 from cifar.data import aligned
-from cifar.infer import predict, prepare_image
-from cifar.model import ModelConfig
-from cifar.network import VALIDATION_BATCH_SIZE, build_model
-from cifar.train import shared_tensor
+from cifar.network.build import VALIDATION_BATCH_SIZE, build_model
+from cifar.study.infer import predict, prepare_image
+from cifar.training.fit import shared_tensor
 
 
 def photo_bytes(width: int, height: int, seed: int, kind: str = "JPEG") -> bytes:

@@ -6,7 +6,7 @@ Each measurement is its own process (thread and oneDNN settings only take effect
 TensorFlow starts): build the model, warm up, then train for about --seconds and count images.
 Variants, side by side and interleaved:
 - batch 10, 32 and 128: the app's way (uint8 tensors over the arrays' own memory,
-  `cifar.train.shared_tensor`, handed to `model.fit` and scaled inside the model) against the
+  `cifar.training.fit.shared_tensor`, handed to `model.fit` and scaled inside the model) against the
   uint8 numpy arrays handed to `model.fit`, which Keras first copies into tensors;
 - at batch 32, one lever at a time: batches gathered by a Python generator (no copy of the
   data, the memory lever of benchmark 6), TensorFlow's deterministic ops, float32 input (the
@@ -55,10 +55,10 @@ def child(variant: str, batch: int, seconds: float) -> None:
         tf.config.experimental.enable_op_determinism()
     import keras
 
+    from cifar.config.settings import ModelConfig
     from cifar.data import aligned
-    from cifar.model import ModelConfig
-    from cifar.network import build_model
-    from cifar.train import shared_tensor
+    from cifar.network.build import build_model
+    from cifar.training.fit import shared_tensor
 
     config = ModelConfig(batch_size=batch)
     keras.utils.set_random_seed(0)
@@ -158,8 +158,8 @@ def main() -> None:
             measured[(variant, batch)].append(rate)
             print(f"repeat {repeat + 1}: {variant:>22} batch {batch:>3}: {rate:7.1f} images/s", flush=True)
 
-    from cifar.model import ModelConfig
-    from cifar.network import forward_macs
+    from cifar.config.settings import ModelConfig
+    from cifar.network.size import forward_macs
 
     peak = matmul_gflops()
     train_flops_per_image = 3 * 2 * forward_macs(ModelConfig())

@@ -21,10 +21,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from common import save
 
 from cifar.data import load_dataset
-from cifar.explain import Inspector, open_epoch
-from cifar.faithfulness import deletion, sanity
-from cifar.network import build_model
-from cifar.runs import find_run
+from cifar.network.build import build_model
+from cifar.runs.run import find_run
+from cifar.study.explain import Inspector, open_epoch
+from cifar.study.faithfulness import deletion, sanity
 
 
 def check(run_text: str, images: int, runs_dir: str | None) -> dict:

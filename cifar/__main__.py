@@ -1,5 +1,5 @@
 import sys
 
-from cifar.cli import main
+from cifar.cli.main import main
 
 sys.exit(main())

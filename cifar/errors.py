@@ -6,6 +6,9 @@ shows it as it is and catches one class: `except CifarError as error: show(error
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 
 class CifarError(Exception):
     """Something the user can put right; the message says what and how."""
@@ -32,3 +35,20 @@ class ImageError(CifarError):
 
 class TrainingFailed(CifarError):
     """Training cannot go on (it diverged, or a continued run met other data)."""
+
+
+def os_reason(error: OSError) -> str:
+    """What the operating system said, and of which file: "Read-only file system: runs/x/stop"."""
+    reason = error.strerror or str(error) or type(error).__name__
+    return f"{reason}: {error.filename}" if error.filename else reason
+
+
+@contextlib.contextmanager
+def os_errors_as(kind: type[CifarError], what: str, advice: str) -> Iterator[None]:
+    """Within the block, an OSError (a full disk, a folder without permission) becomes `kind`,
+    saying what failed, the system's reason and what to do: "Could not delete run x (Permission
+    denied: runs/x): check that the runs folder is writable."."""
+    try:
+        yield
+    except OSError as error:
+        raise kind(f"{what} ({os_reason(error)}): {advice}") from error

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import streamlit as st
 
-from cifar import jobs, local_queue
-from cifar.board import board_csv, board_frame, board_rows, places
-from cifar.charts import parallel_figure
-from cifar.compare import ACCURACY_AXIS, axis, parallel_columns, run_row, runs_frame
-from cifar.runs import list_runs
-from pages.common import use_app_navigation
+from cifar.classroom.board import board_csv, board_frame, board_rows
+from cifar.launch import launcher
+from cifar.launch.waits import places
+from cifar.runs.run import list_runs
+from cifar.study.charts import parallel_figure
+from cifar.study.compare import ACCURACY_AXIS, axis, parallel_columns, run_row, runs_frame
+from cifar.training import local_queue
+from pages.shared.common import use_app_navigation
 
 REFRESH_SECONDS = 5
 
@@ -51,7 +53,7 @@ def board() -> None:
             "name in the sidebar and presses Launch, and their runs appear here."
         )
         return
-    live = places(jobs.live_jobs(), local_queue.max_trainings())
+    live = places(launcher.live_jobs(), local_queue.max_trainings())
     rows = board_rows(runs, live)
     headline(rows, live)
     st.dataframe(

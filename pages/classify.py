@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import streamlit as st
 
-from cifar.charts import probability_figure
-from cifar.gallery import enlarge, with_article
-from cifar.infer import MAX_BYTES, UPLOAD_TYPES, ImageError, predict, prepare_image
-from cifar.network import how_tested
-from pages.common import config_of, dataset, model_of, no_run_yet, selected_run, use_app_navigation
-from pages.looking import HANDED_IMAGE, INSIDE_PAGE, inside_link, looked_images, where_it_looked
+from cifar.network.build import how_tested
+from cifar.study.charts import probability_figure
+from cifar.study.gallery import enlarge, with_article
+from cifar.study.infer import MAX_BYTES, UPLOAD_TYPES, ImageError, predict, prepare_image
+from pages.shared.common import config_of, dataset, model_of, no_run_yet, selected_run, use_app_navigation
+from pages.shared.looking import HANDED_IMAGE, INSIDE_PAGE, inside_link, looked_images, where_it_looked
 
 use_app_navigation()
 st.title("Classify your own images")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from cifar.charts import class_counts_figure
-from cifar.gallery import class_counts, enlarge, page_of, samples_per_class, strip
-from pages.common import dataset, use_app_navigation
+from cifar.study.charts import class_counts_figure
+from cifar.study.gallery import class_counts, enlarge, page_of, samples_per_class, strip
+from pages.shared.common import dataset, use_app_navigation
 
 use_app_navigation()
 st.title("The data")

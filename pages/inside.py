@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import streamlit as st
 
-from cifar.gallery import enlarge, with_article
-from cifar.infer import top_classes
-from pages.common import dataset, no_run_yet, selected_run, test_images, use_app_navigation
-from pages.inside_parts import choose_image, show_feature_maps, show_filters, show_grad_cam
-from pages.looking import inspector_of
+from cifar.study.gallery import enlarge, with_article
+from cifar.study.infer import top_classes
+from pages.parts.inside_parts import choose_image, show_feature_maps, show_filters, show_grad_cam
+from pages.shared.common import dataset, no_run_yet, selected_run, test_images, use_app_navigation
+from pages.shared.looking import inspector_of
 
 use_app_navigation()
 st.title("Inside the network")

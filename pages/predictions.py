@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import streamlit as st
 
-from cifar.charts import probability_figure
-from cifar.gallery import SORTS, enlarge, filter_predictions, page_of, with_article
-from pages.common import dataset, no_run_yet, selected_run, test_images, use_app_navigation
-from pages.looking import inside_link, looked_images, where_it_looked
+from cifar.study.charts import probability_figure
+from cifar.study.gallery import SORTS, enlarge, filter_predictions, page_of, with_article
+from pages.shared.common import dataset, no_run_yet, selected_run, test_images, use_app_navigation
+from pages.shared.looking import inside_link, looked_images, where_it_looked
 
 use_app_navigation()
 st.title("Predictions on the test set")

@@ -5,13 +5,14 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from cifar import evaluate
-from cifar.charts import confusion_figure, history_figure, selected_cell
-from cifar.gallery import enlarge
-from cifar.network import how_tested
-from pages.common import config_of, dataset, no_run_yet, selected_run, test_images, use_app_navigation
-from pages.looking import looked_images, pick_and_look_inside, where_it_looked
-from pages.results_flip import try_flip
+from cifar.launch import launcher
+from cifar.network.build import how_tested
+from cifar.study import evaluate
+from cifar.study.charts import confusion_figure, history_figure, selected_cell
+from cifar.study.gallery import enlarge
+from pages.parts.results_flip import try_flip
+from pages.shared.common import config_of, dataset, no_run_yet, selected_run, test_images, use_app_navigation
+from pages.shared.looking import looked_images, pick_and_look_inside, where_it_looked
 
 use_app_navigation()
 st.title("Results")
@@ -23,7 +24,7 @@ if run is None or not run.prediction_epochs():
         no_run_yet()
     st.stop()
 
-status, history, epochs = run.status(), run.history(), run.prediction_epochs()
+status, history, epochs = launcher.status(run), run.history(), run.prediction_epochs()
 names = run.class_names()
 parent, continued_after = status.resumed_from, status.start_epoch
 continues = f" · continues {parent} after its epoch {continued_after}" if parent else ""

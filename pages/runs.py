@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import streamlit as st
 
-from cifar import jobs
-from cifar.board import NO_NAME
-from cifar.charts import METRIC_NAMES, overlay_figure, parallel_figure
-from cifar.compare import ACCURACY_AXIS, axis, history_csv, parallel_columns, run_row, runs_frame
+from cifar.classroom.board import NO_NAME
+from cifar.config.settings import FIELDS
 from cifar.errors import CifarError
-from cifar.model import FIELDS
-from cifar.runs import Run, list_runs, runs_root
-from pages.common import RUN_PARAM, selected_run, use_app_navigation
+from cifar.launch import launcher
+from cifar.runs.run import Run, list_runs, runs_root
+from cifar.study.charts import METRIC_NAMES, overlay_figure, parallel_figure
+from cifar.study.compare import ACCURACY_AXIS, axis, history_csv, parallel_columns, run_row, runs_frame
+from pages.shared.common import RUN_PARAM, selected_run, use_app_navigation
 
 use_app_navigation()
 st.title("Runs")
@@ -105,7 +105,7 @@ else:
 
 def manage(run: Run) -> None:
     """Downloads and delete (with a confirmation) for one run."""
-    live = run.status().live
+    live = launcher.status(run).live
     model_column, history_column, delete_column = st.columns(3)
     model_column.download_button(
         "Model (.keras)",
@@ -135,8 +135,8 @@ def manage(run: Run) -> None:
     if yes.button("Yes, delete it", type="primary", key="confirm_delete_yes"):
         del st.session_state["confirm_delete"]
         try:
-            jobs.delete(run)
-        except (CifarError, OSError) as error:
+            launcher.delete(run)
+        except CifarError as error:
             st.error(f"Nothing was deleted: {error}")
             return
         if st.query_params.get(RUN_PARAM) == run.id:

@@ -6,21 +6,23 @@ import json
 
 import streamlit as st
 
-from cifar import jobs, local_queue
-from cifar.board import places
-from cifar.charts import batch_figure, history_figure
-from cifar.compare import run_outcome
+from cifar.config.settings import ModelConfig
 from cifar.data import Dataset
 from cifar.errors import CifarError
-from cifar.estimate import check_feasible, describe_duration
-from cifar.gallery import enlarge, samples_per_class, strip
-from cifar.model import ModelConfig
-from cifar.network import augmentation_preview, describe
-from cifar.runs import open_run
-from pages.common import RUN_PARAM, dataset, use_app_navigation
-from pages.train_controls import config_from_widgets, continue_run, preset_picker
-from pages.train_share import share_setup
-from pages.who import current_who
+from cifar.launch import launcher
+from cifar.launch.estimate import check_feasible
+from cifar.launch.waits import places
+from cifar.network.build import augmentation_preview, describe
+from cifar.runs.progress import describe_duration, describe_progress
+from cifar.runs.run import open_run
+from cifar.study.charts import batch_figure, history_figure
+from cifar.study.compare import run_outcome
+from cifar.study.gallery import enlarge, samples_per_class, strip
+from cifar.training import local_queue
+from pages.parts.train_controls import config_from_widgets, continue_run, preset_picker
+from pages.parts.train_share import share_setup
+from pages.shared.common import RUN_PARAM, dataset, use_app_navigation
+from pages.shared.who import current_who
 
 use_app_navigation()
 st.title("Train a network")
@@ -84,8 +86,8 @@ if config is not None:
         name = st.text_input("Run name (optional)", key="run_name", max_chars=40)
         if st.button("Launch training", type="primary", key="launch", disabled=data is None or bool(cost.refusal)):
             try:
-                run = jobs.launch(config, name=name or st.session_state.get("preset", "run"), who=current_who())
-            except (CifarError, OSError) as error:
+                run = launcher.launch(config, name=name or st.session_state.get("preset", "run"), who=current_who())
+            except CifarError as error:
                 st.error(f"Could not launch: {error}")
             else:
                 st.query_params[RUN_PARAM] = run.id
@@ -94,9 +96,9 @@ if config is not None:
         continue_run(train_images, test_images, data is not None)
 
 
-def watched_job() -> jobs.Job | None:
+def watched_job() -> launcher.Job | None:
     """The training this session launched or has in its address, else any live one."""
-    live = {job.run.id: job for job in jobs.live_jobs()}
+    live = {job.run.id: job for job in launcher.live_jobs()}
     watching = st.session_state.get("watching") or st.query_params.get(RUN_PARAM)
     return live.get(watching) or next(iter(live.values()), None)
 
@@ -111,7 +113,7 @@ def live_view() -> None:
     run = job.run
     st.subheader(f"Run {run.id}")
     if job.state == "queued":
-        place = places(jobs.live_jobs(), local_queue.max_trainings()).get(run.id)
+        place = places(launcher.live_jobs(), local_queue.max_trainings()).get(run.id)
         wait = f", starting in {describe_duration(place.starts_in)} (an estimate)" if place else ""
         st.info(
             f"Queued: number {job.queue_position} in line{wait}. It starts by itself when its turn comes: "
@@ -122,12 +124,7 @@ def live_view() -> None:
         st.info(notice)
     progress = run.progress()
     if progress:
-        st.progress(
-            progress["fraction"],
-            text=f"Epoch {progress['epoch']} of {progress['epochs']}, batch {progress['batch']:,} of "
-            f"{progress['batches']:,}: {progress['images_per_second']:,.0f} images/s, "
-            f"{describe_duration(progress['eta_seconds'])} left",
-        )
+        st.progress(progress.fraction, text="E" + describe_progress(progress, detail=True)[1:])
         curves(run)
     elif job.state == "running":
         st.caption("Loading the data and building the model…")
@@ -154,7 +151,7 @@ def ended_view() -> None:
         st.rerun(scope="app")  # the whole page once more: its Stop button goes with the training
     st.subheader(f"Run {run.id}")
     outcome = run_outcome(run)
-    (st.success if run.status().state == "finished" else st.warning)(outcome)
+    (st.success if launcher.status(run).state == "finished" else st.warning)(outcome)
     if run.history().get("epoch"):
         st.markdown(f":material/insights: [See its results](results?run={run.id})")
         curves(run)
@@ -166,6 +163,6 @@ current = watched_job()
 if current is not None and st.button(
     "Stop training", key="stop_training", help="Stops after the current batch; finished epochs are kept."
 ):
-    jobs.stop(current.run)
+    launcher.stop(current.run)
     st.toast(f"Stopping {current.run.id} after its current batch.")
 st.caption("A training keeps going if you leave this page, reload it or close the tab.")

@@ -8,13 +8,10 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import subprocess
-import sys
-import urllib.request
 
 import pytest
-from helpers import ROOT, wait_until
+from app_server import running_app
+from helpers import ROOT
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 playwright_api = pytest.importorskip("playwright.sync_api", reason="playwright is in requirements-dev.txt")
@@ -41,52 +38,11 @@ CHROMIUM_ARGS = [
 ]
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture(name="server")
 def server_fixture(batches_dir, runs_dir, tmp_path):
     """The URL of `streamlit run streamlit_app.py` on a free port, on the synthetic data and `runs_dir`."""
-    port = free_port()
-    env = dict(os.environ, CIFAR10_DIR=str(batches_dir), CIFAR_RUNS_DIR=str(runs_dir))
-    log = open(tmp_path / "streamlit.log", "wb")  # noqa: SIM115 (closed below)
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "streamlit",
-            "run",
-            "streamlit_app.py",
-            "--server.port",
-            str(port),
-            "--server.headless",
-            "true",
-            "--server.address",
-            "127.0.0.1",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-
-    def healthy() -> bool:
-        try:
-            return urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).status == 200
-        except OSError:
-            return False
-
-    try:
-        wait_until(healthy, timeout=90, what="the Streamlit server's health endpoint")
+    with running_app(tmp_path / "streamlit.log", CIFAR10_DIR=str(batches_dir), CIFAR_RUNS_DIR=str(runs_dir)) as url:
         yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
-        log.close()
 
 
 @pytest.fixture(name="page")

@@ -71,11 +71,6 @@ def runs_dir() -> Path:
 @pytest.fixture(scope="session")
 def finished_run(batches_dir, tmp_path_factory):
     """One finished two-epoch run on the synthetic batches, made through the command line."""
-    from helpers import TINY_FLAGS, run_cli
+    from helpers import train_run
 
-    from cifar.runs import open_run_dir
-
-    runs = tmp_path_factory.mktemp("finished-runs")
-    result = run_cli("train", "--data", str(batches_dir), "--runs-dir", str(runs), "--epochs", "2", *TINY_FLAGS)
-    assert result.returncode == 0, result.stderr
-    return result, open_run_dir(result.stdout.splitlines()[0])
+    return train_run(batches_dir, tmp_path_factory.mktemp("finished-runs"))

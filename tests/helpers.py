@@ -11,10 +11,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from cifar import local_queue
-from cifar.model import ModelConfig
-from cifar.runs import Run
-from cifar.status import RunStatus
+from cifar.config.settings import ModelConfig
+from cifar.launch import launcher
+from cifar.runs.run import Run, open_run_dir
+from cifar.runs.status import RunStatus
+from cifar.training import local_queue
 
 ROOT = Path(__file__).resolve().parent.parent
 # Small enough to train an epoch of 200 images in well under a second.
@@ -50,11 +51,20 @@ def run_cli(*args: str, timeout: float = 240) -> subprocess.CompletedProcess:
     )
 
 
+def train_run(data: Path, runs_dir: Path, *flags: str, epochs: int = 2, timeout: float = 240) -> Run:
+    """A finished run of the tiny network, with `flags` on top, trained by `python -m cifar train`."""
+    flags = (*TINY_FLAGS, "--epochs", str(epochs), *flags)
+    result = run_cli("train", "--data", str(data), "--runs-dir", str(runs_dir), *flags, timeout=timeout)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return open_run_dir(result.stdout.splitlines()[0])
+
+
 def run_trainer(run_dir: Path, timeout: float = 240, **options) -> subprocess.CompletedProcess:
-    """`python -m cifar.train RUN_DIR` on a prepared run, put in line first as a launcher does."""
+    """`python -m cifar.training RUN_DIR --wait-in-line` on a prepared run, put in line first as
+    this machine's launcher does."""
     local_queue.enqueue(run_dir)
     return subprocess.run(
-        [sys.executable, "-m", "cifar.train", str(run_dir)],
+        [sys.executable, "-m", "cifar.training", str(run_dir), "--wait-in-line"],
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -74,8 +84,8 @@ def wait_until(condition: Callable[[], bool], timeout: float = 120, what: str = 
 
 
 def wait_for_end(run: Run, timeout: float = 180) -> RunStatus:
-    wait_until(lambda: not run.status().live, timeout, f"{run.id} to end")
-    return run.status()
+    wait_until(lambda: not launcher.status(run).live, timeout, f"{run.id} to end")
+    return launcher.status(run)
 
 
 def kill_mid_epoch(run: Run, after: int, timeout: float = 120) -> None:
@@ -83,10 +93,10 @@ def kill_mid_epoch(run: Run, after: int, timeout: float = 120) -> None:
 
     def training_a_later_epoch() -> bool:
         last = run.progress()  # the newest batch event
-        return last is not None and last["epoch"] > after and last["batch"] < last["batches"]
+        return last is not None and last.epoch > after and last.batch < last.batches
 
     wait_until(training_a_later_epoch, timeout, f"an epoch after epoch {after} to be under way")
-    os.kill(run.status().pid, signal.SIGKILL)
+    os.kill(launcher.status(run).pid, signal.SIGKILL)
 
 
 # Four people's best test accuracy in each of their three runs: a class board to look at.
@@ -99,10 +109,10 @@ def write_twelve_runs(source: Run, runs_dir: Path) -> None:
     import json
     import shutil
 
-    from cifar.files import write_json_atomic
-    from cifar.layout import RunFiles
-    from cifar.model import load_config, save_config
-    from cifar.status import read_status, write_status
+    from cifar.atomic import write_json_atomic
+    from cifar.runs.config_file import load_config, save_config
+    from cifar.runs.layout import RunFiles
+    from cifar.runs.status import read_status, write_status
 
     for who, bests in PEOPLE.items():
         for index, best in enumerate(bests):

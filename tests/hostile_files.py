@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from cifar.infer import MAX_BYTES, PreparedImage
+from cifar.study.infer import MAX_BYTES, PreparedImage
 
 # If anything ever unpickles the pickle below, this file appears: the tests check that it never does.
 UNPICKLED_MARKER = Path(tempfile.gettempdir()) / "cifar-lab-an-upload-was-unpickled"

@@ -8,7 +8,6 @@ import contextlib
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -17,6 +16,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from app_server import free_port
+
 
 @dataclass(frozen=True)
 class RayHead:
@@ -24,12 +25,6 @@ class RayHead:
     process: subprocess.Popen
     temp_dir: Path
     log: Path
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _job_api_answers(address: str) -> bool:

@@ -30,10 +30,10 @@ def test_runs_page_with_no_runs_says_what_to_do():
 
 def _two_runs(finished_run, runs_dir) -> tuple[str, str]:
     """The finished run and a copy that trained with another learning rate and dropout."""
-    from cifar.files import write_json_atomic
-    from cifar.model import load_config, save_config
+    from cifar.atomic import write_json_atomic
+    from cifar.runs.config_file import load_config, save_config
 
-    _, run = finished_run
+    run = finished_run
     shutil.copytree(run.path, runs_dir / run.id)
     other = runs_dir / (run.id + "-b")
     shutil.copytree(run.path, other)
@@ -70,8 +70,8 @@ def test_runs_page_compares_downloads_and_deletes(finished_run, runs_dir):
 def test_runs_page_keeps_a_live_run_from_deletion(finished_run, runs_dir):
     import os
 
-    from cifar.runs import open_run
-    from cifar.status import write_status
+    from cifar.runs.run import open_run
+    from cifar.runs.status import write_status
 
     first, _ = _two_runs(finished_run, runs_dir)
     run = open_run(first, runs_dir)
@@ -121,7 +121,7 @@ def test_train_page_defaults_to_the_tutorial_and_follows_presets(with_data):
 
 
 def test_train_page_refuses_a_network_that_would_not_fit(with_data, monkeypatch):
-    monkeypatch.setattr("cifar.estimate.available_memory_bytes", lambda: 4e9)  # a small laptop
+    monkeypatch.setattr("cifar.launch.estimate.available_memory_bytes", lambda: 4e9)  # a small laptop
     at = page("train").run()
     at.slider(key="cfg_conv_blocks").set_value(4).run()
     for block in range(4):
@@ -141,7 +141,7 @@ def test_train_page_refuses_a_network_that_would_not_fit(with_data, monkeypatch)
 def test_train_page_launches_a_training(with_data, runs_dir):
     from helpers import wait_for_end
 
-    from cifar.runs import list_runs
+    from cifar.runs.run import list_runs
 
     at = page("train").run()
     at.selectbox(key="preset").set_value("quick").run()
@@ -162,8 +162,8 @@ def test_train_page_launches_a_training(with_data, runs_dir):
 def test_a_second_launch_says_where_it_stands_in_the_queue(with_data, runs_dir, monkeypatch):
     from helpers import wait_for_end, wait_until
 
-    from cifar import jobs
-    from cifar.runs import open_run
+    from cifar.launch import launcher
+    from cifar.runs.run import open_run
 
     monkeypatch.setenv("CIFAR_MAX_TRAININGS", "1")
     at = page("train").run()
@@ -171,24 +171,24 @@ def test_a_second_launch_says_where_it_stands_in_the_queue(with_data, runs_dir, 
     at.number_input(key="cfg_epochs").set_value(500).run()
     at.button(key="launch").click().run()
     first = at.query_params["run"]
-    wait_until(lambda: [j.state for j in jobs.live_jobs(runs_dir)] == ["running"], what="the first to train")
+    wait_until(lambda: [j.state for j in launcher.live_jobs(runs_dir)] == ["running"], what="the first to train")
     at.button(key="launch").click().run()
     second = at.query_params["run"]
     assert not at.exception and second != first
-    wait_until(lambda: len(jobs.live_jobs(runs_dir)) == 2, what="the second to queue")
+    wait_until(lambda: len(launcher.live_jobs(runs_dir)) == 2, what="the second to queue")
     at.run()
     assert any("Queued: number 1 in line" in info.value for info in at.info), [i.value for i in at.info]
     at.button(key="stop_training").click().run()  # the run this session watches: the queued one
     assert "before training began" in wait_for_end(open_run(second, runs_dir)).message
-    assert open_run(first, runs_dir).status().state == "running"
-    jobs.stop(first, runs_dir)
+    assert launcher.status(open_run(first, runs_dir)).state == "running"
+    launcher.stop(first, runs_dir)
     assert wait_for_end(open_run(first, runs_dir)).state == "stopped"
 
 
 def test_train_page_continues_the_selected_run(with_data, finished_run, runs_dir):
     from helpers import wait_for_end
 
-    from cifar.runs import open_run
+    from cifar.runs.run import open_run
 
     parent = _with_run(finished_run, runs_dir)
     at = page("train")
@@ -213,10 +213,10 @@ def test_train_page_continues_an_interrupted_run(with_data, batches_dir, runs_di
     """A training killed mid-epoch (SIGKILL) carries on from its last finished epoch, from the Train page."""
     from helpers import TINY, kill_mid_epoch, wait_for_end
 
-    from cifar import jobs
-    from cifar.runs import open_run
+    from cifar.launch import launcher
+    from cifar.runs.run import open_run
 
-    parent = jobs.launch(TINY.replace(epochs=300, batch_size=2), runs_dir=runs_dir, data=batches_dir, name="killed")
+    parent = launcher.launch(TINY.replace(epochs=300, batch_size=2), runs_dir=runs_dir, data=batches_dir, name="killed")
     kill_mid_epoch(parent, after=1)
     assert wait_for_end(parent, timeout=30).state == "interrupted"
     earlier = parent.history()
@@ -247,7 +247,7 @@ def test_results_page_without_runs_says_what_to_do(with_data):
 
 
 def test_results_page_shows_curves_matrix_and_cell_images(with_data, finished_run, runs_dir):
-    _, run = finished_run
+    run = finished_run
     shutil.copytree(run.path, runs_dir / run.id)
     at = page("results")
     at.query_params["run"] = run.id
@@ -266,7 +266,7 @@ def test_results_page_shows_curves_matrix_and_cell_images(with_data, finished_ru
 
 
 def _with_run(finished_run, runs_dir) -> str:
-    _, run = finished_run
+    run = finished_run
     shutil.copytree(run.path, runs_dir / run.id)
     return run.id
 
@@ -275,7 +275,7 @@ def test_predictions_page_filters_and_pages(with_data, finished_run, runs_dir):
     _with_run(finished_run, runs_dir)
     at = page("predictions").run()
     assert not at.exception
-    _, run = finished_run
+    run = finished_run
     right = int((run.predictions().astype("float32").argmax(axis=1) == run.labels()).sum())
     at.radio(key="filter_correct").set_value("right").run()
     assert not at.exception and f"{right:,} images" in at.number_input(key="page").label
@@ -315,7 +315,7 @@ def test_a_run_tested_on_other_data_says_so(finished_run, runs_dir, tree_dir, mo
 
 
 def test_sidebar_run_picker_follows_the_address(with_data, finished_run, runs_dir):
-    _, run = finished_run
+    run = finished_run
     shutil.copytree(run.path, runs_dir / run.id)
     newer = "29991231-000000-newer-0000"
     shutil.copytree(run.path, runs_dir / newer)

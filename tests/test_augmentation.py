@@ -8,8 +8,9 @@ from helpers import ROOT
 from streamlit.testing.v1 import AppTest
 from synthetic import make_images
 
-from cifar.model import ModelConfig, preset
-from cifar.network import augmentation_layers, augmentation_preview, build_model
+from cifar.config.presets import preset
+from cifar.config.settings import ModelConfig
+from cifar.network.build import augmentation_layers, augmentation_preview, build_model
 
 AUGMENTED = ModelConfig(augment=True, seed=7)
 SHIFT_PIXELS = 0.1 * 32  # RandomTranslation(0.1, 0.1): at most a tenth of the side each way

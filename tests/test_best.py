@@ -8,15 +8,18 @@ import json
 
 import numpy as np
 import pytest
-from helpers import TINY_FLAGS, run_cli
+from helpers import run_cli, train_run
 
-from cifar import devices, network
-from cifar.compare import preset_of, run_row, runs_frame
+from cifar.config.presets import PRESETS
+from cifar.config.settings import ModelConfig
 from cifar.errors import ConfigError
-from cifar.infer import predict
-from cifar.model import PRESETS, ModelConfig
-from cifar.network import build_model, forward_macs, parameter_count, probabilities_as_tested
-from cifar.runs import open_run_dir
+from cifar.launch import launcher
+from cifar.network import build, devices
+from cifar.network.build import build_model, probabilities_as_tested
+from cifar.network.size import forward_macs, parameter_count
+from cifar.runs.run import open_run_dir
+from cifar.study.compare import preset_of, run_row, runs_frame
+from cifar.study.infer import predict
 
 SMALL = ModelConfig(conv_blocks=2, filters=(8, 16), convs_per_block=2, dense_units=0, batch_norm=True, dropout=0.0)
 
@@ -73,7 +76,7 @@ def test_weight_decay_reaches_every_optimizer(optimizer):
 def test_weight_decay_shrinks_a_weight_with_no_gradient():
     import keras
 
-    optimizer = network.make_optimizer(SMALL.replace(optimizer="sgd", learning_rate=0.1, weight_decay=0.05))
+    optimizer = build.make_optimizer(SMALL.replace(optimizer="sgd", learning_rate=0.1, weight_decay=0.05))
     weight = keras.Variable(np.ones(3, dtype=np.float32))
     optimizer.apply_gradients([(np.zeros(3, dtype=np.float32), weight)])
     np.testing.assert_allclose(np.asarray(weight), 1 - 0.1 * 0.05, rtol=1e-6)
@@ -119,12 +122,12 @@ def test_the_test_time_flip_averages_an_image_and_its_mirror_image():
     np.testing.assert_allclose(probabilities_as_tested(forward, images, SMALL), plain, atol=1e-6)
     assert not np.allclose(plain, mirrored, atol=1e-4)  # the mirror image does change the answer
     np.testing.assert_allclose(predict(model, images[0], flip), (plain[0] + mirrored[0]) / 2, atol=1e-6)
-    assert network.how_tested(flip).startswith("Each image is also seen mirrored")
-    assert network.how_tested(SMALL) == ""
+    assert build.how_tested(flip).startswith("Each image is also seen mirrored")
+    assert build.how_tested(SMALL) == ""
 
 
 def test_best_is_a_preset_of_the_techniques_it_names():
-    best = PRESETS["best"]
+    best = PRESETS["best"].config
     assert best.early_pool and best.batch_norm and best.test_time_flip and best.mixed_precision
     assert not best.residual  # measured, and it did not earn its time (RESULTS.md, section 8)
     assert best.head != "flatten" and best.weight_decay > 0 and best.label_smoothing > 0 and best.augment
@@ -135,18 +138,15 @@ def test_best_is_a_preset_of_the_techniques_it_names():
 @pytest.fixture(scope="module")
 def flipped_run(batches_dir, tmp_path_factory):
     """A short run with the test-time flip and mixed precision, made through the command line."""
-    runs = tmp_path_factory.mktemp("flip-runs")
-    flags = [*TINY_FLAGS, "--convs-per-block", "2", "--residual", "--early-pool", "--head", "max"]
-    result = run_cli("train", "--data", str(batches_dir), "--runs-dir", str(runs), "--epochs", "1",
-                     "--test-time-flip", "--mixed-precision", "--batch-norm", *flags)  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    return open_run_dir(result.stdout.splitlines()[0])
+    flags = ["--convs-per-block", "2", "--residual", "--early-pool", "--head", "max", "--test-time-flip"]
+    flags += ["--mixed-precision", "--batch-norm"]
+    return train_run(batches_dir, tmp_path_factory.mktemp("flip-runs"), *flags, epochs=1)
 
 
 def test_a_flipped_run_stores_the_averaged_answers_and_says_where_it_trained(flipped_run, batches_dir):
     from cifar.data import load_dataset
 
-    status = flipped_run.status()
+    status = launcher.status(flipped_run)
     assert status.machine == devices.machine() and status.machine
     assert status.precision == devices.compute_precision(flipped_run.config()).policy
     data = load_dataset(str(batches_dir))
@@ -162,7 +162,7 @@ def test_a_flipped_run_stores_the_averaged_answers_and_says_where_it_trained(fli
 
 
 def test_evaluate_tests_a_finished_run_with_a_flip(finished_run, batches_dir, monkeypatch):
-    _, run = finished_run
+    run = finished_run
     monkeypatch.setenv("CIFAR10_DIR", str(batches_dir))
     result = run_cli("evaluate", str(run.path), "--flip", "--json")
     assert result.returncode == 0, result.stderr
@@ -170,7 +170,7 @@ def test_evaluate_tests_a_finished_run_with_a_flip(finished_run, batches_dir, mo
     from cifar.data import load_dataset
 
     data = load_dataset(str(batches_dir))
-    expected = network.flip_accuracies(run.load_model(), data.x_test, data.y_test)
+    expected = build.flip_accuracies(run.load_model(), data.x_test, data.y_test)
     assert (flip["accuracy"], flip["with_flip"]) == pytest.approx(expected)
     assert flip["accuracy"] == pytest.approx(json.loads(result.stdout)["test_accuracy"], abs=1e-3)
     shown = run_cli("evaluate", str(run.path), "--flip")
@@ -178,13 +178,13 @@ def test_evaluate_tests_a_finished_run_with_a_flip(finished_run, batches_dir, mo
 
 
 def test_evaluate_refuses_a_flip_on_an_earlier_epoch_or_a_run_without_a_model(finished_run, runs_dir):
-    _, run = finished_run
+    run = finished_run
     result = run_cli("evaluate", str(run.path), "--flip", "--epoch", "1")
     assert result.returncode == 2 and result.stdout == ""
     assert "--flip tests the model of the last epoch only; leave out --epoch 1." in result.stderr
-    from cifar import jobs
+    from cifar.launch import launcher
 
-    queued = jobs.prepare_run(SMALL, runs_dir)
+    queued = launcher.prepare_run(SMALL, runs_dir)
     result = run_cli("evaluate", str(queued), "--flip")
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert f"Run {queued.name} has no finished epoch yet, so there is no model to test with a flip." in result.stderr
@@ -201,16 +201,18 @@ def test_best_is_on_its_way_after_two_epochs(real_data_dir, runs_dir):
     """Two epochs of `best` as it runs (its 12-epoch schedule, then a stop), not the whole run."""
     from helpers import wait_for_end, wait_until
 
-    from cifar import jobs
+    from cifar.launch import launcher
 
-    run = jobs.launch(PRESETS["best"], runs_dir, name="best-on-its-way", data=real_data_dir)
-    wait_until(lambda: len(run.history().get("val_accuracy") or []) >= 2 or not run.status().live, 900, "epoch 2")
-    jobs.stop(run)
+    run = launcher.launch(PRESETS["best"].config, runs_dir, name="best-on-its-way", data=real_data_dir)
+    wait_until(
+        lambda: len(run.history().get("val_accuracy") or []) >= 2 or not launcher.status(run).live, 900, "epoch 2"
+    )
+    launcher.stop(run)
     status = wait_for_end(run, 300)
     accuracy = run.history()["val_accuracy"]
     assert status.state == "stopped" and len(accuracy) >= 2, (status, run.files.log.read_text()[-2000:])
     assert accuracy[1] >= SECOND_EPOCH_MILESTONE, f"best's second epoch reached {accuracy[1]}"
-    assert status.precision == devices.compute_precision(PRESETS["best"]).policy
+    assert status.precision == devices.compute_precision(PRESETS["best"].config).policy
 
 
 def test_results_says_how_a_run_was_tested_where_it_trained_and_what_it_fell_back_from(
@@ -221,7 +223,7 @@ def test_results_says_how_a_run_was_tested_where_it_trained_and_what_it_fell_bac
     from helpers import ROOT
     from streamlit.testing.v1 import AppTest
 
-    from cifar.status import read_status, write_status
+    from cifar.runs.status import read_status, write_status
 
     monkeypatch.setenv("CIFAR10_DIR", str(batches_dir))
     flipped = open_run_dir(shutil.copytree(flipped_run.path, runs_dir / flipped_run.id))
@@ -229,8 +231,8 @@ def test_results_says_how_a_run_was_tested_where_it_trained_and_what_it_fell_bac
     at.query_params["run"] = flipped.id
     at.run()
     assert not at.exception
-    assert any(network.how_tested(flipped.config()) in caption.value for caption in at.caption)
-    assert any(f"trained on {flipped.status().machine} in " in caption.value for caption in at.caption)
+    assert any(build.how_tested(flipped.config()) in caption.value for caption in at.caption)
+    assert any(f"trained on {launcher.status(flipped).machine} in " in caption.value for caption in at.caption)
     assert not [expander for expander in at.expander if "test-time flip help" in expander.label]
     # A run whose mixed precision fell back says so, on Results as on the Train page.
     notice = devices.compute_precision(flipped.config(), gpus=0, flags=frozenset()).notice
@@ -238,7 +240,7 @@ def test_results_says_how_a_run_was_tested_where_it_trained_and_what_it_fell_bac
     at.run()
     assert [info.value for info in at.info] == [notice]
     # A run trained without the flip offers to try it, and shows both accuracies.
-    _, plain = finished_run
+    plain = finished_run
     shutil.copytree(plain.path, runs_dir / plain.id)
     at.query_params["run"] = plain.id
     at.run()
@@ -247,6 +249,6 @@ def test_results_says_how_a_run_was_tested_where_it_trained_and_what_it_fell_bac
     model = plain.load_model()
     from cifar.data import load_dataset
 
-    without, with_flip = network.flip_accuracies(model, load_dataset(str(batches_dir)).x_test, plain.labels())
+    without, with_flip = build.flip_accuracies(model, load_dataset(str(batches_dir)).x_test, plain.labels())
     shown = " ".join(markdown.value for markdown in at.markdown)
     assert f"As tested: **{without:.1%}**; with the flip: **{with_flip:.1%}**" in shown

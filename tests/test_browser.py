@@ -24,7 +24,8 @@ from browser_fixtures import (  # noqa: F401 (fixtures)
 from helpers import wait_for_end, wait_until
 from PIL import Image
 
-from cifar.runs import list_runs
+from cifar.launch import launcher
+from cifar.runs.run import list_runs
 
 pytestmark = pytest.mark.slow  # a real browser against a real server
 
@@ -136,7 +137,7 @@ def test_walk_through_the_product(server, page, runs_dir):
     # The live view redraws every second; a click that lands while its button is being
     # replaced can be lost, so click until the run has the stop request, as a person would.
     for _ in range(10):
-        if second.stop_requested() or not second.status().live:
+        if second.stop_requested() or not launcher.status(second).live:
             break
         with contextlib.suppress(playwright_api.TimeoutError):  # gone once the run has ended: nothing to press
             stop.click(timeout=5_000)

@@ -9,9 +9,9 @@ from browser_fixtures import page_fixture, playwright_api, server_fixture, settl
 from helpers import wait_for_end, wait_until, write_twelve_runs
 from playwright.sync_api import expect
 
-from cifar import jobs
-from cifar.model import preset
-from cifar.runs import list_runs
+from cifar.config.presets import preset
+from cifar.launch import launcher
+from cifar.runs.run import list_runs
 
 pytestmark = pytest.mark.slow  # a real browser against a real server
 
@@ -35,10 +35,10 @@ def test_a_lesson_link_and_the_class_board(server, page, runs_dir, finished_run)
     (run,) = list_runs(runs_dir)
     assert run.config() == preset("quick").replace(epochs=3, dropout=0.25)
     assert run.written_status().who == "Ada"
-    jobs.stop(run)
+    launcher.stop(run)
     wait_for_end(run)
 
-    _, source = finished_run
+    source = finished_run
     write_twelve_runs(source, runs_dir)
     for width, height, name in [(1280, 800, "class-board"), (390, 844, "phone-class-board")]:
         page.set_viewport_size({"width": width, "height": height})

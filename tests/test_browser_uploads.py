@@ -32,7 +32,7 @@ def alert(page, name: str):
 
 
 def test_hostile_files_in_one_drop_then_a_good_one(server, page, finished_run, runs_dir):
-    _, run = finished_run
+    run = finished_run
     shutil.copytree(run.path, runs_dir / run.id)
     page.goto(f"{server}/classify?run={run.id}")
     picker = page.locator("input[type='file']")

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from cifar.charts import CELL_TRACE_NAME, confusion_figure, history_figure, probability_figure, selected_cell
+from cifar.study.charts import CELL_TRACE_NAME, confusion_figure, history_figure, probability_figure, selected_cell
 
 HISTORY = {
     "epoch": [1, 2, 3],
@@ -62,7 +62,7 @@ def test_probability_figure_most_probable_on_top():
 
 
 def test_class_counts_figure():
-    from cifar.charts import class_counts_figure
+    from cifar.study.charts import class_counts_figure
 
     figure = class_counts_figure([5, 6, 7], [1, 2, 3], NAMES)
     train, test = figure.data
@@ -71,7 +71,7 @@ def test_class_counts_figure():
 
 
 def test_batch_figure_places_batches_on_an_epoch_axis():
-    from cifar.charts import batch_figure
+    from cifar.study.charts import batch_figure
 
     events = [
         {"epoch": 1, "batch": 50, "batches": 100, "loss": 2.0, "accuracy": 0.2},

@@ -14,27 +14,25 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
-import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
+from app_server import end_app, start_app
 from browser_fixtures import CHROMIUM, CHROMIUM_ARGS, launch_long_from_page, playwright_api  # skips without Chromium
-from helpers import ROOT, TINY_FLAGS, run_cli, wait_for_end, wait_until
+from helpers import ROOT, train_run, wait_for_end, wait_until
 from PIL import Image
 
-from cifar import jobs
+from cifar.config.settings import ModelConfig
 from cifar.data import load_dataset
-from cifar.gallery import with_article
-from cifar.infer import predict, prepare_image
-from cifar.liveness import process_alive
-from cifar.model import ModelConfig
-from cifar.runs import Run, list_runs, open_run_dir
+from cifar.launch import launcher
+from cifar.runs.liveness import process_alive
+from cifar.runs.run import Run, list_runs, open_run_dir
+from cifar.study.gallery import with_article
+from cifar.study.infer import predict, prepare_image
 
 pytestmark = pytest.mark.slow  # a real browser against a real server
 
@@ -48,35 +46,9 @@ ACTION_MS = 240_000  # one step of one session, while nine others and a training
 # --- a server and a browser ------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def healthy(url: str) -> bool:
-    try:
-        return urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).status == 200
-    except OSError:
-        return False
-
-
 def start_server(batches_dir: Path, runs_dir: Path, log_path: Path) -> tuple[subprocess.Popen, str]:
-    """`streamlit run` on a free port, as scripts/app.sh starts it, once it answers."""
-    port = free_port()
-    env = dict(os.environ, CIFAR10_DIR=str(batches_dir), CIFAR_RUNS_DIR=str(runs_dir))
-    with open(log_path, "ab") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port", str(port)],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    wait_until(lambda: healthy(url) or process.poll() is not None, timeout=120, what="the server to answer")
-    assert process.poll() is None, log_path.read_text()[-3000:]
-    return process, url
+    """`streamlit run` on a free port, as scripts/app.sh starts it, on the given data and runs."""
+    return start_app(log_path, CIFAR10_DIR=str(batches_dir), CIFAR_RUNS_DIR=str(runs_dir))
 
 
 def peak_rss_bytes(pid: int) -> int:
@@ -87,19 +59,13 @@ def peak_rss_bytes(pid: int) -> int:
     raise AssertionError(f"no VmHWM for process {pid}")
 
 
-def end(process: subprocess.Popen, how: int = signal.SIGTERM) -> None:
-    if process.poll() is None:
-        process.send_signal(how)
-    process.wait(timeout=60)
-
-
 @pytest.fixture
 def servers() -> Iterator[list[subprocess.Popen]]:
     """Every server a test starts is ended after it, whatever happened."""
     started: list[subprocess.Popen] = []
     yield started
     for process in started:
-        end(process)
+        end_app(process)
 
 
 @pytest.fixture
@@ -108,7 +74,7 @@ def trainings() -> Iterator[list[Run]]:
     started: list[Run] = []
     yield started
     for run in started:
-        status = run.status()
+        status = launcher.status(run)
         if status.live and status.pid:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(status.pid, signal.SIGKILL)
@@ -164,9 +130,7 @@ def photo(pixels: np.ndarray) -> bytes:
 def well_trained_run(batches_dir: Path, folder: Path) -> Run:
     """A run that tells every class of the synthetic data apart, so that ten sessions can each
     get a different answer."""
-    result = run_cli("train", "--data", str(batches_dir), "--runs-dir", str(folder), *TINY_FLAGS, "--epochs", "12")
-    assert result.returncode == 0, result.stderr[-2000:]
-    return open_run_dir(result.stdout.splitlines()[0])
+    return train_run(batches_dir, folder, epochs=12)
 
 
 def one_photo_per_class(run: Run, images: np.ndarray) -> dict[str, bytes]:
@@ -217,12 +181,12 @@ def test_ten_sessions_on_one_server_while_a_training_runs(
     first = open_run_dir(shutil.copytree(trained.path, runs_dir / trained.id))
     second = open_run_dir(shutil.copytree(trained.path, runs_dir / f"{trained.id}-b"))
     # The tutorial's network for 500 epochs of 20,000 images: it cannot end before the sessions do.
-    live = jobs.launch(ModelConfig(epochs=500), runs_dir=runs_dir, data=long_batches_dir, name="live")
+    live = launcher.launch(ModelConfig(epochs=500), runs_dir=runs_dir, data=long_batches_dir, name="live")
     trainings.append(live)
     slow_down(live)
     server, url = start_server(long_batches_dir, runs_dir, tmp_path / "streamlit.log")
     servers.append(server)
-    wait_until(lambda: live.status().state == "running", what="the training to run")
+    wait_until(lambda: launcher.status(live).state == "running", what="the training to run")
     epoch_at_start = live.written_status().epoch
 
     files = one_photo_per_class(first, load_dataset(batches_dir).x_test)
@@ -295,11 +259,11 @@ def test_ten_sessions_on_one_server_while_a_training_runs(
             assert f"Answering: run {first.id} " in main_text(page) and f"run={first.id}" in page.url
         only_its_own(chooser, names[0])  # its own upload, now answered by the other run
 
-    assert live.status().state == "running", "the training ended before the sessions were done"
+    assert launcher.status(live).state == "running", "the training ended before the sessions were done"
     server_peak = peak_rss_bytes(server.pid)
     assert server_peak < SERVER_MEMORY_LIMIT, f"the server peaked at {server_peak / 2**20:.0f} MB"
     epochs_meanwhile = live.written_status().epoch - epoch_at_start
-    assert jobs.stop(live)
+    assert launcher.stop(live)
     assert wait_for_end(live, timeout=120).state == "stopped"
     print(
         f"\nFIGURE classroom: {SESSIONS} sessions held at once on one server while a training ran "
@@ -345,11 +309,11 @@ def test_a_training_outlives_server_restarts(long_batches_dir, runs_dir, tmp_pat
     moves(page)
 
     for how in (signal.SIGTERM, signal.SIGKILL):
-        end(server, how)
+        end_app(server, how)
         assert process_alive(pid, run.written_status().pid_start), f"the training died with the server ({how!r})"
         logged = batches_logged(run)
         wait_until(lambda logged=logged: batches_logged(run) > logged, what="the training to go on without a server")
-        assert run.status().state == "running"
+        assert launcher.status(run).state == "running"
         server, url = start_server(long_batches_dir, runs_dir, log)  # a new port: a fresh server
         servers.append(server)
         page.goto(f"{url}/train")

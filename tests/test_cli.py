@@ -13,10 +13,13 @@ import pytest
 from helpers import ROOT, TINY, TINY_FLAGS, run_cli, wait_until
 from PIL import Image
 
-from cifar.cli import build_parser, config_from_args
-from cifar.fields import Bool, Choice
-from cifar.model import FIELDS, ModelConfig, preset
-from cifar.runs import open_run_dir
+from cifar.cli.main import build_parser
+from cifar.cli.train import config_from_args
+from cifar.config.fields import Bool, Choice
+from cifar.config.presets import preset
+from cifar.config.settings import FIELDS, ModelConfig
+from cifar.launch import launcher
+from cifar.runs.run import open_run_dir
 
 # The model flags the README says `python -m cifar train --help` lists.
 README_FLAGS = (
@@ -90,7 +93,7 @@ def test_train_help_lists_every_setting_with_what_it_does_and_allows():
 
 
 def test_evaluate_json_and_table(finished_run):
-    _, run = finished_run
+    run = finished_run
     result = run_cli("evaluate", str(run.path), "--json")
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
@@ -102,7 +105,7 @@ def test_evaluate_json_and_table(finished_run):
 
 
 def test_evaluate_unknown_epoch_and_run(finished_run):
-    _, run = finished_run
+    run = finished_run
     result = run_cli("evaluate", str(run.path), "--epoch", "9")
     assert result.returncode == 2 and "epochs 1–2; got 9" in result.stderr
     missing = run_cli("evaluate", "no-such-run", "--runs-dir", str(run.path.parent))
@@ -110,9 +113,9 @@ def test_evaluate_unknown_epoch_and_run(finished_run):
 
 
 def test_predict_top3_and_a_bad_file(finished_run, tmp_path):
-    from cifar.infer import predict, prepare_image, top_classes
+    from cifar.study.infer import predict, prepare_image, top_classes
 
-    _, run = finished_run
+    run = finished_run
     photo = tmp_path / "photo.jpg"
     Image.new("RGB", (300, 200), (30, 120, 200)).save(photo)
     bad = tmp_path / "notes.png"
@@ -129,9 +132,9 @@ def test_predict_top3_and_a_bad_file(finished_run, tmp_path):
 
 def test_predict_matches_the_model_on_the_same_pixels(finished_run, tmp_path):
     """The command line's answer equals the model's on the 32×32 array it should have seen."""
-    from cifar.infer import predict, prepare_image
+    from cifar.study.infer import predict, prepare_image
 
-    _, run = finished_run
+    run = finished_run
     image = Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 96, 3), dtype=np.uint8))
     buffer = io.BytesIO()
     image.save(buffer, "PNG")
@@ -145,7 +148,7 @@ def test_predict_matches_the_model_on_the_same_pixels(finished_run, tmp_path):
 
 
 def test_runs_lists_and_says_what_to_do_when_empty(finished_run, tmp_path):
-    _, run = finished_run
+    run = finished_run
     listed = run_cli("runs", "--runs-dir", str(run.path.parent))
     assert listed.returncode == 0, listed.stderr
     row = next(line for line in listed.stdout.splitlines() if line.startswith(run.id)).split()
@@ -157,7 +160,7 @@ def test_runs_lists_and_says_what_to_do_when_empty(finished_run, tmp_path):
 
 def test_the_trainer_refuses_a_folder_that_holds_no_prepared_run(tmp_path):
     result = subprocess.run(
-        [sys.executable, "-m", "cifar.train", str(tmp_path)], capture_output=True, text=True, timeout=120, cwd=ROOT
+        [sys.executable, "-m", "cifar.training", str(tmp_path)], capture_output=True, text=True, timeout=120, cwd=ROOT
     )
     assert result.returncode == 2 and "holds no prepared run" in result.stderr
     assert not list(tmp_path.iterdir())  # nothing was written there
@@ -182,7 +185,7 @@ def _training_in_a_terminal(batches_dir, tmp_path):
 
 
 def _assert_stopped_keeping_its_epochs(run) -> None:
-    status = run.status()
+    status = launcher.status(run)
     done = run.history()["epoch"]
     assert status.state == "stopped" and len(done) >= 1 and done == list(range(1, len(done) + 1))
     assert status.epoch == len(done) and run.prediction_epochs() == done and run.weight_epochs() == done

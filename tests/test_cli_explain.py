@@ -12,14 +12,16 @@ from helpers import run_cli
 from PIL import Image
 from synthetic import make_images
 
-from cifar import cli, cli_explain, explain
-from cifar.explain import Inspector, open_epoch, overlay
-from cifar.infer import MAX_BYTES, centre_square, prepare_image
+from cifar.cli import explain as explain_command
+from cifar.cli import main as cli_main
+from cifar.study import explain
+from cifar.study.explain import Inspector, open_epoch, overlay
+from cifar.study.infer import MAX_BYTES, centre_square, prepare_image
 
 
 @pytest.fixture(scope="module")
 def inspectors(finished_run):
-    _, run = finished_run
+    run = finished_run
     return {epoch: Inspector(open_epoch(run, epoch)) for epoch in run.inside_epochs()}
 
 
@@ -40,18 +42,18 @@ def photo(finished_run, inspectors, tmp_path_factory) -> Path:
 
 
 def explain_json(run, *args: str, capsys) -> tuple[int, list[dict]]:
-    code = cli.main(["explain", str(run.path), *args, "--json"])
+    code = cli_main.main(["explain", str(run.path), *args, "--json"])
     return code, json.loads(capsys.readouterr().out)["images"]
 
 
 def plain_picture(path: Path) -> np.ndarray:
     """The photo's centre square enlarged to the picture's side, with no map over it."""
     square = centre_square(prepare_image(path.read_bytes()).original)
-    return np.asarray(square.resize((cli_explain.PICTURE_SIDE,) * 2, Image.Resampling.NEAREST))
+    return np.asarray(square.resize((explain_command.PICTURE_SIDE,) * 2, Image.Resampling.NEAREST))
 
 
 def test_json_equals_the_inspector_on_the_same_pixels(finished_run, inspectors, photo, tmp_path, capsys):
-    _, run = finished_run
+    run = finished_run
     names = run.class_names()
     pixels = prepare_image(photo.read_bytes()).pixels
     inspector = inspectors[2]
@@ -72,7 +74,7 @@ def test_json_equals_the_inspector_on_the_same_pixels(finished_run, inspectors, 
 
 
 def test_class_and_epoch_choose_what_is_explained(finished_run, inspectors, photo, tmp_path, capsys):
-    _, run = finished_run
+    run = finished_run
     names = run.class_names()
     pixels = prepare_image(photo.read_bytes()).pixels
     predicted = int(np.argmax(inspectors[2].probabilities(pixels)[0]))
@@ -91,23 +93,23 @@ def test_class_and_epoch_choose_what_is_explained(finished_run, inspectors, phot
 
 
 def test_the_picture_is_the_map_over_what_the_model_saw(finished_run, photo, tmp_path, capsys):
-    _, run = finished_run
+    run = finished_run
     _, (answer,) = explain_json(run, str(photo), "--out", str(tmp_path / "new" / "folder"), capsys=capsys)
     with Image.open(answer["png"]) as written:
-        assert written.format == "PNG" and written.size == (cli_explain.PICTURE_SIDE, cli_explain.PICTURE_SIDE)
+        assert written.format == "PNG" and written.size == (explain_command.PICTURE_SIDE, explain_command.PICTURE_SIDE)
         picture = np.asarray(written.convert("RGB")).astype(int)
     plain = plain_picture(photo)
     assert np.abs(picture - plain).mean() > 10  # the map changed the picture
     # ... and it is the map drawn over the centre square (the JSON's map is rounded to 4 decimals).
-    drawn = overlay(plain, np.array(answer["heatmap"], dtype=np.float32), cli_explain.MAP_OPACITY).astype(int)
+    drawn = overlay(plain, np.array(answer["heatmap"], dtype=np.float32), explain_command.MAP_OPACITY).astype(int)
     assert np.abs(picture - drawn).max() <= 1
     assert [p.name for p in (tmp_path / "new" / "folder").iterdir()] == [f"{photo.stem}-gradcam.png"]
 
 
 def test_a_flat_map_is_said_in_words_and_leaves_the_picture_plain(finished_run, photo, tmp_path, capsys, monkeypatch):
-    _, run = finished_run
+    run = finished_run
     monkeypatch.setattr(explain, "FLAT_LIMIT", np.inf)  # no map reaches it: every map is flat
-    code = cli.main(["explain", str(run.path), str(photo), "--class", "cat", "--out", str(tmp_path)])
+    code = cli_main.main(["explain", str(run.path), str(photo), "--class", "cat", "--out", str(tmp_path)])
     line = capsys.readouterr().out.strip()
     assert code == 0 and "the map is flat: no part of layer" in line and "raised the score of cat" in line
     with Image.open(tmp_path / f"{photo.stem}-gradcam.png") as written:
@@ -124,25 +126,25 @@ def test_a_flat_map_is_said_in_words_and_leaves_the_picture_plain(finished_run, 
     ids=["class", "layer", "epoch"],
 )
 def test_a_bad_choice_is_refused_before_anything_is_written(finished_run, photo, tmp_path, capsys, flags, allowed):
-    _, run = finished_run
+    run = finished_run
     out = tmp_path / "out"
-    code = cli.main(["explain", str(run.path), str(photo), *flags, "--out", str(out)])
+    code = cli_main.main(["explain", str(run.path), str(photo), *flags, "--out", str(out)])
     error = capsys.readouterr().err
     assert code == 2 and error.startswith("error: ") and allowed in error
     assert not out.exists()
 
 
 def test_an_out_that_is_a_file_is_refused(finished_run, photo, tmp_path, capsys):
-    _, run = finished_run
+    run = finished_run
     (tmp_path / "taken").write_text("mine")
-    code = cli.main(["explain", str(run.path), str(photo), "--out", str(tmp_path / "taken")])
+    code = cli_main.main(["explain", str(run.path), str(photo), "--out", str(tmp_path / "taken")])
     assert code == 2 and "is a file, not a folder" in capsys.readouterr().err
     assert (tmp_path / "taken").read_text() == "mine"
 
 
 def test_bad_images_are_named_and_the_good_ones_answered(finished_run, photo, tmp_path):
     """A real process: text out, one line per image; the unreadable ones on stderr, exit 1."""
-    _, run = finished_run
+    run = finished_run
     for folder in ("a", "b"):
         (tmp_path / folder).mkdir()
     (tmp_path / "a" / "cat.png").write_bytes(photo.read_bytes())
@@ -170,7 +172,7 @@ def test_bad_images_are_named_and_the_good_ones_answered(finished_run, photo, tm
 
 
 def test_same_names_get_their_own_pictures_and_no_input_is_written_over(finished_run, photo, tmp_path, capsys):
-    _, run = finished_run
+    run = finished_run
     out = tmp_path / "out"
     for folder in ("a", "b", "out"):
         (tmp_path / folder).mkdir()
@@ -197,7 +199,7 @@ def test_same_names_get_their_own_pictures_and_no_input_is_written_over(finished
 
 def test_help_says_where_the_pictures_go(capsys):
     with pytest.raises(SystemExit) as exited:
-        cli.build_parser().parse_args(["explain", "--help"])
+        cli_main.build_parser().parse_args(["explain", "--help"])
     text = " ".join(capsys.readouterr().out.split())
     assert exited.value.code == 0
     assert "default: ./gradcam" in text and "-gradcam.png" in text and "256×256" in text

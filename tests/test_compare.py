@@ -8,9 +8,17 @@ import shutil
 import pandas as pd
 from test_charts import HISTORY
 
-from cifar.charts import history_figure, overlay_figure, parallel_figure
-from cifar.compare import ACCURACY_AXIS, axis, differing_fields, history_csv, parallel_columns, run_row, runs_frame
-from cifar.runs import open_run
+from cifar.runs.run import open_run
+from cifar.study.charts import history_figure, overlay_figure, parallel_figure
+from cifar.study.compare import (
+    ACCURACY_AXIS,
+    axis,
+    differing_fields,
+    history_csv,
+    parallel_columns,
+    run_row,
+    runs_frame,
+)
 
 ROWS = [
     {"run": "a", "best accuracy": 0.5, "parameters": 1000, "learning_rate": 0.001, "filters": "32", "augment": False,
@@ -37,7 +45,7 @@ def test_runs_frame_columns():
 
 
 def test_run_row_of_a_real_run(finished_run, runs_dir):
-    _, run = finished_run
+    run = finished_run
     row = run_row(run)
     assert row["run"] == run.id and row["state"] == "finished" and row["epochs done"] == 2
     assert row["best accuracy"] == max(run.history()["val_accuracy"])
@@ -46,7 +54,7 @@ def test_run_row_of_a_real_run(finished_run, runs_dir):
 
 
 def test_a_damaged_config_still_gets_a_row(finished_run, runs_dir):
-    _, run = finished_run
+    run = finished_run
     shutil.copytree(run.path, runs_dir / run.id)
     (runs_dir / run.id / "config.json").write_text("{ not json")
     row = run_row(open_run(run.id, runs_dir))

@@ -21,10 +21,10 @@ from pathlib import Path
 import numpy as np
 from helpers import ROOT, TINY, TINY_FLAGS, wait_for_end, wait_until
 
-from cifar import jobs
-from cifar.compare import run_summary
-from cifar.runs import Run, open_run_dir
-from cifar.status import LIVE_STATES
+from cifar.launch import launcher
+from cifar.runs.run import Run, open_run_dir
+from cifar.runs.status import LIVE_STATES
+from cifar.study.compare import run_summary
 
 MODEL_PADDING = 200_000  # bytes of the stand-in model file: big enough that a torn copy would show
 READS_PROMISED = 100_000  # the README's "100,000+ reads tested", by the readers of a real training
@@ -33,7 +33,10 @@ SPLIT_PAUSE = 0.05  # seconds between the two parts: several rounds of the reade
 
 
 def _intervals(runs: list[Run]) -> list[tuple[datetime, datetime]]:
-    spans = [(datetime.fromisoformat(r.status().started), datetime.fromisoformat(r.status().ended)) for r in runs]
+    spans = [
+        (datetime.fromisoformat(launcher.status(r).started), datetime.fromisoformat(launcher.status(r).ended))
+        for r in runs
+    ]
     return sorted(spans)
 
 
@@ -43,7 +46,7 @@ def _watch_one_at_a_time(runs: list[Run], timeout: float = 300) -> bool:
     seen_queued_behind = False
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        states = [run.status().state for run in runs]
+        states = [launcher.status(run).state for run in runs]
         assert states.count("running") <= 1, f"two trainings at once: {states}"
         seen_queued_behind |= sorted(states) == ["queued", "running"]
         if not any(state in LIVE_STATES for state in states):
@@ -54,7 +57,7 @@ def _watch_one_at_a_time(runs: list[Run], timeout: float = 300) -> bool:
 
 def _assert_one_after_the_other(runs: list[Run], epochs: int) -> None:
     for run in runs:
-        status = run.status()
+        status = launcher.status(run)
         assert status.state == "finished", status
         assert run.history()["epoch"] == list(range(1, epochs + 1))
     (first_start, first_end), (second_start, second_end) = _intervals(runs)
@@ -62,7 +65,7 @@ def _assert_one_after_the_other(runs: list[Run], epochs: int) -> None:
 
 
 def test_two_launches_in_the_same_second_from_two_threads(batches_dir, runs_dir, monkeypatch):
-    """As two people pressing Launch on one server: the server's threads call jobs.launch."""
+    """As two people pressing Launch on one server: the server's threads call launcher.launch."""
     monkeypatch.setenv("CIFAR_MAX_TRAININGS", "1")
     config = TINY.replace(epochs=3)
     together = threading.Barrier(2)
@@ -70,7 +73,7 @@ def test_two_launches_in_the_same_second_from_two_threads(batches_dir, runs_dir,
 
     def press_launch(name: str) -> None:
         together.wait()
-        launched.append(jobs.launch(config, runs_dir=runs_dir, data=batches_dir, name=name))
+        launched.append(launcher.launch(config, runs_dir=runs_dir, data=batches_dir, name=name))
 
     presses = [threading.Thread(target=press_launch, args=(name,)) for name in ("alice", "bob")]
     for press in presses:
@@ -158,9 +161,9 @@ def read_round(run: Run, tally: Tally, check_model) -> None:
     new_events, tally.offset = run.events(tally.offset)
     tally.events += new_events
     progress = run.progress()
-    assert progress is None or 0.0 <= progress["fraction"] <= 1.0
+    assert progress is None or 0.0 <= progress.fraction <= 1.0
     summary = run_summary(run)
-    assert summary["state"] in (*LIVE_STATES, "finished") and run.status().state != "interrupted"
+    assert summary["state"] in (*LIVE_STATES, "finished") and launcher.status(run).state != "interrupted"
     assert run.config().epochs >= 1
     tally.reads += 9
     tally.rounds += 1
@@ -217,7 +220,7 @@ def test_reading_a_real_training_while_it_writes(batches_dir, runs_dir):
     import keras  # noqa: F401 (imported now, so that the readers' model loads time the load, not the import)
 
     epochs = 60
-    run = jobs.launch(TINY.replace(epochs=epochs), runs_dir=runs_dir, data=batches_dir, name="watched")
+    run = launcher.launch(TINY.replace(epochs=epochs), runs_dir=runs_dir, data=batches_dir, name="watched")
 
     def check_model(run: Run, done: int, tally: Tally) -> None:
         assert run.has_model()  # written before the history says the epoch is done
@@ -228,7 +231,7 @@ def test_reading_a_real_training_while_it_writes(batches_dir, runs_dir):
             tally.last_model_load = time.monotonic()
 
     wait_until(lambda: run.files.events.exists(), what="the training process to start")
-    tallies = read_while_written(run, lambda: run.status().live, check_model)
+    tallies = read_while_written(run, lambda: launcher.status(run).live, check_model)
     assert wait_for_end(run).state == "finished"
     reads, _ = _check_outcome(run, tallies, epochs, "reads of a real training")
     assert reads >= READS_PROMISED
@@ -263,11 +266,11 @@ def write_in_two_parts(path: Path, record: dict) -> None:
 
 
 def write_fast(run_dir: str, epochs: int, batches: int = 5) -> None:
-    """Write a whole run through cifar.writer.RunWriter, as fast as the disk allows; every
+    """Write a whole run through cifar.runs.writer.RunWriter, as fast as the disk allows; every
     SPLIT_EVERY epochs, one event line is written in two parts."""
-    from cifar.liveness import process_start_ticks
-    from cifar.status import now_iso
-    from cifar.writer import RunWriter
+    from cifar.runs.liveness import process_start_ticks
+    from cifar.runs.status import now_iso
+    from cifar.runs.writer import RunWriter
 
     writer = RunWriter(Path(run_dir))
     writer.set_status(state="running", pid=os.getpid(), pid_start=process_start_ticks(os.getpid()), started=now_iso())
@@ -291,7 +294,7 @@ def write_fast(run_dir: str, epochs: int, batches: int = 5) -> None:
 
 def test_reading_a_run_written_at_full_speed(runs_dir):
     epochs = 300
-    run = Run(jobs.prepare_run(TINY.replace(epochs=epochs), runs_dir, name="fast"))
+    run = Run(launcher.prepare_run(TINY.replace(epochs=epochs), runs_dir, name="fast"))
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "tests")]))
     code = "import sys, test_concurrency as t; t.write_fast(sys.argv[1], int(sys.argv[2]))"
     writer = subprocess.Popen([sys.executable, "-c", code, str(run.path), str(epochs)], env=env, cwd=ROOT)
@@ -305,7 +308,7 @@ def test_reading_a_run_written_at_full_speed(runs_dir):
     wait_until(lambda: run.written_status().pid == writer.pid, what="the writer to start")
     tallies = read_while_written(run, lambda: writer.poll() is None, check_model)
     assert writer.wait(timeout=60) == 0
-    assert run.status().state == "finished" and run.history()["epoch"] == list(range(1, epochs + 1))
+    assert launcher.status(run).state == "finished" and run.history()["epoch"] == list(range(1, epochs + 1))
     _, torn = _check_outcome(run, tallies, epochs, "reads of a run written at full speed")
     assert torn > 0, "no reader caught the event log mid-line"  # and yet every event was read whole, once
     notes = [event["epoch"] for event in run.events()[0] if event["type"] == "note"]
@@ -313,7 +316,7 @@ def test_reading_a_run_written_at_full_speed(runs_dir):
 
 
 def test_a_half_written_event_line_is_left_for_the_next_read(runs_dir):
-    run = Run(jobs.prepare_run(TINY, runs_dir, name="half"))
+    run = Run(launcher.prepare_run(TINY, runs_dir, name="half"))
     first = json.dumps({"type": "batch", "epoch": 1}).encode() + b"\n"
     second = json.dumps({"type": "batch", "epoch": 2}).encode() + b"\n"
     run.files.events.write_bytes(first + second[:10])

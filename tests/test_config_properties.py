@@ -12,13 +12,15 @@ from helpers import run_cli
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cifar import jobs
+from cifar.config.fields import Bool, Choice, Float, PerBlock
+from cifar.config.presets import PRESETS
+from cifar.config.settings import FIELDS, MAX_EPOCHS, ModelConfig, config_from_dict
 from cifar.errors import ConfigError
-from cifar.estimate import check_feasible
-from cifar.fields import Bool, Choice, Float, PerBlock
-from cifar.model import FIELDS, MAX_EPOCHS, PRESETS, ModelConfig, config_from_dict
-from cifar.network import build_model, parameter_count, training_targets
-from cifar.runs import list_runs
+from cifar.launch import launcher
+from cifar.launch.estimate import check_feasible
+from cifar.network.build import build_model, training_targets
+from cifar.network.size import parameter_count
+from cifar.runs.run import list_runs
 
 
 @st.composite
@@ -208,21 +210,21 @@ def test_a_network_that_would_not_fit_is_refused_with_the_estimate():
     verdict = check_feasible(HUGE, 50_000, 10_000, available_bytes=16e9)
     assert verdict.refusal and "GB of memory" in verdict.refusal and "16.0 GB free" in verdict.refusal
     assert "batch size" in verdict.refusal  # and what to change
-    assert check_feasible(PRESETS["tutorial"], 50_000, 10_000, available_bytes=16e9).refusal is None
+    assert check_feasible(PRESETS["tutorial"].config, 50_000, 10_000, available_bytes=16e9).refusal is None
     # Memory grows with the batch: the same network at batch 8 fits.
     assert check_feasible(HUGE.replace(batch_size=8), 50_000, 10_000, available_bytes=64e9).refusal is None
 
 
 def test_a_run_of_hours_is_warned_about_with_the_estimate():
-    verdict = check_feasible(PRESETS["tutorial"].replace(epochs=100), 50_000, 10_000, available_bytes=16e9)
+    verdict = check_feasible(PRESETS["tutorial"].config.replace(epochs=100), 50_000, 10_000, available_bytes=16e9)
     assert verdict.refusal is None and len(verdict.warnings) == 1
     assert "h on a 2-core laptop" in verdict.warnings[0]
-    assert not check_feasible(PRESETS["quick"], 50_000, 10_000, available_bytes=16e9).warnings
+    assert not check_feasible(PRESETS["quick"].config, 50_000, 10_000, available_bytes=16e9).warnings
 
 
 def test_refused_before_launch_by_jobs_and_the_command_line(runs_dir):
     with pytest.raises(ConfigError, match="GB of memory"):
-        jobs.launch(HUGE, runs_dir=runs_dir)
+        launcher.launch(HUGE, runs_dir=runs_dir)
     result = run_cli("train", "--conv-blocks", "4", "--filters", "512", "--convs-per-block", "4", "--kernel-size",
                      "7", "--dense-units", "4096", "--batch-size", "4096", "--runs-dir", str(runs_dir))  # fmt: skip
     assert result.returncode == 2 and "GB of memory" in result.stderr and not result.stdout

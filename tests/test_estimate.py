@@ -2,10 +2,13 @@ from __future__ import annotations
 
 import pytest
 
-from cifar import devices, estimate
-from cifar.estimate import describe_duration, estimate_seconds
-from cifar.model import PRESETS, ModelConfig
-from cifar.network import forward_macs
+from cifar.config.presets import PRESETS
+from cifar.config.settings import ModelConfig
+from cifar.launch import estimate
+from cifar.launch.estimate import estimate_seconds
+from cifar.network import devices
+from cifar.network.size import forward_macs
+from cifar.runs.progress import describe_duration
 
 
 def test_macs_of_the_tutorial_by_hand():
@@ -25,16 +28,16 @@ def test_macs_without_a_dense_layer():
 )
 def test_estimates_land_near_the_measured_presets(name, measured_seconds, monkeypatch):
     monkeypatch.setattr(devices, "cpu_flags", lambda: frozenset({"avx512_bf16"}))  # the project's CPU
-    assert estimate.estimate_seconds(PRESETS[name], 50_000, 10_000) == pytest.approx(measured_seconds, rel=0.01)
+    assert estimate.estimate_seconds(PRESETS[name].config, 50_000, 10_000) == pytest.approx(measured_seconds, rel=0.01)
     # The arithmetic alone, before it is scaled by the preset, is within 2× for the float32
     # presets; `best` (bfloat16, wide convolutions at batch 128) is three times faster than it.
-    arithmetic = estimate._arithmetic_seconds(PRESETS[name], 50_000, 10_000)
+    arithmetic = estimate._arithmetic_seconds(PRESETS[name].config, 50_000, 10_000)
     assert (measured_seconds / 2 < arithmetic < measured_seconds * 2) == (name != "best"), arithmetic
 
 
 def test_a_config_near_a_preset_is_scaled_like_it_and_bfloat16_counts_only_where_the_cpu_has_it(monkeypatch):
     monkeypatch.setattr(devices, "cpu_flags", lambda: frozenset({"avx512_bf16"}))
-    best = PRESETS["best"]
+    best = PRESETS["best"].config
     twice_the_epochs = estimate.estimate_seconds(best.replace(epochs=16), 50_000, 10_000)
     assert 1.9 * 330 < twice_the_epochs < 2 * 330  # twice the epochs, the start-up once
     float32 = estimate.estimate_seconds(best.replace(mixed_precision=False), 50_000, 10_000)

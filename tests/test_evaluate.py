@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cifar.evaluate import (
+from cifar.study.evaluate import (
     cell_images,
     confusion,
     most_confused,
@@ -82,9 +82,9 @@ def test_summarize_reports_accuracy_and_matrix():
 
 
 def test_a_run_knows_which_test_set_it_was_tested_on(finished_run):
-    from cifar.runs import tested_on
+    from cifar.runs.run import tested_on
 
-    _, run = finished_run
+    run = finished_run
     labels = run.labels()
     assert tested_on(run, labels.copy())
     assert not tested_on(run, labels[:-1])  # another size

@@ -11,14 +11,14 @@ import pytest
 import tensorflow as tf
 from helpers import run_cli, wait_for_end
 
-from cifar import jobs
+from cifar.config.settings import ModelConfig
 from cifar.errors import CifarError, RunError
-from cifar.explain import Inspector, colour, feature_grid, open_epoch, overlay
-from cifar.layout import kept_epoch
-from cifar.model import ModelConfig
-from cifar.network import build_model
-from cifar.runs import open_run_dir
-from cifar.writer import RunWriter
+from cifar.launch import launcher
+from cifar.network.build import build_model
+from cifar.runs.layout import kept_epoch
+from cifar.runs.run import open_run_dir
+from cifar.runs.writer import RunWriter
+from cifar.study.explain import Inspector, colour, feature_grid, open_epoch, overlay
 
 PLAIN = ModelConfig(conv_blocks=2, filters=(6, 8), convs_per_block=2, dense_units=12, dropout=0.0)
 NORMED = ModelConfig(conv_blocks=3, filters=(4, 8, 8), convs_per_block=1, batch_norm=True, dense_units=0, dropout=0.0)
@@ -161,7 +161,7 @@ def test_weights_kept_every_epoch_to_50_then_every_tenth_and_the_last(tmp_path):
 
 
 def test_every_epoch_opens_as_it_was(finished_run):
-    _, run = finished_run
+    run = finished_run
     assert run.weight_epochs() == [1, 2] == run.inside_epochs()
     first, last = open_epoch(run, 1), open_epoch(run, 2)
     reference = run.load_model()
@@ -173,7 +173,7 @@ def test_every_epoch_opens_as_it_was(finished_run):
 
 
 def test_a_run_without_kept_weights_opens_its_last_epoch(finished_run, runs_dir):
-    _, run = finished_run
+    run = finished_run
     copy = runs_dir / run.id
     shutil.copytree(run.path, copy)
     shutil.rmtree(copy / "weights")  # as a run made before weights were kept
@@ -184,7 +184,7 @@ def test_a_run_without_kept_weights_opens_its_last_epoch(finished_run, runs_dir)
 
 
 def test_a_damaged_weights_file_is_a_message(finished_run, runs_dir):
-    _, run = finished_run
+    run = finished_run
     copy = runs_dir / run.id
     shutil.copytree(run.path, copy)
     damaged = open_run_dir(copy)
@@ -197,11 +197,11 @@ def test_a_damaged_weights_file_is_a_message(finished_run, runs_dir):
 
 
 def test_continue_carries_the_weights_over(finished_run, runs_dir, batches_dir, monkeypatch):
-    _, run = finished_run
+    run = finished_run
     shutil.copytree(run.path, runs_dir / run.id)
     parent = open_run_dir(runs_dir / run.id)
     monkeypatch.setenv("CIFAR10_DIR", str(batches_dir))
-    child = jobs.resume(parent, 1)
+    child = launcher.resume(parent, 1)
     assert wait_for_end(child).state == "finished"
     assert child.weight_epochs() == [1, 2, 3]
     np.testing.assert_array_equal(
@@ -210,7 +210,7 @@ def test_continue_carries_the_weights_over(finished_run, runs_dir, batches_dir, 
 
 
 def test_each_epoch_reports_the_time_its_weights_took(finished_run):
-    _, run = finished_run
+    run = finished_run
     epochs = [event for event in run.events()[0] if event["type"] == "epoch"]
     assert len(epochs) == 2 and all(event["weights_seconds"] >= 0 for event in epochs)  # speed: benchmarks/
 
@@ -219,7 +219,7 @@ def test_each_epoch_reports_the_time_its_weights_took(finished_run):
 def test_grad_cam_is_true_to_a_network_trained_on_real_data(real_data_dir, runs_dir):
     """Deletion (Petsiuk et al. 2018) and sanity (Adebayo et al. 2018) on 200 test images."""
     from cifar.data import load_dataset
-    from cifar.faithfulness import deletion, sanity
+    from cifar.study.faithfulness import deletion, sanity
 
     result = run_cli("train", "--preset", "quick", "--epochs", "3", "--data", str(real_data_dir), timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]

@@ -12,13 +12,14 @@ import pytest
 from helpers import TINY, TINY_FLAGS, SlotHeld, run_cli, wait_for_end, wait_until
 from streamlit.testing.v1 import AppTest
 
-from cifar import jobs, local_queue
-from cifar.board import places
 from cifar.errors import ConfigError
-from cifar.layout import RunFiles
-from cifar.liveness import process_alive
-from cifar.runs import Run
-from cifar.status import RunStatus, write_status
+from cifar.launch import launcher
+from cifar.launch.waits import places
+from cifar.runs.layout import RunFiles
+from cifar.runs.liveness import process_alive
+from cifar.runs.run import Run
+from cifar.runs.status import RunStatus, write_status
+from cifar.training import local_queue
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -34,13 +35,13 @@ def test_a_second_launch_waits_behind_everyone_elses_first(batches_dir, runs_dir
     names = ["ann", "ann", "bob", "cem", "bob", "ann"]  # in a burst, in this order
     try:
         launched = [
-            jobs.launch(config, runs_dir=runs_dir, data=batches_dir, name=f"{who}-{i}", who=who)
+            launcher.launch(config, runs_dir=runs_dir, data=batches_dir, name=f"{who}-{i}", who=who)
             for i, who in enumerate(names)
         ]
         wait_until(lambda: _all_waiting(launched), 120, "every training process to wait in line")
         fair = [launched[i] for i in (0, 2, 3, 1, 4, 5)]  # ann, bob, cem, then ann and bob again, then ann
-        assert [job.run.id for job in jobs.live_jobs(runs_dir)] == [run.id for run in fair]
-        assert [job.queue_position for job in jobs.live_jobs(runs_dir)] == [1, 2, 3, 4, 5, 6]
+        assert [job.run.id for job in launcher.live_jobs(runs_dir)] == [run.id for run in fair]
+        assert [job.queue_position for job in launcher.live_jobs(runs_dir)] == [1, 2, 3, 4, 5, 6]
     finally:
         slot.release()
     for run in launched:
@@ -71,7 +72,7 @@ def test_one_persons_runs_keep_their_order_and_turns_restart_when_theirs_end(run
 @pytest.mark.parametrize("bad", ["x" * 41, "ann\x00", "tab\x07bell"])
 def test_a_name_that_is_not_one_is_refused_before_anything_is_written(bad, runs_dir):
     with pytest.raises(ConfigError, match="name"):
-        jobs.prepare_run(TINY, runs_dir=runs_dir, who=bad)
+        launcher.prepare_run(TINY, runs_dir=runs_dir, who=bad)
     assert not [path for path in runs_dir.iterdir() if not path.name.startswith(".")]
 
 
@@ -88,7 +89,7 @@ def test_thirty_launches_from_thirty_names_in_a_burst(batches_dir, runs_dir, mon
 
     def press(who: str, name: str) -> None:
         try:
-            run = jobs.launch(config, runs_dir=runs_dir, data=batches_dir, name=name, who=who)
+            run = launcher.launch(config, runs_dir=runs_dir, data=batches_dir, name=name, who=who)
         except Exception as error:
             with lock:
                 refused.append(f"{who}: {error!r}")
@@ -113,7 +114,7 @@ def test_thirty_launches_from_thirty_names_in_a_burst(batches_dir, runs_dir, mon
         assert not refused, refused
         runs = list(launched.values())
         wait_until(lambda: _all_waiting(runs), 240, "the second launches to wait")
-        line = jobs.live_jobs(runs_dir)
+        line = launcher.live_jobs(runs_dir)
         assert len(line) == 35 and {job.run.id for job in line} == {run.id for run in runs}  # none lost
         assert [job.queue_position for job in line] == list(range(1, 36))
         assert {job.run.written_status().who for job in line[:30]} == set(names)  # everyone's first first
@@ -124,7 +125,7 @@ def test_thirty_launches_from_thirty_names_in_a_burst(batches_dir, runs_dir, mon
     finally:
         slot.release()
         for run in launched.values():
-            jobs.stop(run)
+            launcher.stop(run)
     for run in launched.values():
         assert wait_for_end(run, 300).state == "stopped"
 

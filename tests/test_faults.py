@@ -12,9 +12,9 @@ import pytest
 from helpers import TINY, run_trainer, wait_for_end, wait_until
 from synthetic import write_batches
 
-from cifar import jobs
 from cifar.data import load_dataset
-from cifar.runs import open_run_dir
+from cifar.launch import launcher
+from cifar.runs.run import open_run_dir
 
 # A forward pass of about 3 M multiply-adds an image: validating 10,000 test images takes about
 # a second, while an epoch's 10 batches of 20 training images take a fraction of one.
@@ -32,7 +32,7 @@ def long_validation_dir(tmp_path_factory) -> Path:
 
 def _launch_long(batches_dir, runs_dir):
     config = TINY.replace(epochs=300, batch_size=2)  # 100 steps an epoch: minutes in all
-    return jobs.launch(config, runs_dir=runs_dir, data=batches_dir, name="long")
+    return launcher.launch(config, runs_dir=runs_dir, data=batches_dir, name="long")
 
 
 def _events(run, kind: str) -> list[dict]:
@@ -46,22 +46,22 @@ def _assert_no_temporary_files(path: Path) -> None:
 def test_stop_during_the_first_batch_leaves_no_model_and_says_so(batches_dir, runs_dir):
     run = _launch_long(batches_dir, runs_dir)
     wait_until(lambda: _events(run, "start"), what="training to start")
-    jobs.stop(run)
+    launcher.stop(run)
     status = wait_for_end(run)
     assert status.state == "stopped" and "no epoch had finished, so there is no model" in status.message
     assert not run.has_model() and not run.history().get("epoch") and run.prediction_epochs() == []
 
 
 def test_stop_during_validation_keeps_that_epoch_whole(long_validation_dir, runs_dir):
-    run = jobs.launch(SLOW_VALIDATION, runs_dir=runs_dir, data=long_validation_dir, name="validating")
+    run = launcher.launch(SLOW_VALIDATION, runs_dir=runs_dir, data=long_validation_dir, name="validating")
     wait_until(lambda: _events(run, "validate"), what="epoch 1's validation")
-    pid = run.status().pid
+    pid = launcher.status(run).pid
     # Held still inside epoch 1's validation (after its "validate" event, before its "epoch"
     # event) while the stop is asked for: the stop file and SIGTERM reach it there.
     os.kill(pid, signal.SIGSTOP)
     try:
         assert not _events(run, "epoch") and not run.history().get("epoch"), "validation ended before the stop"
-        assert jobs.stop(run) is True
+        assert launcher.stop(run) is True
     finally:
         os.kill(pid, signal.SIGCONT)
     status = wait_for_end(run)
@@ -84,20 +84,20 @@ def test_stop_during_validation_keeps_that_epoch_whole(long_validation_dir, runs
 def test_stop_twice_in_a_row_stops_once(batches_dir, runs_dir):
     run = _launch_long(batches_dir, runs_dir)
     wait_until(lambda: _events(run, "batch"), what="the first batch")
-    assert jobs.stop(run) is True
-    jobs.stop(run)  # a second press before the first has landed: harmless
+    assert launcher.stop(run) is True
+    launcher.stop(run)  # a second press before the first has landed: harmless
     status = wait_for_end(run)
     assert status.state == "stopped" and len(_events(run, "end")) == 1
-    assert jobs.stop(run) is False
+    assert launcher.stop(run) is False
 
 
 def test_a_full_disk_keeps_the_epochs_saved_before_it(long_validation_dir, runs_dir):
-    run = jobs.launch(SLOW_VALIDATION, runs_dir=runs_dir, data=long_validation_dir, name="full-disk")
-    wait_until(lambda: run.history().get("epoch") or not run.status().live, what="epoch 1 to be saved")
-    assert run.history()["epoch"] == [1] and run.status().state == "running"
+    run = launcher.launch(SLOW_VALIDATION, runs_dir=runs_dir, data=long_validation_dir, name="full-disk")
+    wait_until(lambda: run.history().get("epoch") or not launcher.status(run).live, what="epoch 1 to be saved")
+    assert run.history()["epoch"] == [1] and launcher.status(run).state == "running"
     # From now on no file of the training may grow past FILE_LIMIT, as on a disk that is full.
     # Python ignores SIGXFSZ, so the write past it fails with EFBIG ("File too large").
-    resource.prlimit(run.status().pid, resource.RLIMIT_FSIZE, (FILE_LIMIT, FILE_LIMIT))
+    resource.prlimit(launcher.status(run).pid, resource.RLIMIT_FSIZE, (FILE_LIMIT, FILE_LIMIT))
     status = wait_for_end(run)
     assert status.state == "failed", status
     assert status.error.startswith("Could not write the run (File too large): ") and "disk has room" in status.error
@@ -126,14 +126,14 @@ def _limit_file_size(limit: int):
 
 def test_a_disk_full_from_the_start_leaves_no_epoch_and_no_model(batches_dir, runs_dir):
     load_dataset(batches_dir)  # the decoded cache exists already: only the run's files are written
-    path = jobs.prepare_run(TINY.replace(dense_units=256), runs_dir, "full-disk", batches_dir)
+    path = launcher.prepare_run(TINY.replace(dense_units=256), runs_dir, "full-disk", batches_dir)
     process = run_trainer(
         path,
         timeout=300,
         preexec_fn=_limit_file_size(200_000),  # the first epoch's weights (~2.1 MB) cannot be written
     )
     run = open_run_dir(path)
-    status = run.status()
+    status = launcher.status(run)
     assert process.returncode == 1, process.stderr
     assert status.error.startswith("Could not write the run (File too large): "), status
     assert status.state == "failed" and "disk has room" in status.error

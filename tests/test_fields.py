@@ -3,6 +3,7 @@ and label smoothing, the first field added through it."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 
@@ -11,36 +12,31 @@ import pytest
 from helpers import ROOT, TINY, TINY_FLAGS, run_cli
 from streamlit.testing.v1 import AppTest
 
-import pages.train_controls  # noqa: F401 (see below)
-from cifar import compare, jobs  # noqa: F401 (see below)
-from cifar.cli import build_parser, config_from_args, main
+import pages.parts.train_controls  # noqa: F401 (see below)
+from cifar.cli.main import build_parser, main
+from cifar.cli.train import config_from_args
+from cifar.config.fields import GROUPS, Float, Int, OptionalInt, PerBlock
+from cifar.config.settings import FIELDS, ModelConfig
 from cifar.errors import ConfigError
-from cifar.fields import GROUPS, Float, Int, OptionalInt, PerBlock
-from cifar.model import FIELDS, ModelConfig, config_from_dict
-from cifar.network import build_model, make_loss, training_targets
-from cifar.runs import list_runs, open_run_dir
-from cifar.status import write_status
+from cifar.launch import launcher
+from cifar.network.build import build_model, make_loss, training_targets
+from cifar.runs.run import list_runs, open_run_dir
+from cifar.runs.status import write_status
+from cifar.study import compare
 
-# A setting that does not exist: the test adds it to the table and looks for it everywhere.
-# Every module that reads the table is imported above, before the field is added, so that one
-# copying the table at import (instead of reading it when asked) fails here.
-NEW_FIELD = Float(
-    name="stochastic_depth",
-    default=0.0,
-    low=0,
-    high=0.5,
-    widget="slider",
-    label="Stochastic depth",
-    help="Skips whole blocks at random while training.",
-    group="Regularisation",
-    axis="stoch. depth",
-)
+# A setting described anew at run time: the test changes its words and bounds in the table and
+# looks for the change everywhere. Every module that reads the table is imported above, before
+# the change, so that one copying the table at import (instead of reading it when asked) fails.
+CHANGED = "label_smoothing"
 
 
 @pytest.fixture
-def new_field(monkeypatch):
-    monkeypatch.setitem(FIELDS, NEW_FIELD.name, NEW_FIELD)
-    return NEW_FIELD
+def changed_field(monkeypatch):
+    field = dataclasses.replace(
+        FIELDS[CHANGED], label="Softened targets", help="Trains towards softened targets.", high=0.2, axis="soft."
+    )
+    monkeypatch.setitem(FIELDS, CHANGED, field)
+    return field
 
 
 def test_every_field_is_described_in_full():
@@ -118,46 +114,47 @@ def test_a_widget_offers_a_value_that_is_not_among_its_usual_choices():
     assert FIELDS["train_size"].widget_options(750)[:3] == [500, 750, 1000]
 
 
-def test_a_field_added_to_the_table_is_a_flag_with_its_help(new_field, capsys, runs_dir):
+def test_a_field_described_anew_is_a_flag_with_its_help_and_bounds(changed_field, capsys, runs_dir):
     parser = build_parser()
     with pytest.raises(SystemExit):
         parser.parse_args(["train", "--help"])
     help_text = " ".join(capsys.readouterr().out.split())
-    assert "--stochastic-depth X Skips whole blocks at random while training. (a number from 0 to 0.5)" in help_text
-    config = config_from_args(parser.parse_args(["train", "--preset", "quick", "--stochastic-depth", "0.2"]))
-    assert config.stochastic_depth == 0.2 and config.conv_blocks == 2
-    assert main(["train", "--stochastic-depth", "0.9", "--runs-dir", str(runs_dir)]) == 2
-    assert "error: stochastic_depth must be from 0 to 0.5; got 0.9" in capsys.readouterr().err
+    assert "--label-smoothing X Trains towards softened targets. (a number from 0 to 0.2)" in help_text
+    config = config_from_args(parser.parse_args(["train", "--preset", "quick", "--label-smoothing", "0.15"]))
+    assert config.label_smoothing == 0.15 and config.conv_blocks == 2
+    assert main(["train", "--label-smoothing", "0.25", "--runs-dir", str(runs_dir)]) == 2
+    assert "error: label_smoothing must be from 0 to 0.2; got 0.25" in capsys.readouterr().err
     assert not list_runs(runs_dir)
-    with pytest.raises(ConfigError, match=r"stochastic_depth must be from 0 to 0\.5"):
-        config_from_dict({**ModelConfig().to_dict(), "stochastic_depth": 0.6})
+    with pytest.raises(ConfigError, match=r"label_smoothing must be from 0 to 0\.2"):
+        ModelConfig(label_smoothing=0.25)
 
 
-def test_a_field_added_to_the_table_is_a_train_page_widget(new_field, batches_dir, monkeypatch):
+def test_a_field_described_anew_is_a_train_page_widget(changed_field, batches_dir, monkeypatch):
     monkeypatch.setenv("CIFAR10_DIR", str(batches_dir))
     at = AppTest.from_file(str(ROOT / "pages" / "train.py"), default_timeout=60).run()
     assert not at.exception
-    slider = at.slider(key="cfg_stochastic_depth")
-    assert slider.label == "Stochastic depth" and slider.value == 0.0 and slider.max == 0.5
-    slider.set_value(0.25).run()
+    slider = at.slider(key="cfg_label_smoothing")
+    assert slider.label == "Softened targets" and slider.value == 0.0 and slider.max == 0.2
+    slider.set_value(0.1).run()
     assert not at.exception and not at.error
     at.button(key="launch").click().run()
     assert not at.exception
     (run,) = list_runs()  # the launched run's config holds the widget's value
-    assert run.config().stochastic_depth == 0.25
-    jobs.stop(run)  # its training process has no such field, and need not run
+    assert run.config().label_smoothing == 0.1
+    launcher.stop(run)
 
 
-def test_a_field_added_to_the_table_is_a_runs_page_column(new_field, runs_dir):
-    for value in (0.0, 0.3):
-        path = jobs.prepare_run(TINY.replace(stochastic_depth=value), runs_dir, f"depth-{value}")
+def test_a_field_described_anew_is_a_runs_page_column_and_axis(changed_field, runs_dir):
+    for value in (0.0, 0.2):
+        path = launcher.prepare_run(TINY.replace(label_smoothing=value), runs_dir, f"soft-{value}")
         run = open_run_dir(path)
         write_status(run.files.status, run.written_status().replace(state="finished"))
     at = AppTest.from_file(str(ROOT / "pages" / "runs.py"), default_timeout=60).run()
     assert not at.exception
     table = at.dataframe[0].value
-    assert sorted(table["stochastic_depth"].tolist()) == [0.0, 0.3]
+    assert sorted(table["label_smoothing"].tolist()) == [0.0, 0.2]
     assert "learning_rate" not in table.columns  # the same in both runs
+    assert compare.axis(CHANGED).title == "soft."
 
 
 def test_label_smoothing_is_off_by_default_and_everywhere_a_field_is():
@@ -188,10 +185,10 @@ def test_a_run_with_label_smoothing_trains_from_the_command_line(batches_dir, ru
     result = run_cli("train", "--data", str(batches_dir), "--epochs", "1", "--label-smoothing", "0.1", *TINY_FLAGS)
     assert result.returncode == 0, result.stderr
     run = open_run_dir(result.stdout.splitlines()[0])
-    assert run.config().label_smoothing == 0.1 and run.status().state == "finished"
+    assert run.config().label_smoothing == 0.1 and launcher.status(run).state == "finished"
     history = run.history()
     # The test loss is the plain cross-entropy: it matches the stored predictions.
-    from cifar.evaluate import sparse_crossentropy
+    from cifar.network.build import sparse_crossentropy
 
     stored = run.predictions().astype(np.float32)
     assert history["val_loss"][0] == pytest.approx(sparse_crossentropy(stored, run.labels()), abs=2e-3)

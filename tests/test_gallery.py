@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from cifar.errors import ConfigError
-from cifar.gallery import class_counts, enlarge, filter_predictions, page_of, samples_per_class
+from cifar.study.gallery import class_counts, enlarge, filter_predictions, page_of, samples_per_class
 
 LABELS = np.array([0, 0, 1, 1, 2])
 # image:            0 right 0.9   1 wrong(->1) 0.8   2 right 0.6   3 wrong(->0) 0.5   4 right 0.7
@@ -66,7 +66,7 @@ def test_paging_clamps():
 
 
 def test_strip_lays_images_side_by_side():
-    from cifar.gallery import strip
+    from cifar.study.gallery import strip
 
     images = np.zeros((3, 2, 2, 3), dtype=np.uint8)
     row = strip(images, scale=2, gap=1)

@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from cifar.errors import ImageError
-from cifar.infer import KEEP_PIXELS, prepare_image, to_model_input, top_classes
+from cifar.study.infer import KEEP_PIXELS, prepare_image, to_model_input, top_classes
 
 
 def encode(image: Image.Image, fmt: str, **options) -> bytes:

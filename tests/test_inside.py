@@ -12,9 +12,9 @@ from helpers import ROOT
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from cifar.explain import Inspector, open_epoch
-from cifar.runs import open_run_dir
-from cifar.status import write_status
+from cifar.runs.run import open_run_dir
+from cifar.runs.status import write_status
+from cifar.study.explain import Inspector, open_epoch
 
 OLD_RUN = ROOT / "tests" / "fixtures" / "runs-before-issue-10" / "20261130-032409-before-issue-10-dd2e"
 
@@ -26,7 +26,7 @@ def page(name: str = "inside") -> AppTest:
 @pytest.fixture
 def trained(finished_run, runs_dir, batches_dir, monkeypatch):
     monkeypatch.setenv("CIFAR10_DIR", str(batches_dir))
-    _, run = finished_run
+    run = finished_run
     shutil.copytree(run.path, runs_dir / run.id)
     return open_run_dir(runs_dir / run.id)
 

@@ -1,5 +1,5 @@
-"""A teacher's links, the name a student trains under, and the class board: cifar.classroom and
-cifar.board against their own small runs, and the pages through AppTest."""
+"""A teacher's links, the name a student trains under, and the class board: cifar.classroom against
+their own small runs, and the pages through AppTest."""
 
 from __future__ import annotations
 
@@ -12,11 +12,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from streamlit.testing.v1 import AppTest
 
-from cifar import jobs
-from cifar.board import board_csv, board_rows, places
-from cifar.classroom import lesson_link, read_link
-from cifar.model import FIELDS, PRESETS, changed_fields, load_config, nearest_preset, preset
-from cifar.runs import list_runs
+from cifar.classroom.board import board_csv, board_rows
+from cifar.classroom.lessons import lesson_link, read_link
+from cifar.config.presets import PRESETS, changed_fields, nearest_preset, preset
+from cifar.config.settings import FIELDS
+from cifar.launch import launcher
+from cifar.launch.waits import places
+from cifar.runs.config_file import load_config
+from cifar.runs.run import list_runs
 
 LESSON = "preset=quick&epochs=3&dropout=0.25&hide=optimizer,learning_rate"
 
@@ -109,7 +112,7 @@ def test_a_link_hides_its_controls_and_the_page_launches_with_its_values(batches
         (run,) = list_runs(runs_dir)
         assert run.config() == preset("quick").replace(epochs=3, dropout=0.4)
         assert run.written_status().who == "Ada Lovelace"
-        jobs.stop(run)
+        launcher.stop(run)
     assert wait_for_end(run).state == "stopped"
 
 
@@ -153,7 +156,7 @@ def test_the_name_field_keeps_the_name_in_the_address_and_refuses_a_bad_one(runs
 
 @pytest.fixture
 def twelve_runs(finished_run, runs_dir) -> Path:
-    _, source = finished_run
+    source = finished_run
     write_twelve_runs(source, runs_dir)
     return runs_dir
 
@@ -176,14 +179,14 @@ def test_the_board_has_each_persons_best_run_and_what_it_changed(twelve_runs):
 def test_the_board_says_where_each_queued_run_stands_and_when_it_should_start(twelve_runs, batches_dir):
     with SlotHeld(twelve_runs):
         waiting = [
-            jobs.launch(preset("quick").replace(epochs=1), runs_dir=twelve_runs, data=batches_dir, who=who)
+            launcher.launch(preset("quick").replace(epochs=1), runs_dir=twelve_runs, data=batches_dir, who=who)
             for who in ("bob", "bob", "eve")
         ]
-        wait_until(lambda: len(jobs.live_jobs(twelve_runs)) == 3, what="three to wait")
-        live = places(jobs.live_jobs(twelve_runs), 1)
+        wait_until(lambda: len(launcher.live_jobs(twelve_runs)) == 3, what="three to wait")
+        live = places(launcher.live_jobs(twelve_runs), 1)
         rows = {row["who"]: row for row in board_rows(list_runs(twelve_runs), live)}
         for run in waiting:
-            jobs.stop(run)
+            launcher.stop(run)
     assert rows["eve"]["now"].startswith("queued: number 2 in line, starts in about")  # before bob's second
     assert rows["bob"]["now"].startswith("queued: number 1 in line, starts in about 5 s (+1 more queued)")
     assert rows["eve"]["best accuracy"] is None and rows["eve"]["runs"] == 1

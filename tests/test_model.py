@@ -5,9 +5,12 @@ import json
 
 import pytest
 
+from cifar.config.presets import PRESETS, preset
+from cifar.config.settings import FIELDS, ModelConfig, config_from_dict
 from cifar.errors import ConfigError
-from cifar.model import FIELDS, PRESETS, ModelConfig, config_from_dict, load_config, preset, save_config
-from cifar.network import build_model, count_parameters, layer_table, parameter_count, training_steps
+from cifar.network.build import build_model, count_parameters, layer_table, training_steps
+from cifar.network.size import parameter_count
+from cifar.runs.config_file import load_config, save_config
 
 # The tutorial's model.summary(), layer by layer: (output shape, parameters).
 TUTORIAL_SUMMARY = [
@@ -62,11 +65,12 @@ PRESET_PARAMETERS = {"tutorial": 1_060_138, "quick": 282_250, "fast": 357_482, "
 
 def test_every_preset_builds_with_its_parameter_count_and_differs():
     assert set(PRESETS) == set(PRESET_PARAMETERS)
-    for name, config in PRESETS.items():
+    for name, each in PRESETS.items():
+        config = each.config
         assert count_parameters(build_model(config))["total"] == PRESET_PARAMETERS[name], name
         assert parameter_count(config) == PRESET_PARAMETERS[name], name  # counted from the shapes alone
     assert preset("tutorial") == ModelConfig()
-    assert len({json.dumps(c.to_dict(), sort_keys=True) for c in PRESETS.values()}) == len(PRESETS)
+    assert len({json.dumps(each.config.to_dict(), sort_keys=True) for each in PRESETS.values()}) == len(PRESETS)
     with pytest.raises(ConfigError, match="preset must be one of"):
         preset("fastest")
 

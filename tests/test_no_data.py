@@ -292,7 +292,7 @@ def test_progress_in_words():
 @pytest.fixture
 def fresh_page_cache():
     """The app's dataset cache emptied before and after: a test that loads data must not leak it."""
-    from pages import common
+    from pages.shared import common
 
     common._dataset.clear()
     yield common

@@ -15,10 +15,10 @@ import pytest
 from helpers import ROOT, run_cli, wait_for_end
 from streamlit.testing.v1 import AppTest
 
-from cifar import jobs
-from cifar.compare import run_row, run_summary
-from cifar.evaluate import summarize
-from cifar.runs import list_runs, open_run
+from cifar.launch import launcher
+from cifar.runs.run import list_runs, open_run
+from cifar.study.compare import run_row, run_summary
+from cifar.study.evaluate import summarize
 
 FIXTURE = ROOT / "tests" / "fixtures" / "runs-before-issue-10"
 OLD_ID = "20261130-032409-before-issue-10-dd2e"
@@ -40,7 +40,7 @@ def test_an_old_run_reads_as_it_did(old_run):
     assert [run.id for run in list_runs()] == [OLD_ID]
     config = old_run.config()
     assert config.label_smoothing == 0.0 and config.filters == (4,) and config.dense_units == 0
-    status = old_run.status()
+    status = launcher.status(old_run)
     assert status.state == "finished" and status.epoch == 2 and status.backend == "local"
     assert status.data.train_images == 200 and old_run.class_names()[3] == "cat"
     assert old_run.prediction_epochs() == [1, 2] and old_run.start_event()["parameters"] == 10362
@@ -72,14 +72,14 @@ def test_the_command_line_and_the_pages_show_an_old_run(old_run, batches_dir, mo
 
 def test_an_old_run_continues(old_run, batches_dir, monkeypatch):
     monkeypatch.setenv("CIFAR10_DIR", str(batches_dir))
-    child = jobs.resume(old_run, 1)
+    child = launcher.resume(old_run, 1)
     status = wait_for_end(child)
     assert status.state == "finished", child.files.log.read_text()[-2000:]
     assert child.history()["epoch"] == [1, 2, 3] and child.history()["loss"][:2] == old_run.history()["loss"]
 
 
 def test_a_status_reads_leniently_and_round_trips(tmp_path):
-    from cifar.status import DataInfo, RunStatus, read_status, status_from_dict, write_status
+    from cifar.runs.status import DataInfo, RunStatus, read_status, status_from_dict, write_status
 
     odd = status_from_dict({"state": "finished", "epoch": None, "start_epoch": None, "from_the_future": 1,
                             "data": {"source": "x", "class_names": ["a", "b"], "also_new": 2}})  # fmt: skip

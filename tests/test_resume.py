@@ -10,17 +10,17 @@ import shutil
 import pytest
 from helpers import TINY, run_cli, wait_for_end
 
-from cifar import jobs
+from cifar.atomic import write_json_atomic
 from cifar.errors import RunError
-from cifar.files import write_json_atomic
-from cifar.runs import list_runs, open_run, open_run_dir
-from cifar.status import write_status
+from cifar.launch import launcher
+from cifar.runs.run import list_runs, open_run, open_run_dir
+from cifar.runs.status import write_status
 
 
 @pytest.fixture
 def parent(finished_run, runs_dir):
     """A copy of the finished two-epoch run in this test's own runs folder."""
-    _, run = finished_run
+    run = finished_run
     shutil.copytree(run.path, runs_dir / run.id)
     return open_run(run.id, runs_dir)
 
@@ -31,7 +31,7 @@ def test_resume_from_the_command_line_carries_the_curves_on(parent, runs_dir):
     assert result.returncode == 0, result.stderr
     child = open_run_dir(result.stdout.splitlines()[0])
     assert child.id != parent.id and child.path.parent == runs_dir
-    status = child.status()
+    status = launcher.status(child)
     assert status.state == "finished"
     assert status.resumed_from == parent.id and status.start_epoch == 2 and status.epoch == 4
     assert child.config() == parent.config().replace(epochs=4)
@@ -53,16 +53,16 @@ def test_resume_from_the_command_line_carries_the_curves_on(parent, runs_dir):
 
 
 def test_resume_progress_counts_the_new_epochs_only(parent, runs_dir):
-    child = open_run_dir(jobs.prepare_resume(parent, 2, runs_dir))
+    child = open_run_dir(launcher.prepare_resume(parent, 2, runs_dir))
     event = {"type": "batch", "time": 0, "epoch": 3, "batch": 5, "batches": 10, "eta_seconds": 1}
     with open(child.files.events, "w") as handle:
         handle.write(json.dumps(event) + "\n")
     progress = child.progress()
-    assert progress["epochs"] == 4 and math.isclose(progress["fraction"], 0.25)
+    assert progress.epochs == 4 and math.isclose(progress.fraction, 0.25)
 
 
 def test_resume_through_jobs_runs_as_its_own_process(parent):
-    child = jobs.resume(parent, 1)
+    child = launcher.resume(parent, 1)
     assert child.path.parent == parent.path.parent
     assert wait_for_end(child).state == "finished", child.files.log.read_text()
     assert child.history()["epoch"] == [1, 2, 3]
@@ -87,25 +87,25 @@ def test_resume_refuses_what_it_cannot_do(parent, runs_dir, flags, message):
 def test_resume_refuses_a_live_run_or_one_without_epochs(parent, runs_dir):
     _pretend_running(parent)
     with pytest.raises(RunError, match="still running"):
-        jobs.resume_config(parent, 1)
-    empty = open_run_dir(jobs.prepare_run(TINY, runs_dir, "empty"))
+        launcher.resume_config(parent, 1)
+    empty = open_run_dir(launcher.prepare_run(TINY, runs_dir, "empty"))
     write_status(empty.files.status, empty.written_status().replace(state="stopped"))
     with pytest.raises(RunError, match="no finished epoch"):
-        jobs.resume_config(empty, 1)
-    cosine = open_run_dir(jobs.prepare_run(TINY.replace(lr_schedule="cosine"), runs_dir, "cosine"))
+        launcher.resume_config(empty, 1)
+    cosine = open_run_dir(launcher.prepare_run(TINY.replace(lr_schedule="cosine"), runs_dir, "cosine"))
     shutil.copyfile(parent.files.model, cosine.files.model)
     write_json_atomic(cosine.files.history, parent.history())
     write_status(cosine.files.status, cosine.written_status().replace(state="finished"))
     with pytest.raises(RunError, match=r"cosine learning-rate schedule .* Start a new run with more epochs"):
-        jobs.resume_config(cosine, 1)
+        launcher.resume_config(cosine, 1)
     result = run_cli("train", "--resume", "../elsewhere", "--epochs", "1", "--runs-dir", str(runs_dir))
     assert result.returncode == 2 and "not a run directory" in result.stderr
 
 
 def test_delete_removes_the_whole_run_and_nothing_else(parent, runs_dir):
-    other = open_run_dir(jobs.prepare_run(TINY, runs_dir, "other"))
+    other = open_run_dir(launcher.prepare_run(TINY, runs_dir, "other"))
     write_status(other.files.status, other.written_status().replace(state="finished"))
-    jobs.delete(parent)
+    launcher.delete(parent)
     assert not parent.path.exists()
     assert [run.id for run in list_runs(runs_dir)] == [other.id]
     assert sorted(p.name for p in runs_dir.iterdir() if not p.name.startswith(".")) == [other.id]
@@ -116,7 +116,7 @@ def test_delete_removes_the_whole_run_and_nothing_else(parent, runs_dir):
 def test_a_live_run_cannot_be_deleted(parent):
     _pretend_running(parent)
     with pytest.raises(RunError, match="stop it first"):
-        jobs.delete(parent)
+        launcher.delete(parent)
     assert parent.path.is_dir() and parent.has_model()
 
 

@@ -18,7 +18,6 @@ import re
 import shlex
 import shutil
 import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -32,15 +31,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import ROOT, TINY, run_cli, wait_until
+from app_server import answers, running_app
+from helpers import ROOT, TINY, run_cli
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from cifar.errors import ImageError, RunError
-from cifar.infer import MAX_BYTES, prepare_image
-from cifar.layout import RunFiles
-from cifar.runs import Run, list_runs, open_run, open_run_dir
-from cifar.status import read_status, write_status
+from cifar.runs.layout import RunFiles
+from cifar.runs.run import Run, list_runs, open_run, open_run_dir
+from cifar.runs.status import read_status, write_status
+from cifar.study.infer import MAX_BYTES, prepare_image
 
 OUTSIDE_ID = "29990101-000000-outside-beef"  # sorts newest: a listing that let it in would show it first
 LINKED_ID = "29991231-000000-linked-beef"  # a link inside the runs folder to the run outside it
@@ -136,7 +136,7 @@ def with_data(batches_dir, monkeypatch):
 
 @pytest.fixture
 def inside(finished_run, runs_dir) -> Run:
-    _, run = finished_run
+    run = finished_run
     return open_run_dir(shutil.copytree(run.path, runs_dir / run.id))
 
 
@@ -144,7 +144,7 @@ def inside(finished_run, runs_dir) -> Run:
 def outside(finished_run, runs_dir, tmp_path) -> Path:
     """A real, complete run in a folder beside the runs folder, and a link to it from inside;
     links from inside to /etc, the home folder and the runs folder's parent."""
-    _, run = finished_run
+    run = finished_run
     elsewhere = shutil.copytree(run.path, tmp_path / "elsewhere" / OUTSIDE_ID)
     files = RunFiles(elsewhere)
     write_status(files.status, read_status(files.status).replace(name="OUTSIDE"))
@@ -280,7 +280,7 @@ def test_every_page_refuses_hostile_ids_and_reads_nothing_outside(page, inside, 
 
 
 def test_run_names_from_a_form_stay_inside(runs_dir):
-    from cifar.jobs import prepare_run
+    from cifar.launch.launcher import prepare_run
 
     for name in ["../../../tmp/evil", "/etc/cron.d/x", "..", "a/../../b", "\x00", "x" * 5000, "%2e%2e%2f"]:
         path = prepare_run(TINY, runs_dir, name=name)
@@ -445,12 +445,6 @@ def test_server_binds_to_this_machine_only_and_the_readme_says_how_to_open_it():
 # --- a real server: where it listens, and paths that try to leave ------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def other_address() -> str | None:
     """An IPv4 address of this machine that is not loopback, or None when it has none."""
     with contextlib.suppress(OSError), socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
@@ -465,37 +459,11 @@ def other_address() -> str | None:
     return None
 
 
-def answers(url: str) -> bool:
-    try:
-        return urllib.request.urlopen(url, timeout=3).status == 200
-    except OSError:
-        return False
-
-
 @contextlib.contextmanager
 def streamlit_server(runs_dir: Path, log_path: Path, *args: str) -> Iterator[int]:
-    """`streamlit run` as scripts/app.sh starts it (this folder's config), with `args` added."""
-    port = free_port()
-    env = dict(os.environ, CIFAR_RUNS_DIR=str(runs_dir))
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port", str(port), *args],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            wait_until(
-                lambda: answers(f"http://127.0.0.1:{port}/_stcore/health") or process.poll() is not None,
-                timeout=120,
-                what="the server to answer",
-            )
-            assert process.poll() is None, log_path.read_text()
-            yield port
-        finally:
-            process.terminate()
-            process.wait(timeout=30)
+    """`streamlit run` as scripts/app.sh starts it (this folder's config), with `args` added: its port."""
+    with running_app(log_path, *args, CIFAR_RUNS_DIR=str(runs_dir)) as url:
+        yield int(url.rsplit(":", 1)[1])
 
 
 def test_server_answers_on_localhost_only_and_keeps_paths_inside(runs_dir, tmp_path):

@@ -4,14 +4,15 @@ config field named where it is described and where it is used, and no more."""
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
 from helpers import ROOT
 
-from cifar.model import FIELDS
+from cifar.config.settings import FIELDS
 
-APP_CODE = sorted([*(ROOT / "cifar").rglob("*.py"), *(ROOT / "pages").glob("*.py"), ROOT / "streamlit_app.py"])
+APP_CODE = sorted([*(ROOT / "cifar").rglob("*.py"), *(ROOT / "pages").rglob("*.py"), ROOT / "streamlit_app.py"])
 MAX_FUNCTION_LINES, MAX_CLASS_LINES = 60, 120
 # The training loop's own settings: the trainer, the time estimate and the progress all use
 # them, besides the network. Every other field is the table's entry and its use in the network.
@@ -66,16 +67,41 @@ def _identifiers(path: Path) -> set[str]:
 
 
 @pytest.mark.parametrize("name", sorted(set(FIELDS) - TRAINING_LOOP_FIELDS))
-def test_a_model_field_is_named_in_at_most_two_files(name):
-    """The field table (cifar/model.py) and its use: widgets, flags, validation and comparisons
-    are all made from the table, so no other file needs the field's name."""
+def test_a_model_field_is_named_only_where_it_is_described_and_where_the_network_uses_it(name):
+    """The field table and the presets (cifar/config/) and its use in building or counting the
+    network (cifar/network/): widgets, flags, validation and comparisons are all made from the
+    table, so no other file needs the field's name."""
     naming = sorted(_relative(path) for path in APP_CODE if name in _identifiers(path))
-    assert len(naming) <= 2 and "cifar/model.py" in naming, naming
+    assert "cifar/config/settings.py" in naming
+    assert not [path for path in naming if not path.startswith(("cifar/config/", "cifar/network/"))], naming
 
 
-def test_the_readme_names_every_module_of_the_package():
+def _readme_rooms() -> dict[str, set[str]]:
+    """The README's table of rooms: for each room, the modules its rows name."""
     readme = (ROOT / "README.md").read_text()
     section = readme[readme.index("## How it fits together") :]
-    modules = [path.name for path in (ROOT / "cifar").glob("*.py") if path.name not in ("__init__.py", "__main__.py")]
-    modules += [path.name for path in (ROOT / "cifar" / "data").glob("*.py") if path.name != "__init__.py"]
-    assert not [name for name in modules if f"`{name}`" not in section]
+    rooms: dict[str, set[str]] = {}
+    room = ""
+    for line in section.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) != 3 or not line.startswith("|") or cells[0] == "room" or cells[0].startswith("---"):
+            continue
+        room = cells[0].strip("`") or room
+        rooms.setdefault(room, set()).update(re.findall(r"`(\w+\.py)`", cells[1]))
+    return rooms
+
+
+def test_the_readme_names_every_module_in_its_room():
+    rooms = _readme_rooms()
+    missing = []
+    for path in sorted((ROOT / "cifar").rglob("*.py")):
+        if path.name in ("__init__.py", "__main__.py"):
+            continue
+        room = path.parent.name if path.parent.name != "cifar" else "bottom"
+        if path.name not in rooms.get(room, set()):
+            missing.append(_relative(path))
+    assert not missing, f"the README's rooms table lacks {missing}"
+    assert set(rooms) == {
+        "bottom",
+        *(path.name for path in (ROOT / "cifar").iterdir() if (path / "__init__.py").exists()),
+    }

@@ -14,24 +14,24 @@ import numpy as np
 import pytest
 from helpers import TINY, TINY_FLAGS, kill_mid_epoch, run_cli, run_trainer, wait_for_end, wait_until
 
-from cifar import jobs
-from cifar.compare import run_summary
 from cifar.errors import RunError
-from cifar.layout import kept_epoch
-from cifar.runs import list_runs, open_run, open_run_dir
+from cifar.launch import launcher
+from cifar.runs.layout import kept_epoch
+from cifar.runs.run import list_runs, open_run, open_run_dir
+from cifar.study.compare import run_summary
 
 
 def test_cli_prints_run_path_first_and_finishes(finished_run):
-    _result, run = finished_run
+    run = finished_run
     assert run.path.parent.name.startswith("finished-runs")
-    status = run.status()
+    status = launcher.status(run)
     assert status.state == "finished" and status.epoch == 2
     assert status.data.train_images == 200 and status.data.test_images == 100
     assert run.config() == TINY.replace(epochs=2)
 
 
 def test_run_directory_is_complete(finished_run):
-    _, run = finished_run
+    run = finished_run
     history = run.history()
     assert history["epoch"] == [1, 2]
     assert all(len(history[key]) == 2 for key in ("loss", "accuracy", "val_loss", "val_accuracy", "seconds"))
@@ -51,7 +51,7 @@ def test_validation_matches_an_independent_evaluation(finished_run, batches_dir)
     """The one-pass validation against Keras' own evaluate() on the saved model."""
     from cifar.data import load_dataset
 
-    _, run = finished_run
+    run = finished_run
     dataset = load_dataset(batches_dir)
     model = run.load_model()
     loss, accuracy = model.evaluate(dataset.x_test, dataset.y_test, verbose=0)
@@ -65,7 +65,7 @@ def test_validation_matches_an_independent_evaluation(finished_run, batches_dir)
 
 
 def test_same_config_and_seed_give_the_same_first_epoch_loss(finished_run, batches_dir, tmp_path):
-    _, first = finished_run
+    first = finished_run
     result = run_cli("train", "--data", str(batches_dir), "--runs-dir", str(tmp_path), "--epochs", "1", *TINY_FLAGS)
     assert result.returncode == 0, result.stderr
     second = open_run_dir(result.stdout.splitlines()[0])
@@ -83,13 +83,13 @@ def test_learning_happens_on_learnable_data(batches_dir, tmp_path):
 
 def _launch_long(batches_dir, runs_dir, **changes):
     config = TINY.replace(epochs=300, batch_size=2, **changes)  # 100 steps an epoch: a minute or more in all
-    return jobs.launch(config, runs_dir=runs_dir, data=batches_dir, name="long")
+    return launcher.launch(config, runs_dir=runs_dir, data=batches_dir, name="long")
 
 
 def test_stop_request_keeps_finished_epochs(batches_dir, runs_dir):
     run = _launch_long(batches_dir, runs_dir)
     wait_until(lambda: run.history().get("epoch"), what="a finished epoch")
-    assert jobs.stop(run.id) is True
+    assert launcher.stop(run.id) is True
     status = wait_for_end(run)
     assert status.state == "stopped", status
     done = run.history()["epoch"]
@@ -99,23 +99,23 @@ def test_stop_request_keeps_finished_epochs(batches_dir, runs_dir):
     assert status.message.startswith("Stopped on request") and status.message.endswith(f"; {kept}.")
     steps = run.start_event()["steps"]
     assert int(run.load_model().optimizer.iterations) == len(done) * steps  # the last finished epoch's model
-    assert jobs.stop(run.id) is False  # already ended
+    assert launcher.stop(run.id) is False  # already ended
     assert next(e for e in run.events()[0] if e["type"] == "end")["state"] == "stopped"
 
 
 def test_sigterm_stops_like_a_request(batches_dir, runs_dir):
     run = _launch_long(batches_dir, runs_dir)
-    wait_until(lambda: run.status().state == "running" and run.events()[0], what="training to start")
+    wait_until(lambda: launcher.status(run).state == "running" and run.events()[0], what="training to start")
     # Every thread of the training runs below the web server's priority (TensorFlow's too).
-    from cifar.train import NICENESS
+    from cifar.training.process import NICENESS
 
     niceness = set()
-    for task in Path(f"/proc/{run.status().pid}/task").iterdir():
+    for task in Path(f"/proc/{launcher.status(run).pid}/task").iterdir():
         with contextlib.suppress(FileNotFoundError):  # a thread may end meanwhile
             # Field 19 of stat, counted after the ")" that ends the thread's name.
             niceness.add(int((task / "stat").read_text().rsplit(")", 1)[1].split()[16]))
     assert niceness == {min(os.nice(0) + NICENESS, 19)}, niceness
-    os.kill(run.status().pid, signal.SIGTERM)
+    os.kill(launcher.status(run).pid, signal.SIGTERM)
     assert wait_for_end(run).state == "stopped"
 
 
@@ -138,7 +138,7 @@ def test_sigkill_leaves_an_interrupted_run_that_the_command_line_continues(batch
     result = run_cli("train", "--resume", run.id, "--epochs", "1", "--runs-dir", str(runs_dir))
     assert result.returncode == 0, result.stderr
     child = open_run_dir(result.stdout.splitlines()[0])
-    assert child.status().state == "finished" and child.written_status().resumed_from == run.id
+    assert launcher.status(child).state == "finished" and child.written_status().resumed_from == run.id
     history = child.history()
     assert history["epoch"] == list(range(1, done + 2))
     for key in ("loss", "accuracy", "val_loss", "val_accuracy", "seconds"):
@@ -150,32 +150,32 @@ def test_sigkill_leaves_an_interrupted_run_that_the_command_line_continues(batch
 def test_queue_runs_one_at_a_time_in_order(batches_dir, runs_dir, monkeypatch):
     monkeypatch.setenv("CIFAR_MAX_TRAININGS", "1")
     first = _launch_long(batches_dir, runs_dir)
-    second = jobs.launch(TINY.replace(epochs=1), runs_dir=runs_dir, data=batches_dir, name="second")
-    third = jobs.launch(TINY.replace(epochs=1), runs_dir=runs_dir, data=batches_dir, name="third")
-    wait_until(lambda: first.status().state == "running", what="the first to run")
+    second = launcher.launch(TINY.replace(epochs=1), runs_dir=runs_dir, data=batches_dir, name="second")
+    third = launcher.launch(TINY.replace(epochs=1), runs_dir=runs_dir, data=batches_dir, name="third")
+    wait_until(lambda: launcher.status(first).state == "running", what="the first to run")
     wait_until(
-        lambda: [j.run.id for j in jobs.live_jobs(runs_dir)] == [first.id, second.id, third.id], what="queue order"
+        lambda: [j.run.id for j in launcher.live_jobs(runs_dir)] == [first.id, second.id, third.id], what="queue order"
     )
-    positions = {j.run.id: (j.state, j.queue_position) for j in jobs.live_jobs(runs_dir)}
+    positions = {j.run.id: (j.state, j.queue_position) for j in launcher.live_jobs(runs_dir)}
     assert positions == {first.id: ("running", 0), second.id: ("queued", 1), third.id: ("queued", 2)}
-    assert second.status().state == "queued" and not second.history()
-    jobs.stop(first.id)
+    assert launcher.status(second).state == "queued" and not second.history()
+    launcher.stop(first.id)
     assert wait_for_end(second).state == "finished"
     assert wait_for_end(third).state == "finished"
     # Never two at once: the second began only after the first ended.
-    assert second.status().started >= first.status().ended
-    assert third.status().started >= second.status().ended
+    assert launcher.status(second).started >= launcher.status(first).ended
+    assert launcher.status(third).started >= launcher.status(second).ended
 
 
 def test_stop_a_queued_run(batches_dir, runs_dir, monkeypatch):
     monkeypatch.setenv("CIFAR_MAX_TRAININGS", "1")
     first = _launch_long(batches_dir, runs_dir)
-    queued = jobs.launch(TINY, runs_dir=runs_dir, data=batches_dir, name="queued")
-    wait_until(lambda: queued.status().pid and first.status().state == "running", what="both started")
-    assert jobs.stop(queued.id)
+    queued = launcher.launch(TINY, runs_dir=runs_dir, data=batches_dir, name="queued")
+    wait_until(lambda: launcher.status(queued).pid and launcher.status(first).state == "running", what="both started")
+    assert launcher.stop(queued.id)
     status = wait_for_end(queued)
     assert status.state == "stopped" and "before training began" in status.message
-    jobs.stop(first.id)
+    launcher.stop(first.id)
     wait_for_end(first)
 
 
@@ -200,7 +200,7 @@ def test_a_diverging_loss_fails_the_run_and_keeps_the_epochs_before_it(batches_d
     )
     assert result.returncode == 1, result.stderr
     run = open_run_dir(result.stdout.splitlines()[0])
-    status = run.status()
+    status = launcher.status(run)
     assert status.state == "failed" and status.epoch == 1
     assert status.error.startswith("Training diverged: the loss became ") and " in epoch 2 at batch 1 " in status.error
     assert "Lower the learning rate" in status.error and f"failed: {status.error}" in result.stderr
@@ -214,7 +214,7 @@ def test_a_diverging_loss_fails_the_run_and_keeps_the_epochs_before_it(batches_d
 @pytest.mark.parametrize("loss", [float("nan"), float("inf"), 1e6])
 def test_nan_or_exploding_loss_is_caught(loss):
     from cifar.errors import TrainingFailed
-    from cifar.live import check_loss
+    from cifar.training.recorder import check_loss
 
     with pytest.raises(TrainingFailed, match="Lower the learning rate"):
         check_loss(loss, epoch=2, batch=7)
@@ -224,12 +224,12 @@ def test_nan_or_exploding_loss_is_caught(loss):
 def test_missing_dataset_fails_with_the_reason(tmp_path):
     result = run_cli("train", "--data", str(tmp_path / "nowhere"), "--runs-dir", str(tmp_path), *TINY_FLAGS)
     assert result.returncode == 1
-    status = open_run_dir(result.stdout.splitlines()[0]).status()
+    status = launcher.status(open_run_dir(result.stdout.splitlines()[0]))
     assert status.state == "failed" and "does not exist" in status.error and "CIFAR10_DIR" in status.error
 
 
 def test_bad_config_file_fails_the_run(batches_dir, runs_dir):
-    path = jobs.prepare_run(TINY, runs_dir, "bad", batches_dir)
+    path = launcher.prepare_run(TINY, runs_dir, "bad", batches_dir)
     run = open_run_dir(path)
     config = json.loads(run.files.config.read_text())
     config["dropout"] = 1.5
@@ -241,13 +241,17 @@ def test_bad_config_file_fails_the_run(batches_dir, runs_dir):
 
 
 def test_a_prepared_run_started_by_hand_trains_when_no_one_waits(batches_dir, runs_dir):
-    """`python -m cifar.train RUN_DIR` with nothing in line, not even a queue folder yet."""
-    path = jobs.prepare_run(TINY.replace(epochs=1), runs_dir, "by-hand", batches_dir)
+    """`python -m cifar.training RUN_DIR --wait-in-line` with nothing in line, not even a queue folder yet."""
+    path = launcher.prepare_run(TINY.replace(epochs=1), runs_dir, "by-hand", batches_dir)
     result = subprocess.run(
-        [sys.executable, "-m", "cifar.train", str(path)], capture_output=True, text=True, timeout=240, env=os.environ
+        [sys.executable, "-m", "cifar.training", str(path), "--wait-in-line"],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        env=os.environ,
     )
     assert result.returncode == 0, result.stderr[-2000:]
-    assert open_run_dir(path).status().state == "finished" and not (runs_dir / ".queue").exists()
+    assert launcher.status(open_run_dir(path)).state == "finished" and not (runs_dir / ".queue").exists()
 
 
 def test_bad_flag_is_refused_before_any_run(tmp_path):
@@ -257,7 +261,7 @@ def test_bad_flag_is_refused_before_any_run(tmp_path):
 
 
 def test_torn_event_log(tmp_path):
-    from cifar.runs import Run
+    from cifar.runs.run import Run
 
     run = Run(tmp_path)
     log = tmp_path / "events.jsonl"
@@ -278,7 +282,7 @@ def test_run_ids_never_reach_outside(bad, runs_dir):
 
 
 def test_list_runs_newest_first_and_summaries(finished_run):
-    _, run = finished_run
+    run = finished_run
     listed = list_runs(run.path.parent)
     assert listed[0].id == run.id
     summary = run_summary(listed[0])
@@ -309,7 +313,7 @@ def test_short_real_training_lands_well_above_chance(real_data_dir, tmp_path):
 def test_damaged_prediction_file_is_a_clear_error(finished_run, tmp_path):
     import shutil
 
-    _, run = finished_run
+    run = finished_run
     copy = open_run_dir(shutil.copytree(run.path, tmp_path / run.id))
     (copy.path / "predictions" / "epoch-002.npy").write_bytes(b"")
     with pytest.raises(RunError, match="missing or damaged"):
@@ -318,7 +322,7 @@ def test_damaged_prediction_file_is_a_clear_error(finished_run, tmp_path):
 
 
 def test_open_run_by_id_stays_inside(finished_run):
-    _, run = finished_run
+    run = finished_run
     assert open_run(run.id, run.path.parent).path == run.path
     with pytest.raises(RunError, match="No run"):
         open_run("20991231-000000-nothing-0000", run.path.parent)
@@ -326,7 +330,7 @@ def test_open_run_by_id_stays_inside(finished_run):
 
 def test_failure_messages_say_what_to_do():
     from cifar.errors import DataError
-    from cifar.train import failure_message
+    from cifar.training.process import failure_message
 
     assert "smaller batch size" in failure_message(MemoryError())
     exhausted = type("ResourceExhaustedError", (Exception,), {})("OOM when allocating tensor")
@@ -337,8 +341,8 @@ def test_failure_messages_say_what_to_do():
 
 
 def test_progress_reads_the_last_batch(tmp_path, monkeypatch):
-    from cifar import events
-    from cifar.runs import Run
+    from cifar.runs import events
+    from cifar.runs.run import Run
 
     (tmp_path / "status.json").write_text('{"epochs": 4}')
     run = Run(tmp_path)
@@ -347,17 +351,17 @@ def test_progress_reads_the_last_batch(tmp_path, monkeypatch):
         '{"type": "start"}\n{"type": "batch", "epoch": 2, "batch": 50, "batches": 100, "eta_seconds": 9}\n'
     )
     progress = run.progress()
-    assert progress["fraction"] == 1.5 / 4 and progress["eta_seconds"] == 9 and progress["batch"] == 50
+    assert progress.fraction == 1.5 / 4 and progress.eta_seconds == 9 and progress.batch == 50
     # A long log: only its end is read, and a line cut by that read is skipped, not misread.
     batch = '{"type": "batch", "epoch": 3, "batch": %d, "batches": 100, "eta_seconds": 1}\n'
     (tmp_path / "events.jsonl").write_text("".join(batch % b for b in range(1, 1001)) + '{"type": "epoch"}\n')
     monkeypatch.setattr(events, "TAIL_BYTES", 500)
     assert events.last_event(run.files.events, "batch")["batch"] == 1000
-    assert run.progress()["batch"] == 1000
+    assert run.progress().batch == 1000
 
 
 def test_shared_tensor_uses_the_arrays_memory_and_survives_any_alignment():
-    from cifar.train import shared_tensor
+    from cifar.training.fit import shared_tensor
 
     images = np.zeros((1 + 64, 32, 32, 3), np.uint8)[1:]  # a view 3,072 bytes in: maybe aligned
     unaligned = np.zeros(1001, np.uint8)[1:]  # one byte in: never aligned, TensorFlow would abort
@@ -389,7 +393,7 @@ def test_training_batches_visit_every_image_once_an_epoch_in_a_new_order():
     every epoch is a new permutation, its last batch short, and the same seed the same order."""
     import keras
 
-    from cifar.train import training_batches
+    from cifar.training.fit import training_batches
 
     images = np.arange(10 * 2, dtype=np.uint8).reshape(10, 2)
     labels = np.arange(10, dtype=np.uint8)

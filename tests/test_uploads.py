@@ -20,7 +20,7 @@ from PIL import Image, ImageFile, WebPImagePlugin
 from streamlit.testing.v1 import AppTest
 
 from cifar.errors import ImageError
-from cifar.infer import UPLOAD_TYPES, prepare_image
+from cifar.study.infer import UPLOAD_TYPES, prepare_image
 
 HOSTILE = hostile_files()
 BOMBS = ["bomb.png", "tiny-screen.gif", "claims-big.webp"]
@@ -37,7 +37,7 @@ def no_marker_before_and_after():
 @pytest.fixture
 def with_run(batches_dir, finished_run, runs_dir, monkeypatch):
     monkeypatch.setenv("CIFAR10_DIR", str(batches_dir))
-    _, run = finished_run
+    run = finished_run
     shutil.copytree(run.path, runs_dir / run.id)
     return run
 
@@ -103,7 +103,7 @@ def test_a_bomb_is_refused_before_any_pixel_is_allocated(name, monkeypatch):
 MEASURE = """
 import re, sys
 from cifar.errors import ImageError
-from cifar.infer import prepare_image
+from cifar.study.infer import prepare_image
 
 def kilobytes(field):
     return int(re.search(field + r":\\s+(\\d+) kB", open("/proc/self/status").read()).group(1))
@@ -206,7 +206,7 @@ def test_the_classify_page_takes_every_hostile_file_at_once(with_run):
 
 def test_predict_on_the_command_line_answers_each_file(finished_run, tmp_path):
     """One call with every hostile file and three things that are not files; exit status 1."""
-    _, run = finished_run
+    run = finished_run
     paths = {}
     for hostile in HOSTILE:
         paths[hostile.name] = tmp_path / hostile.name

@@ -14,7 +14,7 @@ when the source changes.
 Images stay uint8 (N, 32, 32, 3): 180 MB for all 60,000. Scaling to [0, 1] happens inside
 the model, never as a float copy of the whole set (the tutorial's ``x / 255`` is 1.2 GB).
 Arrays read from the cache start on the boundary that lets the trainer hand them to
-TensorFlow without a second copy (``alignment``; cifar/train.py).
+TensorFlow without a second copy (``alignment``; cifar/training/fit.py).
 """
 
 from __future__ import annotations

@@ -1,0 +1,3 @@
+"""A class: a teacher's links that set and hide controls (lessons) and the class board (board)."""
+
+__all__ = ["board", "lessons"]

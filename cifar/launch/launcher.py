@@ -1,0 +1,401 @@
+"""Launching, continuing, stopping, listing and deleting trainings, and how a run stands.
+
+A launch writes a run directory (its config and a queued status) and asks a backend
+(cifar/launch/backend.py) to start the trainer on it. Nothing else passes between the launcher
+and the training: every page and command reads the run directory. Where a run's status cannot
+say how it stands (its process died, its cluster ended its job), `status` asks the backend that
+started it; acting on what it learns (ending a job whose stop is overdue) is the launcher's own
+action, never a read's.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import shutil
+import sys
+import threading
+import time
+from collections import defaultdict
+from datetime import datetime
+from pathlib import Path
+
+from cifar.atomic import write_json_atomic
+from cifar.config.settings import CIFAR_TEST_IMAGES, CIFAR_TRAIN_IMAGES, MAX_EPOCHS, ModelConfig
+from cifar.errors import CifarError, ConfigError, RunError, os_errors_as
+from cifar.launch.backend import Backend, Job
+from cifar.launch.backends import backend_of, for_new_runs
+from cifar.launch.estimate import check_feasible
+from cifar.network.build import continuation_refusal
+from cifar.runs.config_file import save_config
+from cifar.runs.layout import RunFiles
+from cifar.runs.owner import clean_who
+from cifar.runs.run import Run, list_runs, open_run, runs_root
+from cifar.runs.status import RunStatus, now_iso, read_status, write_status
+from cifar.training import local_queue
+
+SWEEP_SECONDS = 5.0  # how often a server ends the trainings whose stop is overdue
+POLL_SECONDS = 0.2
+ENDING_SECONDS = 30.0  # after a backend was asked to end a training: its SIGTERM, SIGKILL and last writes
+_WRITABLE = "check that the runs folder is writable and the disk has room"
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:40] or "run"
+
+
+def _create_run_dir(root: Path, name: str) -> Path:
+    """A new, empty run directory named `<time>-<name>-<random>`; never reuses one."""
+    root.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    while True:
+        path = root / f"{stamp}-{_slug(name)}-{secrets.token_hex(2)}"
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            continue
+
+
+def prepare_run(
+    config: ModelConfig,
+    runs_dir: str | os.PathLike | None = None,
+    name: str | None = None,
+    data: str | os.PathLike | None = None,
+    resume: Run | None = None,
+    who: str = "",
+    backend: Backend | None = None,
+) -> Path:
+    """Create a run directory holding the config and a queued status; return its path.
+
+    `who` is the name of the person launching it; the local queue takes turns between names.
+    `backend` is what will start it (default: where new trainings go); the command line's
+    `train`, which trains in its own process, names this machine's.
+    With `resume`, the new run continues that run: it starts with a copy of its model
+    (weights and optimizer state), history and per-epoch predictions, and `config.epochs`
+    is the epoch the new run ends at.
+
+    Raises:
+        ConfigError: the config would not fit in this machine's memory (the message says how much),
+            or `who` is not a name.
+        RunError: the runs folder cannot be written; CIFAR_RAY_ADDRESS names a cluster that cannot be used.
+    """
+    who = clean_who(who)
+    chosen = backend or for_new_runs()
+    refusal = check_feasible(config, CIFAR_TRAIN_IMAGES, CIFAR_TEST_IMAGES).refusal
+    if refusal:
+        raise ConfigError(refusal)
+    root = runs_root(runs_dir)
+    try:
+        path = _create_run_dir(root, name or "run")
+    except OSError as error:
+        raise RunError(
+            f"Cannot create a run in {root} ({error.strerror or error}): the runs folder must be a writable "
+            "folder (set CIFAR_RUNS_DIR or --runs-dir to choose another)."
+        ) from error
+    status = RunStatus(
+        name=name or "",
+        who=who,
+        created=now_iso(),
+        created_unix=time.time(),
+        queue_key=time.time_ns(),
+        queue_turn=local_queue.next_turn(root, who),
+        backend=chosen.name,
+        **chosen.placement(path.name),
+        epochs=config.epochs,
+        data_path=str(Path(data).absolute()) if data else None,
+    )
+    try:
+        with os_errors_as(RunError, f"Could not write the new run {path.name}", _WRITABLE):
+            if resume is not None:
+                status = _copy_for_resume(resume, path, status)
+            write_status(RunFiles(path).status, status)
+            # The config last: a run is listed once it has one, and by then its status is there too.
+            save_config(config, RunFiles(path).config)
+    except BaseException:
+        shutil.rmtree(path, ignore_errors=True)  # no half-made run is left to list
+        raise
+    return path
+
+
+def check_continuable(parent: Run) -> int:
+    """The epochs `parent` has finished, when it can be continued; RunError saying why not."""
+    shown = status(parent)
+    if shown.live:
+        raise RunError(f"Run {parent.id} is still {shown.state}: continue it once it has ended (or stop it first).")
+    done = len(parent.history().get("epoch") or [])
+    if not done or not parent.has_model():
+        raise RunError(f"Run {parent.id} has no finished epoch, so there is nothing to continue from.")
+    refusal = continuation_refusal(parent.config())
+    if refusal:
+        raise RunError(f"Run {parent.id} cannot usefully continue: {refusal}")
+    return done
+
+
+def resume_config(parent: Run, more_epochs: int) -> ModelConfig:
+    """The config of a run that trains `parent` for `more_epochs` more epochs.
+
+    Raises:
+        RunError: the parent cannot be continued (`check_continuable` says why).
+        ConfigError: `more_epochs` is not a whole number, or the total would pass the limit.
+    """
+    done = check_continuable(parent)
+    if isinstance(more_epochs, bool) or not isinstance(more_epochs, int) or not 1 <= more_epochs <= MAX_EPOCHS - done:
+        raise ConfigError(
+            f"epochs to add must be a whole number from 1 to {MAX_EPOCHS - done} (run {parent.id} has "
+            f"{done} and a run ends by epoch {MAX_EPOCHS}); got {more_epochs!r}"
+        )
+    return parent.config().replace(epochs=done + more_epochs)
+
+
+def _copy_for_resume(parent: Run, path: Path, status: RunStatus) -> RunStatus:
+    """Copy what the continued run starts from; return its status, saying so."""
+    history = parent.history()
+    done = len(history.get("epoch") or [])
+    source, target = parent.files, RunFiles(path)
+    shutil.copyfile(source.model, target.model)
+    shutil.copyfile(source.labels, target.labels)
+    target.predictions.mkdir()
+    for epoch in parent.prediction_epochs():
+        if epoch <= done:
+            shutil.copyfile(source.prediction(epoch), target.prediction(epoch))
+    target.weights.mkdir()
+    for epoch in parent.weight_epochs():
+        shutil.copyfile(source.weights_file(epoch), target.weights_file(epoch))
+    write_json_atomic(target.history, history)
+    written = parent.written_status()
+    return status.replace(
+        resumed_from=parent.id,
+        start_epoch=done,
+        epoch=done,
+        data=written.data,
+        data_path=status.data_path or written.data_path,
+    )
+
+
+def launch(
+    config: ModelConfig,
+    runs_dir: str | os.PathLike | None = None,
+    name: str | None = None,
+    data: str | os.PathLike | None = None,
+    who: str = "",
+    backend: Backend | None = None,
+) -> Run:
+    """Start a training for `config`; it waits its turn if others are training.
+
+    Args:
+        config: what to train.
+        runs_dir: the runs folder (default: `CIFAR_RUNS_DIR`, else ./runs).
+        name: a label for the run, part of its id.
+        data: the dataset path (default: `CIFAR10_DIR`, else Keras' download).
+        who: the name of the person launching it (the queue takes turns between names).
+        backend: where it trains (default: a Ray cluster where CIFAR_RAY_ADDRESS names one, else here).
+
+    Returns:
+        The new run, already readable with `cifar.runs`.
+
+    Raises:
+        ConfigError: the config would not fit in memory, or `who` is not a name.
+        RunError: the runs folder cannot be written, or the backend could not start the training
+            (the run is then listed as failed, in the same words).
+    """
+    chosen = backend or for_new_runs()
+    path = prepare_run(config, runs_dir, name, data, who=who, backend=chosen)
+    return start(path, chosen)
+
+
+def start(path: Path, backend: Backend) -> Run:
+    """Have `backend` start the run prepared in `path`; a run it cannot start ends as failed, saying why.
+
+    Raises:
+        RunError: the backend could not start it; the message is the run's error.
+    """
+    end_overdue_stops(path.parent)  # the launcher's next action ends what an earlier Stop left running
+    try:
+        backend.start(path)
+    except CifarError as error:
+        files = RunFiles(path)
+        failed = read_status(files.status).replace(state="failed", ended=now_iso(), error=str(error))
+        with os_errors_as(RunError, f"{error} The run could not be marked failed either", _WRITABLE):
+            write_status(files.status, failed)
+        raise
+    return Run(path)
+
+
+def prepare_resume(
+    parent: Run,
+    more_epochs: int,
+    runs_dir: str | os.PathLike | None = None,
+    name: str | None = None,
+    data: str | os.PathLike | None = None,
+    who: str = "",
+    backend: Backend | None = None,
+) -> Path:
+    """Create the run that continues `parent` for `more_epochs` (beside it by default).
+
+    Raises:
+        RunError: the parent is still training or has nothing to continue from.
+        ConfigError: `more_epochs` is out of range.
+    """
+    config = resume_config(parent, more_epochs)
+    label = name or f"{parent.written_status().name or 'run'}-more"
+    return prepare_run(config, runs_dir or parent.path.parent, label, data, resume=parent, who=who, backend=backend)
+
+
+def resume(parent: Run, more_epochs: int, name: str | None = None, who: str = "") -> Run:
+    """Train `parent` for `more_epochs` more epochs, as a new run that starts from its model
+    and optimizer state and whose history carries on from where it ended.
+
+    Raises:
+        RunError: the parent is still training or has nothing to continue from.
+        ConfigError: `more_epochs` is out of range.
+    """
+    chosen = for_new_runs()
+    return start(prepare_resume(parent, more_epochs, name=name, who=who, backend=chosen), chosen)
+
+
+def status(run: Run) -> RunStatus:
+    """How `run` stands now: as its trainer wrote, with what the backend that started it knows
+    where the trainer cannot say (its process died: interrupted; its cluster ended its job).
+    Reading never acts: nothing here writes or ends anything."""
+    written = run.written_status()
+    if not written.live:
+        return written
+    backend = backend_of(written)
+    return backend.status(written) if backend is not None else written
+
+
+def stop(run: Run | str, runs_dir: str | os.PathLike | None = None) -> bool:
+    """Ask a queued or running training to stop after its current batch.
+
+    Args:
+        run: the run, or its id in `runs_dir`.
+
+    Returns:
+        True when the run was live and has been asked; False when it had already ended.
+
+    Raises:
+        RunError: the stop could not be asked (the runs folder is read-only, for one).
+    """
+    target = run if isinstance(run, Run) else open_run(run, runs_dir)
+    end_overdue_stops(target.path.parent)
+    written = target.written_status()
+    backend = backend_of(written)
+    if not status(target).live or backend is None:
+        return False
+    with os_errors_as(RunError, f"Could not ask run {target.id} to stop", _WRITABLE):
+        backend.stop(target)  # the backend that started it, wherever new runs go now
+    return True
+
+
+def wait_for_stop(run: Run) -> str | None:
+    """After `stop`: where the run's backend gives a stop a grace period (a Ray cluster's
+    CIFAR_RAY_STOP_GRACE), wait through it, have the backend end a training that has not
+    stopped by then, and say how the run ended. A page does not wait (the launcher's next
+    action, or the server's sweep, ends such a training); the command line does.
+
+    Returns:
+        How the run ended, in words; None where a stop needs no waiting (this machine's trainer had SIGTERM).
+
+    Raises:
+        RunError: the backend could not be asked to end the training, or its grace setting is bad.
+    """
+    backend = backend_of(run.written_status())
+    grace = backend.stop_grace() if backend is not None else None
+    if grace is None:
+        return None
+    asked = time.monotonic()
+    _wait(lambda: not status(run).live, asked + grace + 1)  # the stop file's time is at most a second off
+    ended = backend.end_overdue(run) if status(run).live else None
+    _wait(lambda: not status(run).live, time.monotonic() + ENDING_SECONDS)
+    shown = status(run)
+    words = f"{run.id} is {shown.state}: {shown.message or shown.error or 'it has ended'}"
+    return f"{ended} {words}" if ended else words
+
+
+def _wait(done, deadline: float) -> None:
+    while not done() and time.monotonic() < deadline:
+        time.sleep(POLL_SECONDS)
+
+
+def end_overdue_stops(runs_dir: str | os.PathLike | None = None) -> list[str]:
+    """Have each backend end the trainings in the runs folder whose stop was asked longer ago
+    than its grace and that still run; what was done, in words. The launcher does this before
+    each of its actions, and a server every SWEEP_SECONDS (`keep_sweeping`)."""
+    done = []
+    for run in list_runs(runs_dir):
+        if not run.stop_requested():
+            continue
+        written = run.written_status()
+        backend = backend_of(written)
+        if not written.live or backend is None:
+            continue
+        try:
+            said = backend.end_overdue(run)
+        except CifarError as error:
+            said = f"Run {run.id} was asked to stop and has not, and could not be ended: {error}"
+        if said:
+            done.append(said)
+    return done
+
+
+_sweeping = threading.Lock()
+_sweeper: list[threading.Thread] = []
+
+
+def keep_sweeping(every: float = SWEEP_SECONDS) -> None:
+    """End overdue stops every `every` seconds, in a daemon thread of this process (started
+    once, however often this is called): a page's Stop returns at once, and nobody else may
+    act again for a while."""
+    with _sweeping:
+        if _sweeper:
+            return
+        thread = threading.Thread(target=_sweep_forever, args=(every,), name="cifar-stop-sweeper", daemon=True)
+        _sweeper.append(thread)
+        thread.start()
+
+
+def _sweep_forever(every: float) -> None:
+    while True:
+        try:
+            for said in end_overdue_stops():
+                print(f"cifar: {said}", file=sys.stderr)
+        except (CifarError, OSError) as error:  # a runs folder that went away: try again later
+            print(f"cifar: could not look for overdue stops: {error}", file=sys.stderr)
+        time.sleep(every)
+
+
+def delete(run: Run) -> None:
+    """Delete a run that is not training, all at once: it is renamed out of the listing
+    first, so no reader ever sees half of it.
+
+    Raises:
+        RunError: the run is queued or running (stop it first), or its folder cannot be removed.
+    """
+    end_overdue_stops(run.path.parent)
+    shown = status(run)
+    if shown.live:
+        raise RunError(f"Run {run.id} is {shown.state}: stop it first, then delete it.")
+    hidden = run.path.with_name(f".deleting-{run.id}-{time.time_ns()}")
+    with os_errors_as(RunError, f"Could not delete run {run.id}", _WRITABLE):
+        os.replace(run.path, hidden)
+    shutil.rmtree(hidden, ignore_errors=True)
+
+
+def live_jobs(runs_dir: str | os.PathLike | None = None) -> list[Job]:
+    """Runs that are training or queued, the training ones first, then in queue order: each
+    backend's line in turn (each numbers its own)."""
+    by_backend: dict[str, list[tuple[Run, RunStatus]]] = defaultdict(list)
+    for run in list_runs(runs_dir):
+        written = run.written_status()
+        if written.live:
+            by_backend[written.backend].append((run, written))
+    found = []
+    for written_runs in by_backend.values():
+        backend = backend_of(written_runs[0][1])
+        if backend is None:
+            continue
+        shown = [(run, backend.status(written)) for run, written in written_runs]
+        found += backend.live_jobs([(run, now) for run, now in shown if now.live])
+    return sorted(found, key=lambda job: job.state != "running")  # stable: each line keeps its order

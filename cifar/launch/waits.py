@@ -1,0 +1,70 @@
+"""Where each live run stands: its place in line and estimated wait, or its progress.
+
+Waits are estimates: the trainings ahead of a run, each for its estimated time (its own
+remaining time once it reports progress), shared between the machine's training slots.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from cifar.config.settings import CIFAR_TEST_IMAGES, CIFAR_TRAIN_IMAGES
+from cifar.errors import CifarError
+from cifar.launch.backend import Job
+from cifar.launch.estimate import estimate_seconds
+from cifar.runs.progress import Progress, describe_duration, describe_progress
+from cifar.runs.run import Run
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where a live run stands: its place in line (0 while training), its progress once it
+    reports one, and the estimated seconds until it starts and until it ends."""
+
+    run_id: str
+    state: str
+    position: int
+    starts_in: float
+    ends_in: float
+    progress: Progress | None = None
+
+    @property
+    def fraction(self) -> float | None:
+        return self.progress.fraction if self.progress else None
+
+    def describe(self) -> str:
+        """'training: epoch 2 of 3, about 1 min left' or 'queued: number 3 in line, starts in about 4 min'."""
+        if self.state == "running":
+            return f"training: {describe_progress(self.progress)}" if self.progress else "training: starting"
+        return f"queued: number {self.position} in line, starts in {describe_duration(self.starts_in)}"
+
+
+def _estimate(run: Run) -> float:
+    try:
+        config = run.config()
+    except CifarError:
+        return 0.0
+    return estimate_seconds(config, CIFAR_TRAIN_IMAGES, CIFAR_TEST_IMAGES)
+
+
+def _running_place(job: Job) -> Place:
+    progress = job.run.progress()
+    ends_in = _estimate(job.run) if progress is None else progress.eta_seconds
+    return Place(job.run.id, "running", 0, 0.0, ends_in, progress)
+
+
+def places(jobs: Sequence[Job], slots: int) -> dict[str, Place]:
+    """Every live run's place, by run id. Queued runs start in order, each when the first of
+    `slots` trainings ahead of it ends."""
+    running = [_running_place(job) for job in jobs if job.state == "running"]
+    free_at = sorted([place.ends_in for place in running] + [0.0] * max(slots - len(running), 0))[: max(slots, 1)]
+    heapq.heapify(free_at)
+    result = {place.run_id: place for place in running}
+    for job in sorted((job for job in jobs if job.state == "queued"), key=lambda job: job.queue_position):
+        starts = heapq.heappop(free_at) if free_at else 0.0
+        ends = starts + _estimate(job.run)
+        heapq.heappush(free_at, ends)
+        result[job.run.id] = Place(job.run.id, "queued", job.queue_position, starts, ends)
+    return result

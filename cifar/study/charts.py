@@ -1,0 +1,356 @@
+"""Plotly figures built from plain arrays and lists; the pages only place them.
+
+Nothing here reads files or imports Streamlit, so every figure is unit-tested on its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from cifar.study.evaluate import row_shares
+
+TRAIN_COLOUR = "#2563eb"
+VALIDATION_COLOUR = "#ea580c"
+# A click on a heatmap cell comes back empty in Streamlit (streamlit issue 8760); an
+# invisible marker over each cell is what the page's selection can report.
+CELL_TRACE_NAME = "cells"
+
+
+def history_figure(history: dict[str, list[float]], metric: str, continued_after: int | None = None) -> go.Figure:
+    """Train against validation per epoch for `metric` ("accuracy" or "loss"), as in the tutorial.
+
+    Args:
+        history: a run's history: lists under "epoch", metric and "val_" + metric.
+        metric: which pair of curves to draw.
+        continued_after: for a continued run, the parent's last epoch: a dashed line marks it.
+    """
+    epochs = history.get("epoch", [])
+    figure = go.Figure()
+    for key, name, colour in (
+        (metric, "train", TRAIN_COLOUR),
+        (f"val_{metric}", "validation (test set)", VALIDATION_COLOUR),
+    ):
+        figure.add_trace(
+            go.Scatter(
+                x=epochs,
+                y=history.get(key, []),
+                name=name,
+                mode="lines+markers",
+                line={"color": colour},
+                hovertemplate=f"epoch %{{x}}<br>{name} {metric} %{{y:.4f}}<extra></extra>",
+            )
+        )
+    figure.update_layout(
+        title=metric.capitalize(),
+        xaxis_title="epoch",
+        yaxis_title=metric,
+        hovermode="x unified",
+        legend={"orientation": "h", "y": -0.25},
+        margin={"l": 40, "r": 10, "t": 40, "b": 40},
+    )
+    if metric == "accuracy":
+        figure.update_yaxes(tickformat=".0%")
+    figure.update_xaxes(dtick=1 if len(epochs) <= 20 else None)
+    if continued_after:
+        figure.add_vline(
+            x=continued_after,
+            line={"dash": "dash", "color": "#64748b", "width": 1},
+            annotation={"text": "continued", "font": {"size": 11, "color": "#64748b"}},
+            annotation_position="top right",
+        )
+    return figure
+
+
+# Runs told apart by colour in the overlays; a run past the tenth reuses a colour with dashes.
+RUN_COLOURS = (
+    "#2563eb",
+    "#ea580c",
+    "#16a34a",
+    "#9333ea",
+    "#dc2626",
+    "#0891b2",
+    "#ca8a04",
+    "#db2777",
+    "#4b5563",
+    "#65a30d",
+)
+METRIC_NAMES = {
+    "val_accuracy": "validation accuracy",
+    "val_loss": "validation loss",
+    "accuracy": "train accuracy",
+    "loss": "train loss",
+}
+
+
+def overlay_figure(histories: dict[str, dict[str, list[float]]], metric: str = "val_accuracy") -> go.Figure:
+    """One curve per run for `metric` (a history key such as "val_accuracy"), over epochs.
+
+    Args:
+        histories: run label to that run's history.
+        metric: which history column to draw.
+    """
+    title = METRIC_NAMES.get(metric, metric)
+    figure = go.Figure()
+    for index, (label, history) in enumerate(histories.items()):
+        figure.add_trace(
+            go.Scatter(
+                x=history.get("epoch", []),
+                y=history.get(metric, []),
+                name=label,
+                mode="lines+markers",
+                line={
+                    "color": RUN_COLOURS[index % len(RUN_COLOURS)],
+                    "dash": "solid" if index < len(RUN_COLOURS) else "dash",
+                },
+                hovertemplate=f"{label}<br>epoch %{{x}}: {title} %{{y:.4f}}<extra></extra>",
+            )
+        )
+    figure.update_layout(
+        xaxis_title="epoch",
+        yaxis_title=title,
+        legend={"orientation": "h", "y": -0.25},
+        margin={"l": 40, "r": 10, "t": 10, "b": 40},
+        height=380,
+    )
+    if metric.endswith("accuracy"):
+        figure.update_yaxes(tickformat=".0%")
+    return figure
+
+
+@dataclass(frozen=True)
+class Axis:
+    """One axis of a parallel-coordinates view: a column of the runs table and how to show it."""
+
+    column: str
+    title: str  # short: a phone's view has about 50 pixels an axis
+    log: bool = False  # a log scale, ticked at the values the runs used
+    tickformat: str | None = None  # plotly's number format for the axis (".0%", "~s")
+
+
+def parallel_figure(frame: pd.DataFrame, axes: Sequence[Axis], target: Axis) -> go.Figure:
+    """Parallel coordinates: one line per run across `axes`, ending at `target`, coloured by it.
+
+    Text and yes/no columns become evenly spaced axes labelled with their values; a numeric
+    column with few values is ticked at exactly those values.
+    """
+    dimensions = [_dimension(frame[axis.column], axis) for axis in [*axes, target]]
+    scores = frame[target.column].astype(float)
+    figure = go.Figure(
+        go.Parcoords(
+            # No colour bar: the last axis is the scale, and a bar would squeeze a phone's axes.
+            line={"color": scores.tolist(), "colorscale": "Viridis", "showscale": False},
+            dimensions=dimensions,
+            labelangle=-25,
+            labelside="top",
+        )
+    )
+    figure.update_layout(margin={"l": 40, "r": 40, "t": 80, "b": 20}, height=420)
+    return figure
+
+
+def _dimension(values: pd.Series, axis: Axis) -> dict:
+    if pd.api.types.is_bool_dtype(values) or not pd.api.types.is_numeric_dtype(values):
+        categories = sorted({str(v) for v in values}, key=_natural_key)
+        return {
+            "label": axis.title,
+            "values": [categories.index(str(v)) for v in values],
+            "tickvals": list(range(len(categories))),
+            "ticktext": [{"True": "yes", "False": "no"}.get(c, c) for c in categories],
+        }
+    numbers = values.astype(float)
+    if axis.tickformat:
+        return {"label": axis.title, "values": numbers.tolist(), "tickformat": axis.tickformat}
+    distinct = sorted(set(numbers.dropna().tolist()))
+    log = axis.log and distinct and distinct[0] > 0
+    shown = np.log10(numbers) if log else numbers
+    dimension = {"label": axis.title, "values": shown.tolist()}
+    if len(distinct) <= 8:
+        dimension["tickvals"] = np.log10(distinct).tolist() if log else distinct
+        dimension["ticktext"] = [f"{v:g}" for v in distinct]
+    return dimension
+
+
+def _natural_key(text: str) -> tuple:
+    """Sort "8, 16" before "32" and numbers as numbers."""
+    try:
+        return (0, [float(part) for part in text.split(",")])
+    except ValueError:
+        return (1, text)
+
+
+def confusion_figure(counts: np.ndarray, class_names: Sequence[str], normalized: bool = True) -> go.Figure:
+    """The confusion matrix as a heatmap: rows true class, columns predicted, count and share on hover.
+
+    An invisible scatter trace puts one selectable marker on every cell; its `customdata`
+    holds (true index, predicted index) so a page can open the images behind a clicked cell.
+    """
+    counts = np.asarray(counts)
+    shares = row_shares(counts)
+    values = shares if normalized else counts
+    names = list(class_names)
+    text = [[f"{v:.0%}" if normalized else str(int(v)) for v in row] for row in values]
+    hover = [
+        [
+            f"true {names[t]}, predicted {names[p]}<br>{int(counts[t, p])} images, {shares[t, p]:.1%} of {names[t]}"
+            for p in range(len(names))
+        ]
+        for t in range(len(names))
+    ]
+    figure = go.Figure(
+        go.Heatmap(
+            z=values,
+            x=names,
+            y=names,
+            text=text,
+            texttemplate="%{text}",
+            hoverinfo="skip",  # the cell markers above carry the hover text and the clicks
+            colorscale="Blues",
+            zmin=0,
+            zmax=1 if normalized else None,
+            # Below the matrix, not beside it: on a phone a side colour bar squeezes the cells.
+            colorbar={
+                "tickformat": ".0%" if normalized else "",
+                "orientation": "h",
+                "y": -0.36,
+                "thickness": 12,
+            },
+        )
+    )
+    figure.add_trace(_cell_markers(names, hover))
+    figure.update_layout(
+        xaxis={"title": "predicted class", "side": "bottom", "tickangle": -45},
+        yaxis={"title": "true class", "autorange": "reversed"},
+        margin={"l": 80, "r": 10, "t": 20, "b": 10},
+        height=620,
+        clickmode="event+select",
+        dragmode=False,
+    )
+    return figure
+
+
+def _cell_markers(names: list[str], hover: list[list[str]]) -> go.Scatter:
+    """An invisible, selectable marker on every cell; its customdata is (true, predicted)."""
+    true_index, predicted_index = np.meshgrid(range(len(names)), range(len(names)), indexing="ij")
+    return go.Scatter(
+        x=[names[p] for p in predicted_index.ravel()],
+        y=[names[t] for t in true_index.ravel()],
+        customdata=np.stack([true_index.ravel(), predicted_index.ravel()], axis=1),
+        text=[hover[t][p] for t, p in zip(true_index.ravel(), predicted_index.ravel(), strict=True)],
+        # Not hoverinfo="skip": plotly sends no click for a trace that skips hover.
+        hovertemplate="%{text}<extra></extra>",
+        mode="markers",
+        marker={"size": 28, "opacity": 0, "symbol": "square"},
+        showlegend=False,
+        name=CELL_TRACE_NAME,
+    )
+
+
+def selected_cell(points: Sequence[dict], class_names: Sequence[str]) -> tuple[int, int] | None:
+    """(true, predicted) class indices of the first selected cell marker, or None.
+
+    Reads the marker's customdata, else its axis labels (x predicted, y true).
+    """
+    names = list(class_names)
+    for point in points or []:
+        data = point.get("customdata")
+        if isinstance(data, dict):  # Streamlit hands a row of customdata over as {"0": .., "1": ..}
+            data = [data[key] for key in sorted(data, key=str)]
+        if data is not None and len(data) == 2:
+            return int(data[0]), int(data[1])
+        if point.get("y") in names and point.get("x") in names:
+            return names.index(point["y"]), names.index(point["x"])
+    return None
+
+
+def probability_figure(
+    probabilities: np.ndarray, class_names: Sequence[str], true_class: int | None = None
+) -> go.Figure:
+    """Horizontal bars of every class's probability, the most probable on top."""
+    probabilities = np.asarray(probabilities, dtype=float)
+    order = np.argsort(probabilities, kind="stable")  # ascending: plotly draws bottom-up
+    colours = [VALIDATION_COLOUR if i == true_class else TRAIN_COLOUR if i == order[-1] else "#94a3b8" for i in order]
+    figure = go.Figure(
+        go.Bar(
+            x=probabilities[order],
+            y=[class_names[i] for i in order],
+            orientation="h",
+            marker={"color": colours},
+            text=[f"{p:.1%}" for p in probabilities[order]],
+            textposition="auto",
+            hovertemplate="%{y}: %{x:.2%}<extra></extra>",
+        )
+    )
+    figure.update_layout(
+        xaxis={"range": [0, 1], "tickformat": ".0%", "title": "probability"},
+        margin={"l": 80, "r": 10, "t": 10, "b": 40},
+        height=300,
+    )
+    return figure
+
+
+def class_counts_figure(
+    train_counts: Sequence[int], test_counts: Sequence[int], class_names: Sequence[str]
+) -> go.Figure:
+    """Grouped bars: images per class in the training and test splits."""
+    figure = go.Figure()
+    for counts, name, colour in ((train_counts, "train", TRAIN_COLOUR), (test_counts, "test", VALIDATION_COLOUR)):
+        figure.add_trace(
+            go.Bar(
+                x=list(class_names),
+                y=list(counts),
+                name=name,
+                marker={"color": colour},
+                hovertemplate=f"%{{x}}: %{{y:,}} {name} images<extra></extra>",
+            )
+        )
+    figure.update_layout(
+        barmode="group",
+        xaxis={"tickangle": -45, "automargin": True},
+        yaxis_title="images",
+        legend={"orientation": "h", "y": -0.3},
+        margin={"l": 40, "r": 10, "t": 10, "b": 40},
+        height=320,
+    )
+    return figure
+
+
+def batch_figure(batch_events: Sequence[dict]) -> go.Figure:
+    """Live training curves: the running loss and accuracy of the current epoch, batch by batch.
+
+    Keras reports the mean over the epoch so far, so each epoch's curve starts noisy and settles.
+    """
+    x = [event["epoch"] - 1 + event["batch"] / event["batches"] for event in batch_events]
+    figure = go.Figure()
+    figure.add_trace(
+        go.Scatter(
+            x=x,
+            y=[event["loss"] for event in batch_events],
+            name="loss",
+            line={"color": TRAIN_COLOUR},
+            hovertemplate="epoch %{x:.2f}<br>loss %{y:.4f}<extra></extra>",
+        )
+    )
+    figure.add_trace(
+        go.Scatter(
+            x=x,
+            y=[event["accuracy"] for event in batch_events],
+            name="accuracy",
+            yaxis="y2",
+            line={"color": VALIDATION_COLOUR},
+            hovertemplate="epoch %{x:.2f}<br>accuracy %{y:.1%}<extra></extra>",
+        )
+    )
+    figure.update_layout(
+        xaxis={"title": "epoch", "rangemode": "tozero"},
+        yaxis={"title": "loss", "rangemode": "tozero"},
+        yaxis2={"title": "accuracy", "overlaying": "y", "side": "right", "range": [0, 1], "tickformat": ".0%"},
+        legend={"orientation": "h", "y": -0.3},
+        margin={"l": 40, "r": 40, "t": 10, "b": 40},
+        height=300,
+    )
+    return figure

@@ -1,0 +1,5 @@
+import sys
+
+from cifar.training.process import main
+
+sys.exit(main())

@@ -1,0 +1,141 @@
+"""The Keras side of the training process: the data, the model and `fit`, with a callback that
+records every epoch in the run folder (cifar/training/recorder.py).
+
+The training process imports this module only once it has checked that this Python has the
+packages a training needs (cifar/training/process.py).
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from cifar.data import aligned, load_dataset, stratified_subset
+from cifar.errors import TrainingFailed
+from cifar.network import devices
+from cifar.network.build import build_model, training_targets
+from cifar.runs.config_file import load_config
+from cifar.runs.layout import RunFiles
+from cifar.runs.run import Run
+from cifar.runs.status import DataInfo
+from cifar.runs.writer import RunWriter
+from cifar.training.recorder import Recorder
+
+
+def shared_tensor(array: np.ndarray):
+    """A TensorFlow tensor over the array's own memory (DLPack), not a copy of it.
+
+    Handed numpy arrays, Keras' `fit` and `predict` copy them into tensors first: for the
+    training set a second 150 MB. TensorFlow can only share memory that starts on a 64-byte
+    boundary (it aborts otherwise), so an array that does not is copied once into one that
+    does (`cifar.data.aligned`). The tensor keeps the array alive; nothing may write to the
+    array afterwards.
+    """
+    return tf.experimental.dlpack.from_dlpack(aligned(array).__dlpack__())
+
+
+def training_batches(x_train: np.ndarray, targets: np.ndarray, batch_size: int):
+    """Batches in a new random order every epoch, from one pipeline started once for the run.
+
+    Handed arrays, Keras' `fit` builds its input pipeline over them again at every epoch, and
+    starting one copies the training set: 20 to 40 s between epochs here for the 50,000 images,
+    a third of a short run's time (benchmarks/RESULTS.md, section 8). This pipeline is never
+    restarted: each epoch draws a permutation of the images, and each batch gathers its images
+    from tensors over the arrays' own memory. Like Keras' own, the last batch of an epoch may
+    be short. `fit` reads it with `steps_per_epoch` (ceil(images / batch_size)).
+    """
+    images, labels = shared_tensor(x_train), shared_tensor(targets)
+    count = len(x_train)
+
+    def epoch(_):
+        order = tf.random.shuffle(tf.range(count, dtype=tf.int64))  # seeded by keras.utils.set_random_seed
+        return tf.data.Dataset.from_tensor_slices(order).batch(batch_size)
+
+    def gather(chosen):
+        return tf.gather(images, chosen), tf.gather(labels, chosen)
+
+    return tf.data.Dataset.range(1).repeat().flat_map(epoch).map(gather).prefetch(2)
+
+
+def _training_data(run_dir: Path, writer: RunWriter, config):
+    """The training images and labels the config asks for, and the test set; labels saved."""
+    dataset = load_dataset(writer.status.data_path)
+    x_train, y_train = dataset.x_train, dataset.y_train
+    if config.train_size is not None and config.train_size < len(y_train):
+        chosen = stratified_subset(y_train, config.train_size, config.seed)
+        x_train, y_train = x_train[chosen], y_train[chosen]
+    if writer.status.start_epoch:
+        earlier = Run(run_dir).labels()
+        if len(earlier) != len(dataset.y_test) or not np.array_equal(earlier, dataset.y_test):
+            raise TrainingFailed(
+                f"Run {writer.status.resumed_from} was tested on other data than {dataset.source}: "
+                "continue it with the dataset it was trained on."
+            )
+    writer.save_labels(dataset.y_test)
+    writer.set_status(data=DataInfo(dataset.source, tuple(dataset.class_names), len(y_train), len(dataset.y_test)))
+    return x_train, y_train, dataset.x_test, dataset.y_test
+
+
+def train(run_dir: Path, writer: RunWriter, should_stop: Callable[[], bool]) -> str | None:
+    """Fit the run's model, recording every epoch; `should_stop` is asked after every batch.
+
+    Returns:
+        None when every epoch finished; how the run stopped and what it keeps, in words, when a
+        stop came first.
+    """
+    config = load_config(RunFiles(run_dir).config)
+    start_epoch = writer.status.start_epoch
+    precision = devices.compute_precision(config)
+    writer.set_status(machine=devices.machine(), precision=precision.policy, notice=precision.notice)
+    if precision.notice:
+        print(precision.notice, file=sys.stderr)
+    # The same config and seed on the same machine give the same losses (the README says
+    # where that ends); a continued run shuffles and augments unlike its parent's first epochs.
+    keras.utils.set_random_seed(config.seed + start_epoch)
+    x_train, y_train, x_test, y_test = _training_data(run_dir, writer, config)
+    # A continued run: weights and optimizer state (Adam's moments, the step count) as its parent left them.
+    with devices.distribution().scope():  # two or more GPUs: a copy of the model on each
+        model = Run(run_dir).load_model() if start_epoch else build_model(config, len(y_train), precision.policy)
+    steps = math.ceil(len(y_train) / config.batch_size)
+    writer.event(
+        "start",
+        epochs=config.epochs,
+        start_epoch=start_epoch,
+        steps=steps,
+        batch_size=config.batch_size,
+        train_images=len(y_train),
+        test_images=len(y_test),
+        parameters=int(model.count_params()),
+    )
+    recorder = Recorder(writer, shared_tensor(x_test), y_test, steps, config, should_stop)
+    model.fit(
+        training_batches(x_train, training_targets(config, y_train), config.batch_size),
+        steps_per_epoch=steps,
+        epochs=config.epochs,
+        initial_epoch=start_epoch,
+        verbose=0,
+        callbacks=[recorder],
+    )
+    done = len(writer.history["epoch"])
+    if recorder.stopped_at is not None or (should_stop() and done < config.epochs):
+        return stopped_message(recorder.stopped_at, steps, done)
+    return None
+
+
+def stopped_message(stopped_at: tuple[int, int] | None, steps: int, done: int) -> str:
+    """How a stopped run ended and what it keeps, in words."""
+    where = ""
+    if stopped_at is not None:
+        epoch, batch = stopped_at
+        where = f" during epoch {epoch} (batch {batch} of {steps})"
+    if done > 1:
+        kept = f"the run keeps epochs 1–{done}"
+    else:
+        kept = "the run keeps epoch 1" if done else "no epoch had finished, so there is no model"
+    return f"Stopped on request{where}; {kept}."
