@@ -1,0 +1,26 @@
+"""Who a run belongs to: the name of the person who launched it, checked before it is kept."""
+
+from __future__ import annotations
+
+from cifar.errors import ConfigError
+
+
+MAX_WHO = 40
+
+
+def clean_who(text: str | None) -> str:
+    """A person's name as runs keep it: spaces collapsed; "" when none was given.
+
+    Raises:
+        ConfigError: longer than MAX_WHO characters, or not printable text.
+    """
+    if text is None:
+        return ""
+    if not isinstance(text, str):
+        raise ConfigError(f"a name must be text; got {type(text).__name__}")
+    name = " ".join(text.split())
+    if len(name) > MAX_WHO:
+        raise ConfigError(f"a name must be at most {MAX_WHO} characters; got {len(name)}. Use a shorter one.")
+    if not name.isprintable():
+        raise ConfigError("a name must be plain text, without control characters; type it again.")
+    return name
