@@ -11,7 +11,7 @@ from cifar.launch.ray_backend import RayBackend
 from cifar.runs.status import RunStatus
 
 LOCAL = LocalBackend()  # one per process: it reaps the training processes it started
-# Each backend by the name a run's status records; a test adds one of its own here.
+# Each backend by the name a run's status records: a new backend is one entry here.
 BY_NAME: dict[str, Callable[[], Backend]] = {
     LocalBackend.name: lambda: LOCAL,
     RayBackend.name: RayBackend.for_reading,
@@ -27,16 +27,8 @@ def for_new_runs() -> Backend:
     return RayBackend.configured() or LOCAL
 
 
-def backend_named(name: str) -> Backend | None:
-    """The backend a run's status names; None for a name this version does not know."""
-    make = BY_NAME.get(name)
-    return make() if make else None
-
-
 def backend_of(status: RunStatus) -> Backend | None:
-    """The backend that started the run whose status this is, wherever new runs go now."""
-    return backend_named(status.backend)
-
-
-def every_backend() -> list[Backend]:
-    return [make() for make in BY_NAME.values()]
+    """The backend that started the run whose status this is, wherever new runs go now; None
+    for a name this version does not know (a run written by a newer one reads as written)."""
+    make = BY_NAME.get(status.backend)
+    return make() if make else None

@@ -85,4 +85,6 @@ def last_event(path: Path, kind: str) -> dict[str, Any] | None:
 
 
 def _unreadable(path: Path, error: OSError) -> RunError:
-    return RunError(f"Could not read the event log {path} ({os_reason(error)}): check that the runs folder can be read.")
+    return RunError(
+        f"Could not read the event log {path} ({os_reason(error)}): check that the runs folder can be read."
+    )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from cifar.errors import ConfigError
 
-
 MAX_WHO = 40
 
 

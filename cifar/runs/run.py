@@ -16,15 +16,15 @@ from typing import Any
 
 import numpy as np
 
-from cifar.runs import events as event_log
-from cifar.network import saving
-from cifar.errors import RunError, os_errors_as
 from cifar.atomic import read_json
-from cifar.runs.layout import RunFiles
-from cifar.runs.progress import Progress
 from cifar.config.settings import ModelConfig
 from cifar.data import CLASS_NAMES
+from cifar.errors import RunError, os_errors_as
+from cifar.network import saving
+from cifar.runs import events as event_log
 from cifar.runs.config_file import load_config
+from cifar.runs.layout import RunFiles
+from cifar.runs.progress import Progress
 from cifar.runs.status import RunStatus, read_status
 
 RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")

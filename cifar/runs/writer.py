@@ -7,10 +7,10 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cifar.runs.events import EventLog
 from cifar.atomic import read_json, save_npy_atomic, write_json_atomic
-from cifar.runs.layout import RunFiles, kept_epoch
 from cifar.network.saving import save_model, save_weights
+from cifar.runs.events import EventLog
+from cifar.runs.layout import RunFiles, kept_epoch
 from cifar.runs.status import read_status, write_status
 
 if TYPE_CHECKING:
