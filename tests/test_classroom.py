@@ -23,10 +23,9 @@ import numpy as np
 import pytest
 from app_server import end_app, start_app
 from browser_fixtures import CHROMIUM, CHROMIUM_ARGS, launch_long_from_page, playwright_api  # skips without Chromium
-from helpers import ROOT, train_run, wait_for_end, wait_until
+from helpers import ROOT, TINY, train_run, wait_for_end, wait_until
 from PIL import Image
 
-from cifar.config.settings import ModelConfig
 from cifar.data import load_dataset
 from cifar.launch import launcher
 from cifar.runs.liveness import process_alive
@@ -180,11 +179,11 @@ def test_ten_sessions_on_one_server_while_a_training_runs(
     trained = well_trained_run(batches_dir, tmp_path / "trained")
     first = open_run_dir(shutil.copytree(trained.path, runs_dir / trained.id))
     second = open_run_dir(shutil.copytree(trained.path, runs_dir / f"{trained.id}-b"))
-    # The tutorial's network for 500 epochs of 20,000 images: it cannot end before the sessions do.
-    live = launcher.launch(ModelConfig(epochs=500), runs_dir=runs_dir, data=long_batches_dir, name="live")
+    # 500 epochs of 50,000 images: it cannot end before the sessions do.
+    live = launcher.launch(TINY.replace(epochs=500), runs_dir=runs_dir, data=long_batches_dir, name="live")
     trainings.append(live)
     slow_down(live)
-    server, url = start_server(long_batches_dir, runs_dir, tmp_path / "streamlit.log")
+    server, url = start_server(batches_dir, runs_dir, tmp_path / "streamlit.log")
     servers.append(server)
     wait_until(lambda: launcher.status(live).state == "running", what="the training to run")
     epoch_at_start = live.written_status().epoch
@@ -295,7 +294,7 @@ def parent_of(pid: int) -> int:
 
 def test_a_training_outlives_server_restarts(long_batches_dir, runs_dir, tmp_path, chromium, servers, trainings):
     log = tmp_path / "streamlit.log"
-    # Launched from the page on the server's data: 300 epochs of 20,000 images outlast the restarts.
+    # Launched from the page on the server's data: 300 epochs of 50,000 images outlast the restarts.
     server, url = start_server(long_batches_dir, runs_dir, log)
     servers.append(server)
     page = new_session(chromium)
@@ -320,7 +319,8 @@ def test_a_training_outlives_server_restarts(long_batches_dir, runs_dir, tmp_pat
         page.locator("[data-testid='stMain'] h3", has_text=f"Run {run.id}").first.wait_for()  # the live view
         moves(page)  # the reopened page shows the same training, live
 
-    # The training itself killed outright: every page says so.
+    # The training itself killed outright, once it has an epoch to keep: every page says so.
+    wait_until(lambda: run.history().get("epoch"), 900, "the first epoch to finish")
     os.kill(pid, signal.SIGKILL)
     status = wait_for_end(run, timeout=60)
     assert status.state == "interrupted"
