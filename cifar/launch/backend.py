@@ -2,10 +2,10 @@
 
 A backend starts a prepared run's trainer, asks it to stop, says how a live run stands by what
 it alone knows (a process that died, a job its cluster ended) and puts its waiting runs in the
-order they will train. `LocalBackend` (local_backend.py) trains on this machine, in its line;
-`RayBackend` (ray_backend.py) submits each run to a Ray cluster. A run's status records the
-name of the backend that started it; backends.py maps the name back to the backend, and no
-other code tells backends apart.
+order they will train. Each backend keeps to a file of its own: this machine's in
+local_backend.py, a Ray cluster's in ray_backend.py. A run's status records the name of the
+backend that started it; backends.py maps the name back to the backend, and no other code
+tells backends apart.
 """
 
 from __future__ import annotations
