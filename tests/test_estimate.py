@@ -8,7 +8,6 @@ from cifar.launch import estimate
 from cifar.launch.estimate import estimate_seconds
 from cifar.network import devices
 from cifar.network.size import forward_macs
-from cifar.runs.progress import describe_duration
 
 
 def test_macs_of_the_tutorial_by_hand():
@@ -49,9 +48,3 @@ def test_a_config_near_a_preset_is_scaled_like_it_and_bfloat16_counts_only_where
 def test_more_epochs_take_longer():
     one = estimate_seconds(ModelConfig(epochs=1), 50_000, 10_000)
     assert estimate_seconds(ModelConfig(epochs=2), 50_000, 10_000) > one
-
-
-def test_durations_in_words():
-    assert describe_duration(42) == "about 40 s"
-    assert describe_duration(1111) == "about 19 min"
-    assert describe_duration(9000) == "about 2.5 h"

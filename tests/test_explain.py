@@ -15,9 +15,7 @@ from cifar.config.settings import ModelConfig
 from cifar.errors import CifarError, RunError
 from cifar.launch import launcher
 from cifar.network.build import build_model
-from cifar.runs.layout import kept_epoch
 from cifar.runs.run import open_run_dir
-from cifar.runs.writer import RunWriter
 from cifar.study.explain import Inspector, colour, feature_grid, open_epoch, overlay
 
 PLAIN = ModelConfig(conv_blocks=2, filters=(6, 8), convs_per_block=2, dense_units=12, dropout=0.0)
@@ -146,18 +144,6 @@ def test_overlay_and_grids_are_images():
     maps, _ = Inspector(_model(PLAIN)).feature_maps(IMAGES[0])
     grid = feature_grid(maps[0], columns=4, tile=64)
     assert grid.dtype == np.uint8 and grid.shape == (2 * 64 + 2, 4 * 64 + 3 * 2, 3)
-
-
-def test_weights_kept_every_epoch_to_50_then_every_tenth_and_the_last(tmp_path):
-    kept = [epoch for epoch in range(1, 131) if kept_epoch(epoch)]
-    assert kept[:50] == list(range(1, 51)) and kept[50:] == [60, 70, 80, 90, 100, 110, 120, 130]
-    writer = RunWriter(tmp_path)
-    writer.files.weights.mkdir()
-    for epoch in range(49, 64):
-        writer.files.weights_file(epoch).write_bytes(b"w")
-        writer._drop_weights_before(epoch)
-    assert writer.files.weight_epochs_on_disk() == [49, 50, 60, 63]  # 63: the last so far
-    writer.close()
 
 
 def test_every_epoch_opens_as_it_was(finished_run):

@@ -10,7 +10,6 @@ from cifar.config.settings import FIELDS, ModelConfig, config_from_dict
 from cifar.errors import ConfigError
 from cifar.network.build import build_model, count_parameters, layer_table, training_steps
 from cifar.network.size import parameter_count
-from cifar.runs.config_file import load_config, save_config
 
 # The tutorial's model.summary(), layer by layer: (output shape, parameters).
 TUTORIAL_SUMMARY = [
@@ -182,13 +181,6 @@ def test_a_cosine_schedule_warms_up_then_reaches_zero_at_the_last_step():
     # Without train_images, an epoch is train_size images, or all 50,000.
     assert training_steps(config.replace(train_size=500)) == 10
     assert training_steps(config) == 1000
-
-
-def test_json_round_trip(tmp_path):
-    config = ModelConfig(conv_blocks=2, filters=(16, 32), augment=True, train_size=500, optimizer="sgd", seed=7)
-    save_config(config, tmp_path / "config.json")
-    assert load_config(tmp_path / "config.json") == config
-    assert json.loads((tmp_path / "config.json").read_text())["filters"] == [16, 32]
 
 
 def test_unknown_config_field_is_named():

@@ -76,17 +76,3 @@ def test_an_old_run_continues(old_run, batches_dir, monkeypatch):
     status = wait_for_end(child)
     assert status.state == "finished", child.files.log.read_text()[-2000:]
     assert child.history()["epoch"] == [1, 2, 3] and child.history()["loss"][:2] == old_run.history()["loss"]
-
-
-def test_a_status_reads_leniently_and_round_trips(tmp_path):
-    from cifar.runs.status import DataInfo, RunStatus, read_status, status_from_dict, write_status
-
-    odd = status_from_dict({"state": "finished", "epoch": None, "start_epoch": None, "from_the_future": 1,
-                            "data": {"source": "x", "class_names": ["a", "b"], "also_new": 2}})  # fmt: skip
-    assert odd.state == "finished" and odd.epoch == 0 and odd.start_epoch == 0
-    assert odd.data == DataInfo(source="x", class_names=("a", "b"))
-    assert status_from_dict("not a dict") == RunStatus() and status_from_dict({"data": 3}).data is None
-    assert read_status(tmp_path / "missing.json") == RunStatus()
-    written = RunStatus(state="running", pid=12, data=DataInfo("y", ("cat",), 10, 5), resumed_from="r")
-    write_status(tmp_path / "status.json", written)
-    assert read_status(tmp_path / "status.json") == written

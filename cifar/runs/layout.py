@@ -25,7 +25,7 @@ from pathlib import Path
 _PREDICTION_NAME = re.compile(r"epoch-(\d+)\.npy")
 _WEIGHTS_NAME = re.compile(r"epoch-(\d+)\.npz")
 # Weights are kept for every epoch up to this one, then for every tenth, and always for the last:
-# a 500-epoch run keeps 96 files, not 500.
+# a 500-epoch run keeps 95 files (epochs 1-50, then 60, 70 ... 500), not 500.
 KEEP_EVERY_EPOCH_UP_TO, KEEP_EVERY_NTH_AFTER = 50, 10
 
 

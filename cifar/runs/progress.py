@@ -35,11 +35,14 @@ class Progress:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_event(cls, event: dict[str, Any], status: RunStatus) -> Progress:
-        """The progress a batch event records. An event written by an earlier version lacks
+    def from_event(cls, event: dict[str, Any], status: RunStatus) -> Progress | None:
+        """The progress a batch event records; None for one without its epoch and batch (a log
+        damaged by hand, or another program's). An event written by an earlier version lacks
         `epochs` and `start_epoch`, and the run's status gives them."""
         known = {field.name for field in dataclasses.fields(cls)}
         values = {key: value for key, value in event.items() if key in known and value is not None}
+        if not all(isinstance(values.get(key), int) for key in ("epoch", "batch", "batches")):
+            return None
         values.setdefault("epochs", status.epochs or 1)
         values.setdefault("start_epoch", status.start_epoch)
         return cls(**values)
