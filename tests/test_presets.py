@@ -1,0 +1,117 @@
+"""cifar.config.presets: each Preset record holds together (its figures, its machine), `preset`
+refuses an unknown name in words, `changed_fields` and `nearest_preset` say how a config
+differs, and the README's results table shows each preset's accuracy as its record has it."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from helpers import ROOT
+
+from cifar.config.presets import PRESETS, Machine, Preset, changed_fields, nearest_preset, preset
+from cifar.config.settings import ModelConfig
+from cifar.errors import ConfigError
+
+NAMES = ["tutorial", "quick", "fast", "better", "best"]
+
+
+def test_the_presets_are_the_five_documented_ones_in_order():
+    assert list(PRESETS) == NAMES
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_each_record_holds_together(name):
+    record = PRESETS[name]
+    assert isinstance(record, Preset) and record.name == name and isinstance(record.config, ModelConfig)
+    assert record.note.strip() and 0.1 < record.accuracy < 1.0  # above chance on ten classes
+    assert record.seconds > 0
+    assert isinstance(record.machine, Machine) and record.machine.description.strip()
+    assert isinstance(record.machine.cpu_flags, frozenset) and all(isinstance(f, str) for f in record.machine.cpu_flags)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_a_preset_measured_in_bfloat16_was_measured_on_a_cpu_that_computes_in_it(name):
+    record = PRESETS[name]
+    # The estimate scales a bfloat16 preset's time by whether this CPU has the same feature.
+    if record.config.mixed_precision:
+        assert "avx512_bf16" in record.machine.cpu_flags
+
+
+def test_only_best_computes_in_16_bits_as_the_readme_says():
+    assert [name for name, record in PRESETS.items() if record.config.mixed_precision] == ["best"]
+
+
+def test_preset_gives_the_records_config():
+    assert preset("tutorial") == ModelConfig()
+    assert preset("quick").epochs == 6 and preset("quick").train_size == 6000
+
+
+@pytest.mark.parametrize("name", ["fastest", "Quick", "", " best"])
+def test_an_unknown_preset_is_refused_with_the_list_of_names(name):
+    with pytest.raises(ConfigError) as caught:
+        preset(name)
+    assert str(caught.value) == f"preset must be one of tutorial, quick, fast, better, best; got {name!r}"
+    assert isinstance(caught.value, ValueError)
+
+
+def test_changed_fields_lists_what_differs_from_the_preset_in_table_order():
+    # quick against the tutorial's defaults, worked out from the two configs by hand.
+    assert changed_fields(preset("quick"), "tutorial") == [
+        "conv_blocks",
+        "filters",
+        "convs_per_block",
+        "dense_units",
+        "dropout",
+        "batch_size",
+        "epochs",
+        "train_size",
+    ]
+    assert changed_fields(ModelConfig(seed=3, conv_blocks=2), "tutorial") == ["conv_blocks", "seed"]
+
+
+def test_a_preset_unchanged_differs_in_nothing_and_an_unknown_base_is_refused():
+    for name in NAMES:
+        assert changed_fields(preset(name), name) == []
+    with pytest.raises(ConfigError, match="preset must be one of"):
+        changed_fields(ModelConfig(), "nope")
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_each_preset_is_nearest_to_itself(name):
+    assert nearest_preset(preset(name)) == (name, [])
+
+
+def test_the_nearest_preset_is_the_one_with_fewest_changes():
+    assert nearest_preset(preset("better").replace(epochs=3, seed=5)) == ("better", ["epochs", "seed"])
+
+
+def test_a_tie_goes_to_the_first_preset_in_order():
+    # Two fields from `fast` (augment, epochs) and two from `better` (dropout, lr_schedule).
+    between = preset("fast").replace(augment=True, epochs=10)
+    assert len(changed_fields(between, "better")) == 2
+    assert nearest_preset(between) == ("fast", ["augment", "epochs"])
+
+
+def _results_rows() -> dict[str, dict[str, str]]:
+    """The first table under the README's "## Results": each row's cells by column heading,
+    keyed by the row's first cell."""
+    section = (ROOT / "README.md").read_text().split("\n## Results\n", 1)[1]
+    lines = section.splitlines()
+    begin = next(index for index, line in enumerate(lines) if line.startswith("|"))
+    table = []
+    for line in lines[begin:]:
+        if not line.startswith("|"):
+            break
+        table.append([cell.strip() for cell in line.strip().strip("|").split("|")])
+    heading, rows = table[0], table[2:]  # table[1] is the --- line
+    return {row[0]: dict(zip(heading, row, strict=True)) for row in rows}
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_the_readmes_results_table_shows_each_presets_accuracy_as_its_record_does(name):
+    rows = _results_rows()
+    assert f"`{name}`" in rows, f"no row for `{name}` in the README's results table"
+    cell = rows[f"`{name}`"]["test accuracy"]
+    shown = re.search(r"\d+\.\d+", cell).group()  # the first figure; a note in brackets may follow
+    assert shown == f"{PRESETS[name].accuracy}", f"README shows {shown} for {name}, its record {PRESETS[name].accuracy}"
