@@ -1,7 +1,11 @@
 from __future__ import annotations
 
+import hashlib
+import http.server
 import os
+import socket
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -14,7 +18,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 # Read once, before the autouse fixture hides it from every test that does not ask for it.
 REAL_CIFAR10_DIR = os.environ.get("CIFAR10_DIR")
 
-from synthetic import write_batches, write_tree  # noqa: E402
+from synthetic import write_archive, write_batches, write_tree  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -75,3 +79,81 @@ def finished_run(batches_dir, tmp_path_factory):
     from helpers import train_run
 
     return train_run(batches_dir, tmp_path_factory.mktemp("finished-runs"))
+
+
+class _ArchiveHandler(http.server.BaseHTTPRequestHandler):
+    """Serves the server's `body` whole, cut off halfway, without its size, or not at all."""
+
+    def do_HEAD(self) -> None:
+        if self.server.mode == "missing":
+            self.send_error(404, "Not Found")
+            return
+        self._headers()
+
+    def do_GET(self) -> None:
+        if self.server.mode == "missing":
+            self.send_error(404, "Not Found")
+            return
+        self._headers()
+        body = self.server.body
+        end = len(body) // 2 if self.server.mode == "drop" else len(body)
+        for start in range(0, end, 16 << 10):  # in pieces, as a real line delivers it
+            self.wfile.write(body[start : min(end, start + (16 << 10))])
+            self.wfile.flush()
+        # In "drop" mode the handler returns here and the server closes the connection, short.
+
+    def _headers(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "application/gzip")
+        if self.server.mode != "unsized":
+            self.send_header("Content-Length", str(len(self.server.body)))
+        self.end_headers()
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture(scope="session")
+def served_archive(tmp_path_factory) -> bytes:
+    return write_archive(tmp_path_factory.mktemp("served") / "cifar-10-python.tar.gz").read_bytes()
+
+
+@pytest.fixture
+def archive_server(served_archive):
+    """A server on 127.0.0.1 with `url`, `md5`, `body` and `mode` ("whole", "drop", "unsized" or
+    "missing")."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _ArchiveHandler)
+    server.body, server.mode = served_archive, "whole"
+    server.url = f"http://127.0.0.1:{server.server_address[1]}/cifar-10-python.tar.gz"
+    server.md5 = hashlib.md5(served_archive).hexdigest()
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def _closed_port_url() -> str:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return f"http://127.0.0.1:{port}/cifar-10-python.tar.gz"  # nothing listens there now
+
+
+@pytest.fixture
+def closed_port_url() -> str:
+    """An archive URL on a local port where nothing listens."""
+    return _closed_port_url()
+
+
+@pytest.fixture
+def nothing_reaches_the_internet(monkeypatch, tmp_path):
+    """Every default URL points at a closed local port, no proxy is asked, no Keras copy is found."""
+    from cifar.data import download
+
+    monkeypatch.setattr(download, "ARCHIVE_URL", _closed_port_url())
+    monkeypatch.setattr(download, "_online_answers", {})
+    for name in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras-home"))
