@@ -63,9 +63,14 @@ def activation_floats(config: ModelConfig) -> int:
     for conv_side, _, filters in _conv_shapes(config):
         total += conv_side * conv_side * filters * per_conv
     for filters in config.block_filters():
+        if config.residual:  # the sum, at the size of the block's later convolutions
+            added = side // 2 if config.early_pool else side
+            total += added * added * filters
         side //= 2
-        total += side * side * filters * ((3 if config.dropout else 1) + (1 if config.residual else 0))
-    return total + _features(config) + config.dense_units * 2 + NUM_CLASSES * 2
+        total += side * side * filters * (3 if config.dropout else 1)  # pooled (and dropped, with its mask)
+    last_hidden = config.dense_units or _features(config)
+    dense_dropout = 2 * last_hidden if config.dense_dropout else 0  # its output and its mask
+    return total + _features(config) + config.dense_units * 2 + dense_dropout + NUM_CLASSES * 2
 
 
 def optimizer_weight_copies(config: ModelConfig) -> int:
