@@ -119,6 +119,7 @@ def train(run_dir: Path, writer: RunWriter, should_stop: Callable[[], bool]) -> 
         steps_per_epoch=steps,
         epochs=config.epochs,
         initial_epoch=start_epoch,
+        shuffle=False,  # training_batches draws each epoch's order itself; Keras warns of its own shuffle
         verbose=0,
         callbacks=[recorder],
     )
