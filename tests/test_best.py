@@ -82,17 +82,6 @@ def test_weight_decay_shrinks_a_weight_with_no_gradient():
     np.testing.assert_allclose(np.asarray(weight), 1 - 0.1 * 0.05, rtol=1e-6)
 
 
-def test_the_precision_follows_the_hardware_and_says_when_it_falls_back():
-    mixed = SMALL.replace(mixed_precision=True)
-    assert devices.compute_precision(SMALL, gpus=1, flags=frozenset({"avx512_bf16"})).policy == "float32"
-    assert devices.compute_precision(mixed, gpus=1, flags=frozenset()).policy == "mixed_float16"
-    assert devices.compute_precision(mixed, gpus=0, flags=frozenset({"avx512_bf16"})).policy == "mixed_bfloat16"
-    assert devices.compute_precision(mixed, gpus=0, flags=frozenset({"amx_bf16"})).policy == "mixed_bfloat16"
-    fallback = devices.compute_precision(mixed, gpus=0, flags=frozenset({"avx2", "avx512f"}))
-    assert fallback.policy == "float32"
-    assert fallback.notice.startswith("Mixed precision is off for this run: this machine has no GPU")
-
-
 def test_a_mixed_precision_model_computes_in_16_bits_and_answers_in_32():
     model = build_model(SMALL.replace(mixed_precision=True), precision="mixed_bfloat16")
     assert model.get_layer("block1_conv1").compute_dtype == "bfloat16"
@@ -100,14 +89,6 @@ def test_a_mixed_precision_model_computes_in_16_bits_and_answers_in_32():
     probabilities = model.predict(np.zeros((2, 32, 32, 3), np.uint8), verbose=0)
     assert probabilities.dtype == np.float32
     np.testing.assert_allclose(probabilities.sum(axis=1), 1, rtol=1e-5)
-
-
-def test_two_gpus_would_mirror_the_model_and_one_would_not():
-    import tensorflow as tf
-
-    assert isinstance(devices.distribution(gpus=2), tf.distribute.MirroredStrategy)
-    assert not isinstance(devices.distribution(gpus=1), tf.distribute.MirroredStrategy)
-    assert not isinstance(devices.distribution(gpus=0), tf.distribute.MirroredStrategy)
 
 
 def test_the_test_time_flip_averages_an_image_and_its_mirror_image():

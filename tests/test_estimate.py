@@ -7,19 +7,6 @@ from cifar.config.settings import ModelConfig
 from cifar.launch import estimate
 from cifar.launch.estimate import estimate_seconds
 from cifar.network import devices
-from cifar.network.size import forward_macs
-
-
-def test_macs_of_the_tutorial_by_hand():
-    conv1 = 32 * 32 * 3 * 3 * 3 * 32
-    conv2 = 32 * 32 * 3 * 3 * 32 * 32
-    dense = 16 * 16 * 32 * 128
-    assert forward_macs(ModelConfig()) == conv1 + conv2 + dense + 128 * 10
-
-
-def test_macs_without_a_dense_layer():
-    config = ModelConfig(conv_blocks=2, filters=(8, 16), convs_per_block=1, kernel_size=1, dense_units=0)
-    assert forward_macs(config) == 32 * 32 * 3 * 8 + 16 * 16 * 8 * 16 + 8 * 8 * 16 * 10
 
 
 @pytest.mark.parametrize(

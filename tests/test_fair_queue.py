@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -15,11 +14,8 @@ from streamlit.testing.v1 import AppTest
 from cifar.errors import ConfigError
 from cifar.launch import launcher
 from cifar.launch.waits import places
-from cifar.runs.layout import RunFiles
 from cifar.runs.liveness import process_alive
 from cifar.runs.run import Run
-from cifar.runs.status import RunStatus, write_status
-from cifar.training import local_queue
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -48,25 +44,6 @@ def test_a_second_launch_waits_behind_everyone_elses_first(batches_dir, runs_dir
         assert wait_for_end(run, 300).state == "finished"
     started = sorted(launched, key=lambda run: run.written_status().started)
     assert [run.id for run in started] == [run.id for run in fair]
-
-
-def test_one_persons_runs_keep_their_order_and_turns_restart_when_theirs_end(runs_dir):
-    def status(who: str, turn: int, key: int, state: str = "queued") -> RunStatus:
-        return RunStatus(state=state, who=who, queue_turn=turn, queue_key=key, created_unix=1e12)
-
-    assert local_queue.next_turn(runs_dir, "ann") == 0
-    for index, (who, turn, state) in enumerate(
-        [("ann", 0, "running"), ("ann", 1, "queued"), ("bob", 0, "queued"), ("ann", 4, "finished")]
-    ):
-        path = runs_dir / f"run-{index}"
-        path.mkdir(parents=True)
-        # A live status whose process has not written its pid yet counts as live for a minute.
-        write_status(RunFiles(path).status, status(who, turn, index, state).replace(created_unix=time.time()))
-    assert local_queue.next_turn(runs_dir, "ann") == 2  # one more than her latest live turn
-    assert local_queue.next_turn(runs_dir, "bob") == 1
-    assert local_queue.next_turn(runs_dir, "cem") == 0
-    waiting = [("a2", status("ann", 2, 5)), ("b0", status("bob", 0, 9)), ("a1", status("ann", 1, 1))]
-    assert local_queue.in_line_order(waiting) == ["b0", "a1", "a2"]
 
 
 @pytest.mark.parametrize("bad", ["x" * 41, "ann\x00", "tab\x07bell"])
