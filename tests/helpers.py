@@ -3,16 +3,19 @@ run without fixed sleeps."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from cifar.config.settings import ModelConfig
+from cifar.errors import RunError
 from cifar.launch import launcher
+from cifar.launch.backend import jobs_in_order
 from cifar.runs.run import Run, open_run_dir
 from cifar.runs.status import RunStatus
 from cifar.training import local_queue
@@ -57,6 +60,41 @@ def train_run(data: Path, runs_dir: Path, *flags: str, epochs: int = 2, timeout:
     result = run_cli("train", "--data", str(data), "--runs-dir", str(runs_dir), *flags, timeout=timeout)
     assert result.returncode == 0, result.stderr[-3000:]
     return open_run_dir(result.stdout.splitlines()[0])
+
+
+def squeezed(text: str) -> str:
+    """`text` without whitespace: help wraps lines (at hyphens too) to the terminal's width."""
+    return "".join(text.split())
+
+
+@contextlib.contextmanager
+def training_in_a_terminal(batches_dir: Path, runs_dir: Path) -> Iterator[tuple[subprocess.Popen, Run]]:
+    """`python -m cifar train` of a long tiny run, as typed in a terminal: the process and its run."""
+    command = [sys.executable, "-m", "cifar", "train", "--data", str(batches_dir), "--runs-dir", str(runs_dir)]
+    command += [*TINY_FLAGS, "--batch-size", "2", "--epochs", "300"]  # 100 steps an epoch: minutes in all
+    with (
+        open(runs_dir / "stderr.txt", "w") as errors,
+        subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=errors, text=True, cwd=ROOT, env=os.environ
+        ) as process,
+    ):
+        try:
+            yield process, open_run_dir(process.stdout.readline().strip())
+        finally:
+            if process.poll() is None:
+                process.kill()
+
+
+def assert_stopped_keeping_its_epochs(run: Run) -> None:
+    """`run` ended stopped on request, with every finished epoch whole and said so."""
+    status = launcher.status(run)
+    done = run.history()["epoch"]
+    assert status.state == "stopped" and len(done) >= 1 and done == list(range(1, len(done) + 1))
+    assert status.epoch == len(done) and run.prediction_epochs() == done and run.weight_epochs() == done
+    kept = "the run keeps epoch 1" if len(done) == 1 else f"the run keeps epochs 1–{len(done)}"
+    assert status.message.startswith("Stopped on request") and status.message.endswith(f"; {kept}."), status.message
+    assert int(run.load_model().optimizer.iterations) == len(done) * run.start_event()["steps"]
+    assert [event["state"] for event in run.events()[0] if event["type"] == "end"] == ["stopped"]
 
 
 def run_trainer(run_dir: Path, timeout: float = 240, **options) -> subprocess.CompletedProcess:
@@ -148,3 +186,63 @@ class SlotHeld:
 
     def __exit__(self, *exc) -> None:
         self.release()
+
+
+class FakeBackend:
+    """A backend with no process and no cluster: each run's state in a dict by run id (a run it
+    has no word on stands as written), and every call it was asked in `calls`. `grace` is its
+    stop grace; `overdue` maps a run id to what `end_overdue` says (then the run is stopped)
+    or to the error it raises; a `hung` backend's runs go on after a stop."""
+
+    waits_in_local_queue = False
+
+    def __init__(
+        self, name: str = "fake", grace: float | None = None, cluster: str | None = None, hung=False, refuse=None
+    ):
+        self.name = name
+        self.grace = grace
+        self.cluster = cluster
+        self.hung = hung
+        self.refuse = refuse  # why `start` fails, in words, when it should
+        self.overdue: dict[str, str | Exception] = {}
+        self.states: dict[str, str] = {}
+        self.calls: list[tuple[str, str]] = []
+
+    def asked(self, action: str) -> list[str]:
+        """The run ids it was asked to `action` (start, stop, end_overdue, status), in order."""
+        return [run_id for done, run_id in self.calls if done == action]
+
+    def placement(self, run_id: str) -> dict[str, str]:
+        return {"job_id": run_id, **({"cluster": self.cluster} if self.cluster else {})}
+
+    def start(self, run_dir: Path) -> None:
+        self.calls.append(("start", run_dir.name))
+        if self.refuse:
+            raise RunError(self.refuse)
+        self.states[run_dir.name] = "queued"
+
+    def stop(self, run: Run) -> None:
+        self.calls.append(("stop", run.id))
+        if not self.hung:
+            self.states[run.id] = "stopped"
+
+    def stop_grace(self) -> float | None:
+        return self.grace
+
+    def end_overdue(self, run: Run) -> str | None:
+        self.calls.append(("end_overdue", run.id))
+        said = self.overdue.get(run.id)
+        if isinstance(said, Exception):
+            raise said
+        if said:
+            self.states[run.id] = "stopped"
+        return said
+
+    def status(self, written: RunStatus) -> RunStatus:
+        self.calls.append(("status", written.job_id))
+        state = self.states.get(written.job_id)
+        return written.replace(state=state) if state else written
+
+    def live_jobs(self, live):
+        waiting = sorted((run for run, status in live if status.state == "queued"), key=lambda run: run.id)
+        return jobs_in_order(live, waiting)

@@ -1,60 +1,20 @@
-"""Backends through their protocol: a third backend, written here as a dict of jobs, launches,
-lists and stops a run through the very calls the pages and the command line make, and the
-launcher never asks which backend it is."""
+"""Backends through their protocol: a third backend, a dict of jobs (helpers.FakeBackend),
+launches, lists and stops a run through the very calls the pages and the command line make,
+and the launcher never asks which backend it is."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from pathlib import Path
-
 import pytest
-from helpers import TINY
+from helpers import TINY, FakeBackend
 
 from cifar.errors import RunError
 from cifar.launch import backends, launcher
-from cifar.launch.backend import Job, jobs_in_order
-from cifar.runs.run import Run, list_runs
-from cifar.runs.status import RunStatus
-
-
-class DictBackend:
-    """A backend with no process and no cluster: each job's state in a dict, by run id."""
-
-    name = "dict"
-    waits_in_local_queue = False
-
-    def __init__(self, refuse: str | None = None) -> None:
-        self.jobs: dict[str, str] = {}
-        self.refuse = refuse  # why `start` fails, when it should
-
-    def placement(self, run_id: str) -> dict[str, str]:
-        return {"job_id": f"job-{run_id}"}
-
-    def start(self, run_dir: Path) -> None:
-        if self.refuse:
-            raise RunError(self.refuse)
-        self.jobs[run_dir.name] = "queued"
-
-    def stop(self, run: Run) -> None:
-        self.jobs[run.id] = "stopped"
-
-    def stop_grace(self) -> float | None:
-        return None
-
-    def end_overdue(self, run: Run) -> str | None:
-        return None
-
-    def status(self, written: RunStatus) -> RunStatus:
-        run_id = written.job_id.removeprefix("job-")
-        return written.replace(state=self.jobs.get(run_id, "failed"))
-
-    def live_jobs(self, live: Sequence[tuple[Run, RunStatus]]) -> list[Job]:
-        return jobs_in_order(live, sorted((run for run, status in live if status.state == "queued"), key=str))
+from cifar.runs.run import list_runs
 
 
 @pytest.fixture
-def dict_backend(monkeypatch) -> DictBackend:
-    backend = DictBackend()
+def dict_backend(monkeypatch) -> FakeBackend:
+    backend = FakeBackend(name="dict")
     monkeypatch.setitem(backends.BY_NAME, backend.name, lambda: backend)
     return backend
 
@@ -62,20 +22,20 @@ def dict_backend(monkeypatch) -> DictBackend:
 def test_a_third_backend_launches_lists_and_stops_a_run_through_the_same_calls(dict_backend, runs_dir):
     first = launcher.launch(TINY, runs_dir=runs_dir, name="first", backend=dict_backend)
     second = launcher.launch(TINY, runs_dir=runs_dir, name="second", backend=dict_backend)
-    assert first.written_status().backend == "dict" and first.written_status().job_id == f"job-{first.id}"
-    assert dict_backend.jobs == {first.id: "queued", second.id: "queued"}
+    assert first.written_status().backend == "dict" and first.written_status().job_id == first.id
+    assert dict_backend.states == {first.id: "queued", second.id: "queued"}
     listed = launcher.live_jobs(runs_dir)
     assert [(job.run.id, job.state, job.queue_position) for job in listed] == [
         (first.id, "queued", 1),
         (second.id, "queued", 2),
     ]
-    dict_backend.jobs[second.id] = "running"  # the backend's word, not the written status, decides
+    dict_backend.states[second.id] = "running"  # the backend's word, not the written status, decides
     assert [(job.run.id, job.state) for job in launcher.live_jobs(runs_dir)] == [
         (second.id, "running"),
         (first.id, "queued"),
     ]
     assert launcher.status(second).state == "running" and second.written_status().state == "queued"
-    assert launcher.stop(second) and dict_backend.jobs[second.id] == "stopped"
+    assert launcher.stop(second) and dict_backend.asked("stop") == [second.id]
     assert launcher.status(second).state == "stopped" and not launcher.stop(second)  # nothing left to stop
     assert [job.run.id for job in launcher.live_jobs(runs_dir)] == [first.id]
     with pytest.raises(RunError, match=r"is queued: stop it first"):
@@ -83,7 +43,7 @@ def test_a_third_backend_launches_lists_and_stops_a_run_through_the_same_calls(d
 
 
 def test_a_backend_that_cannot_start_a_run_leaves_it_failed_in_its_words(monkeypatch, runs_dir):
-    refusing = DictBackend(refuse="The dict is full: free a job, then launch again.")
+    refusing = FakeBackend(name="refusing", refuse="The dict is full: free a job, then launch again.")
     monkeypatch.setitem(backends.BY_NAME, refusing.name, lambda: refusing)
     with pytest.raises(RunError, match=r"^The dict is full"):
         launcher.launch(TINY, runs_dir=runs_dir, backend=refusing)

@@ -1,5 +1,5 @@
 """Inside the network: Grad-CAM against keras.io's recipe, feature maps against Keras sub-models,
-the weights every epoch keeps, and whether the maps are true to the network (real data)."""
+and the weights every epoch keeps. Whether the maps are true to the network: test_faithfulness.py."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from helpers import run_cli, wait_for_end
+from helpers import wait_for_end
 
 from cifar.config.settings import ModelConfig
 from cifar.errors import CifarError, RunError
@@ -199,20 +199,3 @@ def test_each_epoch_reports_the_time_its_weights_took(finished_run):
     run = finished_run
     epochs = [event for event in run.events()[0] if event["type"] == "epoch"]
     assert len(epochs) == 2 and all(event["weights_seconds"] >= 0 for event in epochs)  # speed: benchmarks/
-
-
-@pytest.mark.slow
-def test_grad_cam_is_true_to_a_network_trained_on_real_data(real_data_dir, runs_dir):
-    """Deletion (Petsiuk et al. 2018) and sanity (Adebayo et al. 2018) on 200 test images."""
-    from cifar.data import load_dataset
-    from cifar.study.faithfulness import deletion, sanity
-
-    result = run_cli("train", "--preset", "quick", "--epochs", "3", "--data", str(real_data_dir), timeout=600)
-    assert result.returncode == 0, result.stderr[-2000:]
-    run = open_run_dir(result.stdout.splitlines()[0])
-    images = load_dataset(real_data_dir).x_test[:200]
-    trained = Inspector(open_epoch(run))
-    found = deletion(trained, images)
-    assert found.own > 1.2 * found.other and found.own - found.other > 0.03, found
-    keras.utils.set_random_seed(99)  # the same network, re-initialised at random
-    assert sanity(trained, Inspector(build_model(run.config())), images) < 0.3

@@ -81,16 +81,6 @@ def test_stop_during_validation_keeps_that_epoch_whole(long_validation_dir, runs
     _assert_no_temporary_files(run.path)
 
 
-def test_stop_twice_in_a_row_stops_once(batches_dir, runs_dir):
-    run = _launch_long(batches_dir, runs_dir)
-    wait_until(lambda: _events(run, "batch"), what="the first batch")
-    assert launcher.stop(run) is True
-    launcher.stop(run)  # a second press before the first has landed: harmless
-    status = wait_for_end(run)
-    assert status.state == "stopped" and len(_events(run, "end")) == 1
-    assert launcher.stop(run) is False
-
-
 def test_a_full_disk_keeps_the_epochs_saved_before_it(long_validation_dir, runs_dir):
     run = launcher.launch(SLOW_VALIDATION, runs_dir=runs_dir, data=long_validation_dir, name="full-disk")
     wait_until(lambda: run.history().get("epoch") or not launcher.status(run).live, what="epoch 1 to be saved")

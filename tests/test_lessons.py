@@ -1,5 +1,5 @@
-"""A teacher's links, the name a student trains under, and the class board: cifar.classroom against
-their own small runs, and the pages through AppTest."""
+"""A teacher's links and the name a student trains under (cifar/classroom/lessons.py), and the pages
+that use them or show the class board, through AppTest. The board itself: test_board.py."""
 
 from __future__ import annotations
 
@@ -7,18 +7,15 @@ from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
-from helpers import ROOT, SlotHeld, wait_for_end, wait_until, write_twelve_runs
+from helpers import ROOT, SlotHeld, wait_for_end, write_twelve_runs
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from streamlit.testing.v1 import AppTest
 
-from cifar.classroom.board import board_csv, board_rows
 from cifar.classroom.lessons import lesson_link, read_link
-from cifar.config.presets import PRESETS, changed_fields, nearest_preset, preset
+from cifar.config.presets import PRESETS, changed_fields, preset
 from cifar.config.settings import FIELDS
 from cifar.launch import launcher
-from cifar.launch.waits import places
-from cifar.runs.config_file import load_config
 from cifar.runs.run import list_runs
 
 LESSON = "preset=quick&epochs=3&dropout=0.25&hide=optimizer,learning_rate"
@@ -151,7 +148,7 @@ def test_the_name_field_keeps_the_name_in_the_address_and_refuses_a_bad_one(runs
     assert "a name must be at most 40 characters" in at.sidebar.error[0].value
 
 
-# --- the board -------------------------------------------------------------------------------
+# --- the Class and Runs pages ----------------------------------------------------------------
 
 
 @pytest.fixture
@@ -159,42 +156,6 @@ def twelve_runs(finished_run, runs_dir) -> Path:
     source = finished_run
     write_twelve_runs(source, runs_dir)
     return runs_dir
-
-
-def test_the_board_has_each_persons_best_run_and_what_it_changed(twelve_runs):
-    rows = board_rows(list_runs(twelve_runs), {})
-    assert [row["who"] for row in rows] == ["ann", "cem", "bob", "dee"]
-    assert [row["best accuracy"] for row in rows] == [0.70, 0.66, 0.52, 0.47]
-    ann = rows[0]
-    assert ann["runs"] == 3 and ann["best run"].endswith("-ann-2") and ann["now"] == "finished"
-    best = load_config(twelve_runs / ann["best run"] / "config.json")
-    name, changed = nearest_preset(best)
-    assert ann["preset"] == name and ann["changes"].startswith(f"{FIELDS[changed[0]].axis} ")
-    assert "dropout 0.2" in ann["changes"]
-    csv = board_csv(rows).splitlines()
-    assert csv[0] == "who,best accuracy,now,progress,preset,changes,runs,best run"
-    assert csv[1].startswith("ann,0.7,finished,,") and csv[1].endswith(",3," + ann["best run"])
-
-
-def test_the_board_says_where_each_queued_run_stands_and_when_it_should_start(twelve_runs, batches_dir):
-    with SlotHeld(twelve_runs):
-        waiting = [
-            launcher.launch(preset("quick").replace(epochs=1), runs_dir=twelve_runs, data=batches_dir, who=who)
-            for who in ("bob", "bob", "eve")
-        ]
-        wait_until(lambda: len(launcher.live_jobs(twelve_runs)) == 3, what="three to wait")
-        live = places(launcher.live_jobs(twelve_runs), 1)
-        rows = {row["who"]: row for row in board_rows(list_runs(twelve_runs), live)}
-        for run in waiting:
-            launcher.stop(run)
-    assert rows["eve"]["now"].startswith("queued: number 2 in line, starts in about")  # before bob's second
-    assert rows["bob"]["now"].startswith("queued: number 1 in line, starts in about 5 s (+1 more queued)")
-    assert rows["eve"]["best accuracy"] is None and rows["eve"]["runs"] == 1
-    ordered = sorted(live.values(), key=lambda place: place.position)
-    assert [place.starts_in for place in ordered] == sorted(place.starts_in for place in ordered)
-    assert ordered[1].starts_in == pytest.approx(ordered[0].ends_in)
-    for run in waiting:
-        wait_for_end(run)
 
 
 def test_the_class_page_shows_the_board_and_exports_it(twelve_runs):

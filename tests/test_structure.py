@@ -105,3 +105,21 @@ def test_the_readme_names_every_module_in_its_room():
         "bottom",
         *(path.name for path in (ROOT / "cifar").iterdir() if (path / "__init__.py").exists()),
     }
+
+
+def _test_files_for(path: Path) -> list[str]:
+    """The names a module's own test file may have: test_<module>.py, test_<room>_<module>.py,
+    or test_<room>.py for a room's main.py."""
+    room, module = path.parent.name, path.stem
+    names = [f"test_{module}.py", f"test_{room}_{module}.py"]
+    return [*names, f"test_{room}.py"] if module == "main" else names
+
+
+def test_every_module_of_the_package_has_a_test_module_of_its_own():
+    missing = [
+        _relative(path)
+        for path in sorted((ROOT / "cifar").rglob("*.py"))
+        if path.name not in ("__init__.py", "__main__.py")
+        and not any((ROOT / "tests" / name).is_file() for name in _test_files_for(path))
+    ]
+    assert not missing, f"no test module for {missing}"

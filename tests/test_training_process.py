@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import TINY, TINY_FLAGS, kill_mid_epoch, run_cli, run_trainer, wait_for_end, wait_until
+from helpers import ROOT, TINY, TINY_FLAGS, kill_mid_epoch, run_cli, run_trainer, wait_for_end, wait_until
 
 from cifar.errors import RunError
 from cifar.launch import launcher
@@ -216,6 +216,14 @@ def test_missing_dataset_fails_with_the_reason(tmp_path):
     assert result.returncode == 1
     status = launcher.status(open_run_dir(result.stdout.splitlines()[0]))
     assert status.state == "failed" and "does not exist" in status.error and "CIFAR10_DIR" in status.error
+
+
+def test_the_trainer_refuses_a_folder_that_holds_no_prepared_run(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "cifar.training", str(tmp_path)], capture_output=True, text=True, timeout=120, cwd=ROOT
+    )
+    assert result.returncode == 2 and "holds no prepared run" in result.stderr
+    assert not list(tmp_path.iterdir())  # nothing was written there
 
 
 def test_bad_config_file_fails_the_run(batches_dir, runs_dir):

@@ -1,0 +1,411 @@
+"""The launcher (cifar/launch/launcher.py): preparing a run folder whole or not at all, how a run
+stands, stopping, ending overdue stops, the server's sweep, continuing and deleting. Most runs
+here belong to a fake backend (helpers.FakeBackend), so nothing trains unless a test says so."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import re
+import shutil
+import threading
+import types
+from pathlib import Path
+
+import pytest
+from helpers import TINY, FakeBackend, run_cli, wait_for_end, wait_until
+
+from cifar.atomic import write_json_atomic
+from cifar.config.settings import MAX_EPOCHS
+from cifar.errors import ConfigError, RunError
+from cifar.launch import backends, launcher
+from cifar.runs.run import Run, list_runs, open_run, open_run_dir
+from cifar.runs.status import write_status
+
+WRITABLE = "check that the runs folder is writable and the disk has room"
+
+
+@pytest.fixture
+def fake(monkeypatch) -> FakeBackend:
+    backend = FakeBackend()
+    monkeypatch.setitem(backends.BY_NAME, backend.name, lambda: backend)
+    return backend
+
+
+@pytest.fixture
+def parent(finished_run, runs_dir):
+    """A copy of the finished two-epoch run in this test's own runs folder."""
+    shutil.copytree(finished_run.path, runs_dir / finished_run.id)
+    return open_run(finished_run.id, runs_dir)
+
+
+def _prepared(runs_dir: Path, backend: FakeBackend, name: str = "run", who: str = "") -> Run:
+    return Run(launcher.prepare_run(TINY, runs_dir, name, who=who, backend=backend))
+
+
+def _set_state(run: Run, state: str) -> None:
+    write_status(run.files.status, run.written_status().replace(state=state))
+
+
+def _folders(runs_dir: Path) -> list[str]:
+    """What a listing could see: every folder but the queue's and slots' hidden ones."""
+    return sorted(path.name for path in runs_dir.iterdir() if not path.name.startswith("."))
+
+
+def _pretend_running(run) -> None:
+    """Mark `run` as trained by this (live) test process."""
+    write_status(run.files.status, run.written_status().replace(state="running", pid=os.getpid(), pid_start=None))
+
+
+# --- prepare_run -----------------------------------------------------------------------------
+
+
+def test_a_prepared_run_holds_its_config_and_a_queued_status_and_nothing_else(fake, runs_dir, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    path = launcher.prepare_run(TINY, runs_dir, "My First Run!", data="data/cifar", who="  Ann   Lee ", backend=fake)
+    assert path.parent == runs_dir and re.fullmatch(r"\d{8}-\d{6}-my-first-run-[0-9a-f]{4}", path.name), path.name
+    assert sorted(p.name for p in path.iterdir()) == ["config.json", "status.json"]
+    assert json.loads((path / "config.json").read_text()) == TINY.to_dict()
+    status = json.loads((path / "status.json").read_text())
+    assert (status["state"], status["name"], status["who"], status["backend"]) == (
+        "queued",
+        "My First Run!",
+        "Ann Lee",
+        "fake",
+    )
+    assert (status["job_id"], status["epochs"], status["epoch"]) == (path.name, 2, 0)
+    assert status["data_path"] == str(tmp_path / "data" / "cifar")  # absolute: the trainer runs elsewhere
+    assert fake.calls == []  # prepared, not started
+
+
+def test_a_persons_second_live_run_takes_their_next_turn(fake, runs_dir):
+    turns = [_prepared(runs_dir, fake, who=who).written_status().queue_turn for who in ("ann", "ann", "bob", "ann")]
+    assert turns == [0, 1, 0, 2]
+
+
+def test_runs_prepared_with_one_name_at_once_each_get_their_own_folder(fake, runs_dir):
+    paths = [launcher.prepare_run(TINY, runs_dir, "same", backend=fake) for _ in range(20)]
+    assert len(set(paths)) == 20 and _folders(runs_dir) == sorted(path.name for path in paths)
+
+
+@pytest.mark.parametrize("bad", ["x" * 41, "ann\x00", "tab\x07bell"])
+def test_a_name_that_is_not_one_is_refused_before_anything_is_written(bad, runs_dir):
+    with pytest.raises(ConfigError, match="name"):
+        launcher.prepare_run(TINY, runs_dir=runs_dir, who=bad)
+    assert not [path for path in runs_dir.iterdir() if not path.name.startswith(".")]
+
+
+@pytest.mark.parametrize("writer", ["write_status", "save_config"])
+def test_a_write_that_fails_leaves_no_half_made_run_and_says_why_in_words(writer, fake, runs_dir, monkeypatch):
+    tried = []
+
+    def full_disk(*args):
+        path = next(arg for arg in args if isinstance(arg, Path))  # write_status(path, ..), save_config(.., path)
+        tried.append(path)
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(launcher, writer, full_disk)
+    with pytest.raises(RunError) as raised:
+        launcher.prepare_run(TINY, runs_dir, "full", backend=fake)
+    (path,) = tried
+    assert str(raised.value) == (
+        f"Could not write the new run {path.parent.name} (No space left on device: {path}): {WRITABLE}"
+    )
+    assert isinstance(raised.value.__cause__, OSError)
+    assert _folders(runs_dir) == [] and list_runs(runs_dir) == []
+
+
+def test_an_interrupted_prepare_leaves_no_half_made_run(fake, runs_dir, monkeypatch):
+    class Interrupted(BaseException):
+        """As Ctrl-C in the middle of writing: not an error, but the run is not made either."""
+
+    def interrupted(config, path):
+        raise Interrupted
+
+    monkeypatch.setattr(launcher, "save_config", interrupted)
+    with pytest.raises(Interrupted):
+        launcher.prepare_run(TINY, runs_dir, "cut", backend=fake)
+    assert _folders(runs_dir) == []
+
+
+def test_a_runs_folder_that_is_a_file_is_refused_in_words(tmp_path, fake):
+    blocked = tmp_path / "runs"
+    blocked.write_text("not a folder")
+    with pytest.raises(RunError) as raised:
+        launcher.prepare_run(TINY, blocked, backend=fake)
+    assert str(raised.value) == (
+        f"Cannot create a run in {blocked} (File exists): the runs folder must be a writable folder "
+        "(set CIFAR_RUNS_DIR or --runs-dir to choose another)."
+    )
+    assert blocked.read_text() == "not a folder"
+
+
+# --- status and stop -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("state", ["finished", "stopped", "failed"])
+def test_the_status_of_an_ended_run_is_the_written_one_without_asking_its_backend(state, fake, runs_dir):
+    run = _prepared(runs_dir, fake)
+    _set_state(run, state)
+    fake.states[run.id] = "running"  # what the backend would say, were it asked
+    assert launcher.status(run) == run.written_status() and launcher.status(run).state == state
+    assert fake.asked("status") == []
+
+
+def test_the_status_of_a_live_run_is_its_backends_word(fake, runs_dir, monkeypatch):
+    run = _prepared(runs_dir, fake)
+    fake.states[run.id] = "running"
+    assert launcher.status(run) == run.written_status().replace(state="running")
+    monkeypatch.delitem(backends.BY_NAME, fake.name)  # a backend this version does not know
+    assert launcher.status(run).state == "queued"
+
+
+def test_stop_asks_the_backend_of_a_live_run_only(fake, runs_dir):
+    live, ended = _prepared(runs_dir, fake, "live"), _prepared(runs_dir, fake, "ended")
+    _set_state(ended, "finished")
+    assert launcher.stop(live) is True and launcher.stop(ended.id, runs_dir) is False
+    assert fake.asked("stop") == [live.id]
+    assert launcher.stop(live) is False  # stopped now: nothing to ask
+    assert fake.asked("stop") == [live.id]
+
+
+def test_a_stop_the_system_refuses_is_a_run_error_in_words(fake, runs_dir, monkeypatch):
+    run = _prepared(runs_dir, fake)
+
+    def read_only(run):
+        raise OSError(errno.EROFS, "Read-only file system", str(run.files.stop))
+
+    monkeypatch.setattr(fake, "stop", read_only)
+    with pytest.raises(RunError) as raised:
+        launcher.stop(run)
+    assert (
+        str(raised.value) == f"Could not ask run {run.id} to stop (Read-only file system: {run.files.stop}): {WRITABLE}"
+    )
+
+
+def test_stop_twice_in_a_row_stops_once(batches_dir, runs_dir):
+    run = launcher.launch(TINY.replace(epochs=300, batch_size=2), runs_dir=runs_dir, data=batches_dir, name="long")
+    wait_until(lambda: any(event["type"] == "batch" for event in run.events()[0]), what="the first batch")
+    assert launcher.stop(run) is True
+    launcher.stop(run)  # a second press before the first has landed: harmless
+    status = wait_for_end(run)
+    assert status.state == "stopped" and [e["type"] for e in run.events()[0]].count("end") == 1
+    assert launcher.stop(run) is False
+
+
+# --- overdue stops, waiting for a stop, the sweep ----------------------------------------------
+
+
+def test_end_overdue_stops_asks_only_live_runs_with_a_stop_file(fake, runs_dir):
+    runs = {name: _prepared(runs_dir, fake, name) for name in "abcdf"}
+    unknown = Run(launcher.prepare_run(TINY, runs_dir, "e", backend=FakeBackend(name="gone")))
+    _set_state(runs["d"], "stopped")
+    for run in [*(runs[name] for name in "abdf"), unknown]:
+        run.files.stop.touch()
+    fake.overdue[runs["a"].id] = "a was ended."
+    fake.overdue[runs["b"].id] = RunError("the cluster does not answer")
+    said = launcher.end_overdue_stops(runs_dir)
+    # c has no stop file, d has ended, e's backend is unknown here; f's stop is not overdue yet.
+    assert fake.asked("end_overdue") == [runs["f"].id, runs["b"].id, runs["a"].id]  # newest first, as listed
+    assert said == [
+        f"Run {runs['b'].id} was asked to stop and has not, and could not be ended: the cluster does not answer",
+        "a was ended.",
+    ]
+
+
+def test_wait_for_stop_does_not_wait_where_the_backend_has_no_grace(fake, runs_dir, monkeypatch):
+    run = _prepared(runs_dir, fake)
+    fake.hung = True  # were it to wait, it would wait in vain
+    assert launcher.stop(run)
+    assert launcher.wait_for_stop(run) is None
+    assert fake.asked("status") == [run.id] and fake.asked("end_overdue") == []  # the one status is stop's own
+    monkeypatch.delitem(backends.BY_NAME, fake.name)
+    assert launcher.wait_for_stop(run) is None
+
+
+def test_wait_for_stop_says_how_a_run_that_stopped_in_its_grace_ended(monkeypatch, runs_dir):
+    graceful = FakeBackend(name="graceful", grace=0.0)
+    monkeypatch.setitem(backends.BY_NAME, graceful.name, lambda: graceful)
+    run = _prepared(runs_dir, graceful)
+    launcher.stop(run)
+    assert launcher.wait_for_stop(run) == f"{run.id} is stopped: it has ended"
+    assert graceful.asked("end_overdue") == []
+
+
+def test_wait_for_stop_has_the_backend_end_a_run_that_did_not_stop(monkeypatch, runs_dir):
+    hung = FakeBackend(name="hung", grace=0.0, hung=True)
+    monkeypatch.setitem(backends.BY_NAME, hung.name, lambda: hung)
+    run = _prepared(runs_dir, hung)
+    hung.overdue[run.id] = "It had not stopped, so its job was ended."
+    launcher.stop(run)
+    assert launcher.wait_for_stop(run) == f"It had not stopped, so its job was ended. {run.id} is stopped: it has ended"
+    assert hung.asked("end_overdue") == [run.id]
+
+
+def test_wait_for_stop_says_so_when_a_run_has_not_ended_after_all(monkeypatch, runs_dir):
+    hung = FakeBackend(name="hung", grace=0.0, hung=True)  # and nothing is overdue to end
+    monkeypatch.setitem(backends.BY_NAME, hung.name, lambda: hung)
+    monkeypatch.setattr(launcher, "ENDING_SECONDS", 0.2)
+    run = _prepared(runs_dir, hung)
+    launcher.stop(run)
+    said = launcher.wait_for_stop(run)
+    assert said.startswith(f"{run.id} is still queued, 0.2 s after it was asked to stop; ask again"), said
+
+
+def test_keep_sweeping_starts_one_thread_however_often_it_is_called(monkeypatch):
+    started, release = [], threading.Event()
+
+    def sweep(every):
+        started.append(every)
+        release.wait(60)
+
+    monkeypatch.setattr(launcher, "_sweeper", [])  # as in a fresh server process
+    monkeypatch.setattr(launcher, "_sweep_forever", sweep)
+    ready = threading.Barrier(8)
+
+    def call():
+        ready.wait()
+        launcher.keep_sweeping(every=0.5)
+
+    callers = [threading.Thread(target=call) for _ in range(8)]
+    for caller in callers:
+        caller.start()
+    for caller in callers:
+        caller.join()
+    launcher.keep_sweeping()
+    try:
+        wait_until(lambda: started, 10, "the sweeper to start")
+        (thread,) = launcher._sweeper
+        assert thread.daemon and thread.name == "cifar-stop-sweeper" and thread.is_alive()
+        assert started == [0.5]
+    finally:
+        release.set()
+        thread.join(10)
+
+
+def test_a_servers_sweep_says_what_it_ended_and_outlives_a_failed_look(fake, runs_dir, monkeypatch, capsys):
+    run = _prepared(runs_dir, fake)
+    run.files.stop.touch()
+    fake.overdue[run.id] = f"{run.id} was ended."
+    looks = iter([RunError("Could not list the runs in /gone"), None])
+    real = launcher.end_overdue_stops
+
+    def look():
+        failure = next(looks)
+        if failure:
+            raise failure
+        return real()
+
+    class Enough(Exception):
+        """Ends the endless sweep after its second pause."""
+
+    pauses = []
+
+    def pause(seconds):
+        pauses.append(seconds)
+        if len(pauses) == 2:
+            raise Enough
+
+    monkeypatch.setattr(launcher, "end_overdue_stops", look)
+    monkeypatch.setattr(launcher, "time", types.SimpleNamespace(sleep=pause))
+    with pytest.raises(Enough):
+        launcher._sweep_forever(7.5)
+    assert pauses == [7.5, 7.5]
+    assert capsys.readouterr().err == (
+        f"cifar: could not look for overdue stops: Could not list the runs in /gone\ncifar: {run.id} was ended.\n"
+    )
+
+
+# --- continuing --------------------------------------------------------------------------------
+
+
+def test_a_continuation_starts_with_copies_of_what_its_parent_finished(parent, fake):
+    path = launcher.prepare_resume(parent, 3, backend=fake)
+    child = open_run_dir(path)
+    assert path.parent == parent.path.parent
+    # The parent was trained without --run-name, so it is named after the tutorial preset.
+    assert re.fullmatch(r"\d{8}-\d{6}-tutorial-more-[0-9a-f]{4}", child.id), child.id
+    assert json.loads(child.files.config.read_text())["epochs"] == 5  # 2 finished, 3 more
+    copied = ["model.keras", "labels.npy", "history.json", "predictions/epoch-001.npy", "predictions/epoch-002.npy"]
+    for name in [*copied, "weights/epoch-001.npz", "weights/epoch-002.npz"]:
+        assert (child.path / name).read_bytes() == (parent.path / name).read_bytes(), name
+    assert sorted(p.name for p in child.files.predictions.iterdir()) == ["epoch-001.npy", "epoch-002.npy"]
+    status, before = json.loads(child.files.status.read_text()), json.loads(parent.files.status.read_text())
+    assert (status["resumed_from"], status["start_epoch"]) == (parent.id, 2)
+    assert (status["epoch"], status["state"]) == (2, "queued")
+    assert (status["data"], status["data_path"]) == (before["data"], before["data_path"])
+
+
+def test_a_continuation_that_cannot_copy_its_parent_leaves_nothing(parent, fake, runs_dir):
+    parent.files.labels.unlink()  # as a parent damaged by hand
+    with pytest.raises(RunError) as raised:
+        launcher.prepare_resume(parent, 1, backend=fake)
+    message = str(raised.value)
+    assert message.startswith("Could not write the new run ") and message.endswith(
+        f"(No such file or directory: {parent.files.labels}): {WRITABLE}"
+    )
+    assert _folders(runs_dir) == [parent.id]
+
+
+@pytest.mark.parametrize("more", [0, MAX_EPOCHS - 1, True, "2", 2.0])
+def test_epochs_to_add_must_be_a_whole_number_within_the_limit(parent, more):
+    with pytest.raises(ConfigError) as raised:
+        launcher.resume_config(parent, more)
+    assert str(raised.value) == (
+        f"epochs to add must be a whole number from 1 to 498 (run {parent.id} has 2 and a run ends by epoch 500); "
+        f"got {more!r}"
+    )
+    assert launcher.resume_config(parent, 498).epochs == 500
+
+
+def test_resume_refuses_a_live_run_or_one_without_epochs(parent, runs_dir):
+    _pretend_running(parent)
+    with pytest.raises(RunError, match="still running"):
+        launcher.resume_config(parent, 1)
+    empty = open_run_dir(launcher.prepare_run(TINY, runs_dir, "empty"))
+    write_status(empty.files.status, empty.written_status().replace(state="stopped"))
+    with pytest.raises(RunError, match="no finished epoch"):
+        launcher.resume_config(empty, 1)
+    cosine = open_run_dir(launcher.prepare_run(TINY.replace(lr_schedule="cosine"), runs_dir, "cosine"))
+    shutil.copyfile(parent.files.model, cosine.files.model)
+    write_json_atomic(cosine.files.history, parent.history())
+    write_status(cosine.files.status, cosine.written_status().replace(state="finished"))
+    with pytest.raises(RunError, match=r"cosine learning-rate schedule .* Start a new run with more epochs"):
+        launcher.resume_config(cosine, 1)
+    result = run_cli("train", "--resume", "../elsewhere", "--epochs", "1", "--runs-dir", str(runs_dir))
+    assert result.returncode == 2 and "not a run directory" in result.stderr
+
+
+# --- deleting ----------------------------------------------------------------------------------
+
+
+def test_delete_removes_the_whole_run_and_nothing_else(parent, runs_dir):
+    other = open_run_dir(launcher.prepare_run(TINY, runs_dir, "other"))
+    write_status(other.files.status, other.written_status().replace(state="finished"))
+    launcher.delete(parent)
+    assert not parent.path.exists()
+    assert [run.id for run in list_runs(runs_dir)] == [other.id]
+    assert sorted(p.name for p in runs_dir.iterdir() if not p.name.startswith(".")) == [other.id]
+    with pytest.raises(RunError):
+        open_run(parent.id, runs_dir)
+
+
+def test_a_live_run_cannot_be_deleted(parent):
+    _pretend_running(parent)
+    with pytest.raises(RunError, match="stop it first"):
+        launcher.delete(parent)
+    assert parent.path.is_dir() and parent.has_model()
+
+
+def test_a_delete_the_system_refuses_keeps_the_run_and_says_why(parent, monkeypatch):
+    before = sorted(p.relative_to(parent.path) for p in parent.path.rglob("*"))
+
+    def refuse(source, target):
+        raise PermissionError(errno.EACCES, "Permission denied", str(source))
+
+    monkeypatch.setattr(launcher, "os", types.SimpleNamespace(replace=refuse))
+    with pytest.raises(RunError) as raised:
+        launcher.delete(parent)
+    assert str(raised.value) == f"Could not delete run {parent.id} (Permission denied: {parent.path}): {WRITABLE}"
+    assert sorted(p.relative_to(parent.path) for p in parent.path.rglob("*")) == before
