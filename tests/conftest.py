@@ -157,3 +157,15 @@ def nothing_reaches_the_internet(monkeypatch, tmp_path):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras-home"))
+
+
+@pytest.fixture
+def fake_backend(monkeypatch):
+    """A backend that starts nothing and records what it was asked (helpers.FakeBackend), known by its name."""
+    from helpers import FakeBackend
+
+    from cifar.launch import backends
+
+    backend = FakeBackend()
+    monkeypatch.setitem(backends.BY_NAME, backend.name, lambda: backend)
+    return backend

@@ -17,13 +17,6 @@ from cifar.runs.status import write_status
 
 
 @pytest.fixture
-def fake(monkeypatch) -> FakeBackend:
-    backend = FakeBackend()
-    monkeypatch.setitem(backends.BY_NAME, backend.name, lambda: backend)
-    return backend
-
-
-@pytest.fixture
 def minute_an_epoch(monkeypatch):
     """Every run's estimate: a minute an epoch, so that waits can be worked out by hand."""
     monkeypatch.setattr(waits, "estimate_seconds", lambda config, train, test: 60.0 * config.epochs)
@@ -63,15 +56,15 @@ def test_runs_json_gives_an_ended_run_as_its_files_say_and_no_place(finished_run
 
 
 def test_live_runs_come_in_training_order_with_their_place_and_wait(
-    fake, runs_dir, minute_an_epoch, monkeypatch, capsys
+    fake_backend, runs_dir, minute_an_epoch, monkeypatch, capsys
 ):
     monkeypatch.setenv("CIFAR_MAX_TRAININGS", "1")
-    ended = _prepared(runs_dir, fake, "a-ended")
+    ended = _prepared(runs_dir, fake_backend, "a-ended")
     write_status(ended.files.status, ended.written_status().replace(state="finished"))
     first, second, training = (
-        _prepared(runs_dir, fake, name, epochs) for name, epochs in [("b", 1), ("c", 3), ("d", 2)]
+        _prepared(runs_dir, fake_backend, name, epochs) for name, epochs in [("b", 1), ("c", 3), ("d", 2)]
     )
-    fake.states[training.id] = "running"
+    fake_backend.states[training.id] = "running"
     rows = _listed(capsys, "--runs-dir", str(runs_dir), "--live")
     # One slot: d trains its 2 minutes (no progress yet: its estimate), then b for 1, then c for 3.
     assert [(row["id"], row["state"], row["queue_position"]) for row in rows] == [
@@ -91,8 +84,8 @@ def test_live_runs_come_in_training_order_with_their_place_and_wait(
     assert [(row["starts_in_seconds"], row["ends_in_seconds"]) for row in rows] == [(0, 120), (0, 60), (60, 240)]
 
 
-def test_the_table_ends_a_live_runs_line_with_where_it_stands(fake, runs_dir, minute_an_epoch, capsys):
-    queued = _prepared(runs_dir, fake, "q", epochs=2, who="ann")
+def test_the_table_ends_a_live_runs_line_with_where_it_stands(fake_backend, runs_dir, minute_an_epoch, capsys):
+    queued = _prepared(runs_dir, fake_backend, "q", epochs=2, who="ann")
     assert main(["runs", "--runs-dir", str(runs_dir)]) == 0
     header, line = capsys.readouterr().out.splitlines()
     assert header.split() == ["run", "who", "state", "epochs", "test", "acc", "best", "time"]
@@ -100,9 +93,9 @@ def test_the_table_ends_a_live_runs_line_with_where_it_stands(fake, runs_dir, mi
     assert line.endswith("   queued: number 1 in line, starts in about 5 s")  # nothing ahead of it
 
 
-def test_runs_who_keeps_one_persons_runs_by_their_name_as_typed(fake, runs_dir, capsys):
-    anns = [_prepared(runs_dir, fake, f"a{i}", who="Ann Lee") for i in range(2)]
-    _prepared(runs_dir, fake, "b", who="bob")
+def test_runs_who_keeps_one_persons_runs_by_their_name_as_typed(fake_backend, runs_dir, capsys):
+    anns = [_prepared(runs_dir, fake_backend, f"a{i}", who="Ann Lee") for i in range(2)]
+    _prepared(runs_dir, fake_backend, "b", who="bob")
     rows = _listed(capsys, "--runs-dir", str(runs_dir), "--who", "  Ann   Lee ")
     assert [row["id"] for row in rows] == [anns[1].id, anns[0].id]  # newest first
     assert main(["runs", "--runs-dir", str(runs_dir), "--who", "cem"]) == 0
@@ -118,11 +111,11 @@ def test_runs_live_with_nothing_live_says_no_runs_match(finished_run, capsys):
 # --- stop ------------------------------------------------------------------------------------
 
 
-def test_stop_asks_the_backend_and_returns_where_a_stop_needs_no_wait(fake, runs_dir, capsys):
-    run = _prepared(runs_dir, fake, "live")
+def test_stop_asks_the_backend_and_returns_where_a_stop_needs_no_wait(fake_backend, runs_dir, capsys):
+    run = _prepared(runs_dir, fake_backend, "live")
     assert main(["stop", run.id, "--runs-dir", str(runs_dir)]) == 0
     assert capsys.readouterr().out == f"asked {run.id} to stop after its current batch\n"
-    assert fake.asked("stop") == [run.id] and fake.asked("end_overdue") == []
+    assert fake_backend.asked("stop") == [run.id] and fake_backend.asked("end_overdue") == []
 
 
 def test_stop_waits_through_the_grace_and_says_how_the_run_ended(monkeypatch, runs_dir, capsys):

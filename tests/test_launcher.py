@@ -27,13 +27,6 @@ WRITABLE = "check that the runs folder is writable and the disk has room"
 
 
 @pytest.fixture
-def fake(monkeypatch) -> FakeBackend:
-    backend = FakeBackend()
-    monkeypatch.setitem(backends.BY_NAME, backend.name, lambda: backend)
-    return backend
-
-
-@pytest.fixture
 def parent(finished_run, runs_dir):
     """A copy of the finished two-epoch run in this test's own runs folder."""
     shutil.copytree(finished_run.path, runs_dir / finished_run.id)
@@ -61,9 +54,13 @@ def _pretend_running(run) -> None:
 # --- prepare_run -----------------------------------------------------------------------------
 
 
-def test_a_prepared_run_holds_its_config_and_a_queued_status_and_nothing_else(fake, runs_dir, tmp_path, monkeypatch):
+def test_a_prepared_run_holds_its_config_and_a_queued_status_and_nothing_else(
+    fake_backend, runs_dir, tmp_path, monkeypatch
+):
     monkeypatch.chdir(tmp_path)
-    path = launcher.prepare_run(TINY, runs_dir, "My First Run!", data="data/cifar", who="  Ann   Lee ", backend=fake)
+    path = launcher.prepare_run(
+        TINY, runs_dir, "My First Run!", data="data/cifar", who="  Ann   Lee ", backend=fake_backend
+    )
     assert path.parent == runs_dir and re.fullmatch(r"\d{8}-\d{6}-my-first-run-[0-9a-f]{4}", path.name), path.name
     assert sorted(p.name for p in path.iterdir()) == ["config.json", "status.json"]
     assert json.loads((path / "config.json").read_text()) == TINY.to_dict()
@@ -76,16 +73,18 @@ def test_a_prepared_run_holds_its_config_and_a_queued_status_and_nothing_else(fa
     )
     assert (status["job_id"], status["epochs"], status["epoch"]) == (path.name, 2, 0)
     assert status["data_path"] == str(tmp_path / "data" / "cifar")  # absolute: the trainer runs elsewhere
-    assert fake.calls == []  # prepared, not started
+    assert fake_backend.calls == []  # prepared, not started
 
 
-def test_a_persons_second_live_run_takes_their_next_turn(fake, runs_dir):
-    turns = [_prepared(runs_dir, fake, who=who).written_status().queue_turn for who in ("ann", "ann", "bob", "ann")]
+def test_a_persons_second_live_run_takes_their_next_turn(fake_backend, runs_dir):
+    turns = [
+        _prepared(runs_dir, fake_backend, who=who).written_status().queue_turn for who in ("ann", "ann", "bob", "ann")
+    ]
     assert turns == [0, 1, 0, 2]
 
 
-def test_runs_prepared_with_one_name_at_once_each_get_their_own_folder(fake, runs_dir):
-    paths = [launcher.prepare_run(TINY, runs_dir, "same", backend=fake) for _ in range(20)]
+def test_runs_prepared_with_one_name_at_once_each_get_their_own_folder(fake_backend, runs_dir):
+    paths = [launcher.prepare_run(TINY, runs_dir, "same", backend=fake_backend) for _ in range(20)]
     assert len(set(paths)) == 20 and _folders(runs_dir) == sorted(path.name for path in paths)
 
 
@@ -97,7 +96,7 @@ def test_a_name_that_is_not_one_is_refused_before_anything_is_written(bad, runs_
 
 
 @pytest.mark.parametrize("writer", ["write_status", "save_config"])
-def test_a_write_that_fails_leaves_no_half_made_run_and_says_why_in_words(writer, fake, runs_dir, monkeypatch):
+def test_a_write_that_fails_leaves_no_half_made_run_and_says_why_in_words(writer, fake_backend, runs_dir, monkeypatch):
     tried = []
 
     def full_disk(*args):
@@ -107,7 +106,7 @@ def test_a_write_that_fails_leaves_no_half_made_run_and_says_why_in_words(writer
 
     monkeypatch.setattr(launcher, writer, full_disk)
     with pytest.raises(RunError) as raised:
-        launcher.prepare_run(TINY, runs_dir, "full", backend=fake)
+        launcher.prepare_run(TINY, runs_dir, "full", backend=fake_backend)
     (path,) = tried
     assert str(raised.value) == (
         f"Could not write the new run {path.parent.name} (No space left on device: {path}): {WRITABLE}"
@@ -116,7 +115,7 @@ def test_a_write_that_fails_leaves_no_half_made_run_and_says_why_in_words(writer
     assert _folders(runs_dir) == [] and list_runs(runs_dir) == []
 
 
-def test_an_interrupted_prepare_leaves_no_half_made_run(fake, runs_dir, monkeypatch):
+def test_an_interrupted_prepare_leaves_no_half_made_run(fake_backend, runs_dir, monkeypatch):
     class Interrupted(BaseException):
         """As Ctrl-C in the middle of writing: not an error, but the run is not made either."""
 
@@ -125,15 +124,15 @@ def test_an_interrupted_prepare_leaves_no_half_made_run(fake, runs_dir, monkeypa
 
     monkeypatch.setattr(launcher, "save_config", interrupted)
     with pytest.raises(Interrupted):
-        launcher.prepare_run(TINY, runs_dir, "cut", backend=fake)
+        launcher.prepare_run(TINY, runs_dir, "cut", backend=fake_backend)
     assert _folders(runs_dir) == []
 
 
-def test_a_runs_folder_that_is_a_file_is_refused_in_words(tmp_path, fake):
+def test_a_runs_folder_that_is_a_file_is_refused_in_words(tmp_path, fake_backend):
     blocked = tmp_path / "runs"
     blocked.write_text("not a folder")
     with pytest.raises(RunError) as raised:
-        launcher.prepare_run(TINY, blocked, backend=fake)
+        launcher.prepare_run(TINY, blocked, backend=fake_backend)
     assert str(raised.value) == (
         f"Cannot create a run in {blocked} (File exists): the runs folder must be a writable folder "
         "(set CIFAR_RUNS_DIR or --runs-dir to choose another)."
@@ -145,38 +144,38 @@ def test_a_runs_folder_that_is_a_file_is_refused_in_words(tmp_path, fake):
 
 
 @pytest.mark.parametrize("state", ["finished", "stopped", "failed"])
-def test_the_status_of_an_ended_run_is_the_written_one_without_asking_its_backend(state, fake, runs_dir):
-    run = _prepared(runs_dir, fake)
+def test_the_status_of_an_ended_run_is_the_written_one_without_asking_its_backend(state, fake_backend, runs_dir):
+    run = _prepared(runs_dir, fake_backend)
     _set_state(run, state)
-    fake.states[run.id] = "running"  # what the backend would say, were it asked
+    fake_backend.states[run.id] = "running"  # what the backend would say, were it asked
     assert launcher.status(run) == run.written_status() and launcher.status(run).state == state
-    assert fake.asked("status") == []
+    assert fake_backend.asked("status") == []
 
 
-def test_the_status_of_a_live_run_is_its_backends_word(fake, runs_dir, monkeypatch):
-    run = _prepared(runs_dir, fake)
-    fake.states[run.id] = "running"
+def test_the_status_of_a_live_run_is_its_backends_word(fake_backend, runs_dir, monkeypatch):
+    run = _prepared(runs_dir, fake_backend)
+    fake_backend.states[run.id] = "running"
     assert launcher.status(run) == run.written_status().replace(state="running")
-    monkeypatch.delitem(backends.BY_NAME, fake.name)  # a backend this version does not know
+    monkeypatch.delitem(backends.BY_NAME, fake_backend.name)  # a backend this version does not know
     assert launcher.status(run).state == "queued"
 
 
-def test_stop_asks_the_backend_of_a_live_run_only(fake, runs_dir):
-    live, ended = _prepared(runs_dir, fake, "live"), _prepared(runs_dir, fake, "ended")
+def test_stop_asks_the_backend_of_a_live_run_only(fake_backend, runs_dir):
+    live, ended = _prepared(runs_dir, fake_backend, "live"), _prepared(runs_dir, fake_backend, "ended")
     _set_state(ended, "finished")
     assert launcher.stop(live) is True and launcher.stop(ended.id, runs_dir) is False
-    assert fake.asked("stop") == [live.id]
+    assert fake_backend.asked("stop") == [live.id]
     assert launcher.stop(live) is False  # stopped now: nothing to ask
-    assert fake.asked("stop") == [live.id]
+    assert fake_backend.asked("stop") == [live.id]
 
 
-def test_a_stop_the_system_refuses_is_a_run_error_in_words(fake, runs_dir, monkeypatch):
-    run = _prepared(runs_dir, fake)
+def test_a_stop_the_system_refuses_is_a_run_error_in_words(fake_backend, runs_dir, monkeypatch):
+    run = _prepared(runs_dir, fake_backend)
 
     def read_only(run):
         raise OSError(errno.EROFS, "Read-only file system", str(run.files.stop))
 
-    monkeypatch.setattr(fake, "stop", read_only)
+    monkeypatch.setattr(fake_backend, "stop", read_only)
     with pytest.raises(RunError) as raised:
         launcher.stop(run)
     assert (
@@ -197,30 +196,32 @@ def test_stop_twice_in_a_row_stops_once(batches_dir, runs_dir):
 # --- overdue stops, waiting for a stop, the sweep ----------------------------------------------
 
 
-def test_end_overdue_stops_asks_only_live_runs_with_a_stop_file(fake, runs_dir):
-    runs = {name: _prepared(runs_dir, fake, name) for name in "abcdf"}
+def test_end_overdue_stops_asks_only_live_runs_with_a_stop_file(fake_backend, runs_dir):
+    runs = {name: _prepared(runs_dir, fake_backend, name) for name in "abcdf"}
     unknown = Run(launcher.prepare_run(TINY, runs_dir, "e", backend=FakeBackend(name="gone")))
     _set_state(runs["d"], "stopped")
     for run in [*(runs[name] for name in "abdf"), unknown]:
         run.files.stop.touch()
-    fake.overdue[runs["a"].id] = "a was ended."
-    fake.overdue[runs["b"].id] = RunError("the cluster does not answer")
+    fake_backend.overdue[runs["a"].id] = "a was ended."
+    fake_backend.overdue[runs["b"].id] = RunError("the cluster does not answer")
     said = launcher.end_overdue_stops(runs_dir)
     # c has no stop file, d has ended, e's backend is unknown here; f's stop is not overdue yet.
-    assert fake.asked("end_overdue") == [runs["f"].id, runs["b"].id, runs["a"].id]  # newest first, as listed
+    assert fake_backend.asked("end_overdue") == [runs["f"].id, runs["b"].id, runs["a"].id]  # newest first, as listed
     assert said == [
         f"Run {runs['b'].id} was asked to stop and has not, and could not be ended: the cluster does not answer",
         "a was ended.",
     ]
 
 
-def test_wait_for_stop_does_not_wait_where_the_backend_has_no_grace(fake, runs_dir, monkeypatch):
-    run = _prepared(runs_dir, fake)
-    fake.hung = True  # were it to wait, it would wait in vain
+def test_wait_for_stop_does_not_wait_where_the_backend_has_no_grace(fake_backend, runs_dir, monkeypatch):
+    run = _prepared(runs_dir, fake_backend)
+    fake_backend.hung = True  # were it to wait, it would wait in vain
     assert launcher.stop(run)
     assert launcher.wait_for_stop(run) is None
-    assert fake.asked("status") == [run.id] and fake.asked("end_overdue") == []  # the one status is stop's own
-    monkeypatch.delitem(backends.BY_NAME, fake.name)
+    assert (
+        fake_backend.asked("status") == [run.id] and fake_backend.asked("end_overdue") == []
+    )  # the one status is stop's own
+    monkeypatch.delitem(backends.BY_NAME, fake_backend.name)
     assert launcher.wait_for_stop(run) is None
 
 
@@ -284,10 +285,10 @@ def test_keep_sweeping_starts_one_thread_however_often_it_is_called(monkeypatch)
         thread.join(10)
 
 
-def test_a_servers_sweep_says_what_it_ended_and_outlives_a_failed_look(fake, runs_dir, monkeypatch, capsys):
-    run = _prepared(runs_dir, fake)
+def test_a_servers_sweep_says_what_it_ended_and_outlives_a_failed_look(fake_backend, runs_dir, monkeypatch, capsys):
+    run = _prepared(runs_dir, fake_backend)
     run.files.stop.touch()
-    fake.overdue[run.id] = f"{run.id} was ended."
+    fake_backend.overdue[run.id] = f"{run.id} was ended."
     looks = iter([RunError("Could not list the runs in /gone"), None])
     real = launcher.end_overdue_stops
 
@@ -320,8 +321,8 @@ def test_a_servers_sweep_says_what_it_ended_and_outlives_a_failed_look(fake, run
 # --- continuing --------------------------------------------------------------------------------
 
 
-def test_a_continuation_starts_with_copies_of_what_its_parent_finished(parent, fake):
-    path = launcher.prepare_resume(parent, 3, backend=fake)
+def test_a_continuation_starts_with_copies_of_what_its_parent_finished(parent, fake_backend):
+    path = launcher.prepare_resume(parent, 3, backend=fake_backend)
     child = open_run_dir(path)
     assert path.parent == parent.path.parent
     # The parent was trained without --run-name, so it is named after the tutorial preset.
@@ -337,10 +338,10 @@ def test_a_continuation_starts_with_copies_of_what_its_parent_finished(parent, f
     assert (status["data"], status["data_path"]) == (before["data"], before["data_path"])
 
 
-def test_a_continuation_that_cannot_copy_its_parent_leaves_nothing(parent, fake, runs_dir):
+def test_a_continuation_that_cannot_copy_its_parent_leaves_nothing(parent, fake_backend, runs_dir):
     parent.files.labels.unlink()  # as a parent damaged by hand
     with pytest.raises(RunError) as raised:
-        launcher.prepare_resume(parent, 1, backend=fake)
+        launcher.prepare_resume(parent, 1, backend=fake_backend)
     message = str(raised.value)
     assert message.startswith("Could not write the new run ") and message.endswith(
         f"(No such file or directory: {parent.files.labels}): {WRITABLE}"
