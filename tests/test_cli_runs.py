@@ -126,7 +126,7 @@ def test_stop_waits_through_the_grace_and_says_how_the_run_ended(monkeypatch, ru
     assert main(["stop", str(run.path)]) == 0  # a run directory, as well as an id
     assert capsys.readouterr().out == (
         f"asked {run.path} to stop after its current batch\n"
-        f"It had not stopped, so its job was ended. {run.id} is stopped: it has ended\n"
+        f"{run.id} is stopped: it has ended\n"
     )
 
 

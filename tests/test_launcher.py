@@ -240,7 +240,7 @@ def test_wait_for_stop_has_the_backend_end_a_run_that_did_not_stop(monkeypatch, 
     run = _prepared(runs_dir, hung)
     hung.overdue[run.id] = "It had not stopped, so its job was ended."
     launcher.stop(run)
-    assert launcher.wait_for_stop(run) == f"It had not stopped, so its job was ended. {run.id} is stopped: it has ended"
+    assert launcher.wait_for_stop(run) == f"{run.id} is stopped: it has ended"
     assert hung.asked("end_overdue") == [run.id]
 
 

@@ -310,11 +310,10 @@ def wait_for_stop(run: Run) -> str | None:
     ended = backend.end_overdue(run) if status(run).live else None
     _wait(lambda: not status(run).live, time.monotonic() + ENDING_SECONDS)
     shown = status(run)
-    if shown.live:
-        words = f"{run.id} is still {shown.state}, {grace + ENDING_SECONDS:g} s after it was asked to stop"
-        words += f": {shown.message}" if shown.message else "; ask again, or look at it with `python -m cifar runs`."
-    else:
-        words = f"{run.id} is {shown.state}: {shown.message or shown.error or 'it has ended'}"
+    if not shown.live:  # how it ended says whether the backend had to end it
+        return f"{run.id} is {shown.state}: {shown.message or shown.error or 'it has ended'}"
+    words = f"{run.id} is still {shown.state}, {grace + ENDING_SECONDS:g} s after it was asked to stop"
+    words += f": {shown.message}" if shown.message else "; ask again, or look at it with `python -m cifar runs`."
     return f"{ended} {words}" if ended else words
 
 
