@@ -5,7 +5,6 @@ from __future__ import annotations
 import streamlit as st
 from streamlit.runtime.scriptrunner import script_runner
 
-from cifar.launch import launcher
 from pages.shared.common import sidebar
 
 # After every script and fragment run, once Keras is imported, Streamlit calls
@@ -18,9 +17,6 @@ script_runner._clean_problem_modules = lambda: None
 
 
 def run() -> None:
-    # A page's Stop returns at once; a training that ignores it (a Ray job that hangs) is ended
-    # by this server once its grace has passed, whether or not anyone looks.
-    launcher.keep_sweeping()
     st.set_page_config(page_title="CIFAR-10 CNN Lab", page_icon=":material/neurology:", layout="wide")
     navigation = st.navigation(
         [

@@ -1,13 +1,21 @@
-"""Whole-file writes that a concurrent reader never sees half done."""
+"""Whole-file writes that a concurrent reader never sees half done, and the lock that reads of
+NumPy files share."""
 
 from __future__ import annotations
 
 import json
 import os
 import tempfile
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+# NumPy reads a .npy header with ast.literal_eval, and CPython 3.11 keeps the AST constructor's
+# recursion depth per interpreter, not per thread: two threads reading headers at once can raise
+# "SystemError: AST constructor recursion depth mismatch" (python/cpython#106905). Streamlit
+# serves each session on a thread of its own, so every read of a .npy or .npz holds this lock.
+NUMPY_READS = threading.Lock()
 
 # Read once at import: os.umask can only be read by setting it, which races with threads.
 _UMASK = os.umask(0o022)

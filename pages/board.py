@@ -6,12 +6,10 @@ from __future__ import annotations
 import streamlit as st
 
 from cifar.classroom.board import board_csv, board_frame, board_rows
-from cifar.launch import launcher
-from cifar.launch.waits import places
+from cifar.launch.waits import live_places
 from cifar.runs.run import list_runs
 from cifar.study.charts import parallel_figure
 from cifar.study.compare import ACCURACY_AXIS, axis, parallel_columns, run_row, runs_frame
-from cifar.training import local_queue
 from pages.shared.common import use_app_navigation
 
 REFRESH_SECONDS = 5
@@ -53,7 +51,7 @@ def board() -> None:
             "name in the sidebar and presses Launch, and their runs appear here."
         )
         return
-    live = places(launcher.live_jobs(), local_queue.max_trainings())
+    _, live = live_places()
     rows = board_rows(runs, live)
     headline(rows, live)
     st.dataframe(

@@ -11,14 +11,13 @@ from cifar.data import Dataset
 from cifar.errors import CifarError
 from cifar.launch import launcher
 from cifar.launch.estimate import check_feasible
-from cifar.launch.waits import places
+from cifar.launch.waits import live_places
 from cifar.network.build import augmentation_preview, describe
 from cifar.runs.progress import describe_duration, describe_progress
 from cifar.runs.run import open_run
 from cifar.study.charts import batch_figure, history_figure
 from cifar.study.compare import run_outcome
 from cifar.study.gallery import enlarge, samples_per_class, strip
-from cifar.training import local_queue
 from pages.parts.train_controls import config_from_widgets, continue_run, preset_picker
 from pages.parts.train_share import share_setup
 from pages.shared.common import RUN_PARAM, dataset, use_app_navigation
@@ -113,7 +112,7 @@ def live_view() -> None:
     run = job.run
     st.subheader(f"Run {run.id}")
     if job.state == "queued":
-        place = places(launcher.live_jobs(), local_queue.max_trainings()).get(run.id)
+        place = live_places()[1].get(run.id)
         wait = f", starting in {describe_duration(place.starts_in)} (an estimate)" if place else ""
         st.info(
             f"Queued: number {job.queue_position} in line{wait}. It starts by itself when its turn comes: "
@@ -124,7 +123,7 @@ def live_view() -> None:
         st.info(notice)
     progress = run.progress()
     if progress:
-        st.progress(progress.fraction, text="E" + describe_progress(progress, detail=True)[1:])
+        st.progress(progress.fraction, text=describe_progress(progress, detail=True).capitalize())
         curves(run)
     elif job.state == "running":
         st.caption("Loading the data and building the model…")
@@ -163,6 +162,10 @@ current = watched_job()
 if current is not None and st.button(
     "Stop training", key="stop_training", help="Stops after the current batch; finished epochs are kept."
 ):
-    launcher.stop(current.run)
-    st.toast(f"Stopping {current.run.id} after its current batch.")
+    try:
+        launcher.stop(current.run)
+    except CifarError as error:
+        st.error(f"Could not stop {current.run.id}: {error}")
+    else:
+        st.toast(f"Stopping {current.run.id} after its current batch.")
 st.caption("A training keeps going if you leave this page, reload it or close the tab.")

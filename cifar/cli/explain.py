@@ -53,7 +53,6 @@ def add_explain_command(commands) -> None:
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
-
     run = find_run(args.run, args.runs_dir)
     names = run.class_names()
     class_index = None if args.class_name is None else _class_index(args.class_name, names)

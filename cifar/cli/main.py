@@ -46,8 +46,8 @@ def main(argv: list[str] | None = None) -> int:
     except CifarError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE
-    except OSError as error:  # the runs folder cannot be written, for one
+    except OSError as error:  # a last resort: cifar says its OSErrors in words where it meets them
         where = f" {error.filename}" if error.filename else ""
         reason = error.strerror or error
-        print(f"error: could not write{where}: {reason}. Check the folder and the disk.", file=sys.stderr)
+        print(f"error: could not read or write{where}: {reason}. Check the folder and the disk.", file=sys.stderr)
         return EXIT_USAGE

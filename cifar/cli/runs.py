@@ -8,11 +8,10 @@ import json
 from typing import Any
 
 from cifar.launch import launcher
-from cifar.launch.waits import places
+from cifar.launch.waits import live_places
 from cifar.runs.owner import clean_who
 from cifar.runs.run import find_run, list_runs, runs_root
 from cifar.study.compare import run_summary
-from cifar.training import local_queue
 
 
 def add_runs_command(commands) -> None:
@@ -29,9 +28,7 @@ def add_runs_command(commands) -> None:
 
 
 def _rows(args: argparse.Namespace) -> list[dict[str, Any]]:
-
-    live_jobs = launcher.live_jobs(args.runs_dir)
-    where = places(live_jobs, local_queue.max_trainings())
+    live_jobs, where = live_places(args.runs_dir)
     runs = [job.run for job in live_jobs] if args.live else list_runs(args.runs_dir)
     who = clean_who(args.who) if args.who is not None else None
     rows = []
@@ -49,7 +46,6 @@ def _rows(args: argparse.Namespace) -> list[dict[str, Any]]:
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
-
     rows = _rows(args)
     if args.json:
         print(json.dumps(rows, indent=2))
@@ -83,7 +79,6 @@ def add_stop_command(commands) -> None:
 
 
 def cmd_stop(args: argparse.Namespace) -> int:
-
     run = find_run(args.run, args.runs_dir)
     if launcher.stop(run):
         print(f"asked {args.run} to stop after its current batch", flush=True)

@@ -48,7 +48,6 @@ def add_study_commands(commands) -> None:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-
     run = find_run(args.run, args.runs_dir)
     epochs = run.prediction_epochs()
     if args.flip and not epochs:
@@ -104,7 +103,6 @@ def _flip_test(run, epoch: int) -> dict[str, float]:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-
     run = find_run(args.run, args.runs_dir)
     model = run.load_model()
     names = run.class_names()

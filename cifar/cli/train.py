@@ -126,7 +126,7 @@ def cmd_launch(args: argparse.Namespace) -> int:
     print(run.id, flush=True)
     place = next((job for job in launcher.live_jobs(args.runs_dir) if job.run.id == run.id), None)
     status = run.written_status()
-    where = f" on the Ray cluster at {status.cluster}" if status.cluster else ""
+    where = f" on the cluster at {status.cluster}" if status.cluster else ""
     if place is not None and place.queue_position:
         print(f"queued{where}: number {place.queue_position} in line")
     else:

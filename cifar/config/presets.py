@@ -32,7 +32,7 @@ class Machine:
 
 
 # The project's 2-core virtual machine (README, "Results"), whose speed wanders by up to 2×.
-PROJECT_MACHINE = Machine("2-core x86_64 CPU (AMD EPYC, AVX512_BF16)", frozenset({"avx512_bf16"}))
+PROJECT_MACHINE = Machine("2-core CPU", frozenset({"avx512_bf16"}))  # an AMD EPYC with AVX512_BF16
 
 
 @dataclass(frozen=True)
@@ -43,7 +43,9 @@ class Preset:
     config: ModelConfig
     note: str  # what it is for, in a few words (the Train page and `train --help`)
     accuracy: float  # test accuracy after its last epoch, one run with seed 0
-    seconds: float  # its whole run, `python -m cifar train --preset NAME` from launch to exit
+    # Its run's time as the README's results table gives it: training and testing, and for
+    # quick, fast and best the start-up too (launch to exit).
+    seconds: float
     machine: Machine = PROJECT_MACHINE
 
 

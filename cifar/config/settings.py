@@ -180,5 +180,5 @@ def config_from_dict(values: dict[str, Any]) -> ModelConfig:
         raise ConfigError(f"a config must be a JSON object; got {type(values).__name__}")
     unknown = sorted(set(values) - set(FIELDS))
     if unknown:
-        raise ConfigError(f"unknown config field(s): {', '.join(unknown)}; known: {', '.join(FIELDS)}")
+        raise ConfigError(f"unknown config field(s): {', '.join(unknown)}; known: {', '.join(sorted(FIELDS))}")
     return ModelConfig(**values)

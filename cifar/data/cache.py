@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from cifar.atomic import NUMPY_READS
 from cifar.data.alignment import aligned_empty
 from cifar.data.dataset import Dataset
 
@@ -101,12 +102,13 @@ def _read_npz_member(archive: zipfile.ZipFile, name: str) -> np.ndarray:
     """One array of an uncompressed .npz, read in pieces straight into an aligned array."""
     with archive.open(f"{name}.npy") as handle:
         version = np.lib.format.read_magic(handle)
-        if version == (1, 0):
-            shape, fortran, dtype = np.lib.format.read_array_header_1_0(handle)
-        elif version == (2, 0):
-            shape, fortran, dtype = np.lib.format.read_array_header_2_0(handle)
-        else:
+        if version not in ((1, 0), (2, 0)):
             raise ValueError(f"unsupported .npy version {version}")
+        with NUMPY_READS:
+            read_header = (
+                np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            )
+            shape, fortran, dtype = read_header(handle)
         if fortran or dtype.hasobject:
             raise ValueError("the cache holds an array in a layout it never writes")
         array = aligned_empty(shape, dtype)

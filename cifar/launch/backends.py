@@ -28,7 +28,10 @@ def for_new_runs() -> Backend:
 
 
 def backend_of(status: RunStatus) -> Backend | None:
-    """The backend that started the run whose status this is, wherever new runs go now; None
-    for a name this version does not know (a run written by a newer one reads as written)."""
+    """The backend that started the run whose status this is, wherever new runs go now.
+
+    Returns:
+        The backend its status names, or None for a name this version does not know.
+    """
     make = BY_NAME.get(status.backend)
     return make() if make else None

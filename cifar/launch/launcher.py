@@ -14,8 +14,6 @@ import os
 import re
 import secrets
 import shutil
-import sys
-import threading
 import time
 from collections import defaultdict
 from datetime import datetime
@@ -35,7 +33,6 @@ from cifar.runs.run import Run, list_runs, open_run, runs_root
 from cifar.runs.status import RunStatus, now_iso, read_status, write_status
 from cifar.training import local_queue
 
-SWEEP_SECONDS = 5.0  # how often a server ends the trainings whose stop is overdue
 POLL_SECONDS = 0.2
 ENDING_SECONDS = 30.0  # after a backend was asked to end a training: its SIGTERM, SIGKILL and last writes
 _WRITABLE = "check that the runs folder is writable and the disk has room"
@@ -201,6 +198,7 @@ def launch(
             (the run is then listed as failed, in the same words).
     """
     chosen = backend or for_new_runs()
+    end_overdue_stops(runs_dir)
     path = prepare_run(config, runs_dir, name, data, who=who, backend=chosen)
     return start(path, chosen)
 
@@ -211,7 +209,6 @@ def start(path: Path, backend: Backend) -> Run:
     Raises:
         RunError: the backend could not start it; the message is the run's error.
     """
-    end_overdue_stops(path.parent)  # the launcher's next action ends what an earlier Stop left running
     try:
         backend.start(path)
     except CifarError as error:
@@ -252,13 +249,19 @@ def resume(parent: Run, more_epochs: int, name: str | None = None, who: str = ""
         ConfigError: `more_epochs` is out of range.
     """
     chosen = for_new_runs()
+    end_overdue_stops(parent.path.parent)
     return start(prepare_resume(parent, more_epochs, name=name, who=who, backend=chosen), chosen)
 
 
 def status(run: Run) -> RunStatus:
     """How `run` stands now: as its trainer wrote, with what the backend that started it knows
-    where the trainer cannot say (its process died: interrupted; its cluster ended its job).
-    Reading never acts: nothing here writes or ends anything."""
+    where the trainer cannot say. Reading never acts: nothing here writes or ends anything.
+
+    Returns:
+        The written status for a run that has ended; for a live one, the backend's view of it
+        (interrupted where its process died, failed or stopped where its cluster ended its job),
+        or the written status where its backend is not one this version knows.
+    """
     written = run.written_status()
     if not written.live:
         return written
@@ -273,19 +276,26 @@ def stop(run: Run | str, runs_dir: str | os.PathLike | None = None) -> bool:
         run: the run, or its id in `runs_dir`.
 
     Returns:
-        True when the run was live and has been asked; False when it had already ended.
+        True when the run is live and has been asked (now or before); False when it had ended.
 
     Raises:
-        RunError: the stop could not be asked (the runs folder is read-only, for one).
+        RunError: the stop could not be asked (the runs folder is read-only, for one), or the
+            run's backend is not one this version knows.
     """
     target = run if isinstance(run, Run) else open_run(run, runs_dir)
     end_overdue_stops(target.path.parent)
     written = target.written_status()
     backend = backend_of(written)
-    if not status(target).live or backend is None:
+    if not status(target).live:
         return False
-    with os_errors_as(RunError, f"Could not ask run {target.id} to stop", _WRITABLE):
-        backend.stop(target)  # the backend that started it, wherever new runs go now
+    if backend is None:
+        raise RunError(
+            f"Run {target.id} was started by a backend this version does not know ({written.backend!r}): "
+            "stop it with the version of the app that launched it."
+        )
+    if not target.stop_requested():  # asked again, a cluster's grace would start over
+        with os_errors_as(RunError, f"Could not ask run {target.id} to stop", _WRITABLE):
+            backend.stop(target)  # the backend that started it, wherever new runs go now
     return True
 
 
@@ -324,8 +334,16 @@ def _wait(done, deadline: float) -> None:
 
 def end_overdue_stops(runs_dir: str | os.PathLike | None = None) -> list[str]:
     """Have each backend end the trainings in the runs folder whose stop was asked longer ago
-    than its grace and that still run; what was done, in words. The launcher does this before
-    each of its actions, and a server every SWEEP_SECONDS (`keep_sweeping`)."""
+    than its grace and that still run. The launcher does this first in each of its actions
+    (launch, continue, stop, delete), so a page's Stop that a training ignores is carried out
+    by the next action anyone takes, pressing Stop again included; a read never does it.
+
+    Returns:
+        What was done, in words, a line for each training ended or that could not be.
+
+    Raises:
+        RunError: the runs folder cannot be listed.
+    """
     done = []
     for run in list_runs(runs_dir):
         if not run.stop_requested():
@@ -341,32 +359,6 @@ def end_overdue_stops(runs_dir: str | os.PathLike | None = None) -> list[str]:
         if said:
             done.append(said)
     return done
-
-
-_sweeping = threading.Lock()
-_sweeper: list[threading.Thread] = []
-
-
-def keep_sweeping(every: float = SWEEP_SECONDS) -> None:
-    """End overdue stops every `every` seconds, in a daemon thread of this process (started
-    once, however often this is called): a page's Stop returns at once, and nobody else may
-    act again for a while."""
-    with _sweeping:
-        if _sweeper:
-            return
-        thread = threading.Thread(target=_sweep_forever, args=(every,), name="cifar-stop-sweeper", daemon=True)
-        _sweeper.append(thread)
-        thread.start()
-
-
-def _sweep_forever(every: float) -> None:
-    while True:
-        try:
-            for said in end_overdue_stops():
-                print(f"cifar: {said}", file=sys.stderr)
-        except (CifarError, OSError) as error:  # a runs folder that went away: try again later
-            print(f"cifar: could not look for overdue stops: {error}", file=sys.stderr)
-        time.sleep(every)
 
 
 def delete(run: Run) -> None:

@@ -15,12 +15,11 @@ from cifar.errors import RunError, os_errors_as
 from cifar.launch.backend import Job, jobs_in_order
 from cifar.runs.layout import RunFiles
 from cifar.runs.liveness import process_alive, training_alive
+from cifar.runs.progress import epochs_kept
 from cifar.runs.run import Run
 from cifar.runs.status import RunStatus
 from cifar.training import local_queue
-from cifar.training.process import trainer_command
-
-PACKAGE_PARENT = Path(__file__).resolve().parents[2]  # the trainer imports this very package
+from cifar.training.process import PROJECT_ROOT, trainer_command
 
 
 class LocalBackend:
@@ -40,7 +39,7 @@ class LocalBackend:
 
     def start(self, run_dir: Path) -> None:
         env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PACKAGE_PARENT), env.get("PYTHONPATH")]))
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))
         env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         with os_errors_as(RunError, "Could not start the training process", "check that the runs folder is writable"):
             # In line before the process exists: a child that starts faster cannot jump the queue.
@@ -55,9 +54,7 @@ class LocalBackend:
                     # Its own session: a Ctrl-C in the server's terminal does not reach the training.
                     start_new_session=True,
                 )
-        with self._children_lock:
-            self._children.append(child)
-        self.reap()
+        self._track(child)
 
     def stop(self, run: Run) -> None:
         self.reap()
@@ -77,16 +74,19 @@ class LocalBackend:
         """A live status whose process has ended (killed, crashed) reads as interrupted."""
         if training_alive(written):
             return written
-        done = written.epoch
         message = written.message or (
-            "The training process ended without finishing (killed or crashed); "
-            f"the run keeps {done} finished epoch{'s' if done != 1 else ''}."
+            f"The training process ended without finishing (killed or crashed); {epochs_kept(written.epoch)}."
         )
         return written.replace(state="interrupted", message=message)
 
     def live_jobs(self, live: Sequence[tuple[Run, RunStatus]]) -> list[Job]:
         self.reap()
         return jobs_in_order(live, local_queue.in_line_order([pair for pair in live if pair[1].state == "queued"]))
+
+    def _track(self, child: subprocess.Popen) -> None:
+        with self._children_lock:
+            self._children.append(child)
+        self.reap()
 
     def reap(self) -> None:
         with self._children_lock:

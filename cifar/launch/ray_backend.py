@@ -24,12 +24,12 @@ from cifar.errors import RunError
 from cifar.launch.backend import Job, jobs_in_order
 from cifar.runs.layout import RunFiles
 from cifar.runs.liveness import START_GRACE_SECONDS
+from cifar.runs.progress import epochs_kept
 from cifar.runs.run import Run
 from cifar.runs.status import RunStatus, read_status
-from cifar.training.process import trainer_command
+from cifar.training.process import PROJECT_ROOT, trainer_command
 
 WORKER_PYTHON = "python"  # each worker's own, from its PATH: the project's environment, active before `ray start`
-PROJECT_ROOT = Path(__file__).resolve().parents[2]  # on storage every machine sees, like the runs
 PASSED_VARIABLES = ("CIFAR10_DIR", "CIFAR_CACHE_DIR", "CIFAR_RUNS_DIR")  # made absolute: a job starts in Ray's folder
 ASK_SECONDS = 5.0  # the longest a reader waits for Ray: a cluster that went away never hangs a page
 ACT_SECONDS = 60.0  # the longest a submission or stop waits: a new head's first submission takes seconds
@@ -39,27 +39,46 @@ RAY_LOG_LINE = re.compile(r"\d{4}-\d\d-\d\d |Running entrypoint for job ")  # Ra
 NO_RAY = "Ray is not installed in this Python ({python}): install it (`scripts/setup.sh requirements-cluster.txt`,"
 NO_RAY += " or pip install -r requirements-cluster.txt), or unset CIFAR_RAY_ADDRESS to train on this machine."
 
-CPUS = ("CIFAR_RAY_CPUS", 1.0, False, "the CPUs Ray reserves for each training, a number above 0 such as 1 or 2")
-GPUS = ("CIFAR_RAY_GPUS", 0.0, True, "the GPUs Ray reserves for each training, 0 or more (0.5 shares one)")
-STOP_GRACE = ("CIFAR_RAY_STOP_GRACE", 30.0, True, "the seconds a stopped training has before Ray ends it, 0 or more")
+
+@dataclass(frozen=True)
+class Setting:
+    """A number that an environment variable sets, with its default and what it means."""
+
+    variable: str
+    default: float
+    allows_zero: bool
+    meaning: str  # what it is and what it allows, in words
+
+    def value(self) -> float:
+        """The variable's number, else the default.
+
+        Raises:
+            RunError: the variable is set to something that is not allowed; the message says what is.
+        """
+        text = os.environ.get(self.variable, "").strip()
+        try:
+            value = float(text) if text else self.default
+        except ValueError:
+            value = math.nan
+        if not math.isfinite(value) or value < 0 or (value == 0 and not self.allows_zero):
+            raise RunError(
+                f"{self.variable}={text!r} is not valid: it is {self.meaning}. Set it so, or unset it for "
+                f"{self.default:g}."
+            )
+        return value
+
+    def value_or_default(self) -> float:
+        """The value for a reader, which must not fail: a bad value was named at launch."""
+        with contextlib.suppress(RunError):
+            return self.value()
+        return self.default
 
 
-def _setting(variable: str, default: float, allows_zero: bool, meaning: str) -> float:
-    """A number from the environment (CPUS, GPUS, STOP_GRACE say which), else `default`; RunError when it is bad."""
-    text = os.environ.get(variable, "").strip()
-    try:
-        value = float(text) if text else default
-    except ValueError:
-        value = math.nan
-    if not math.isfinite(value) or value < 0 or (value == 0 and not allows_zero):
-        raise RunError(f"{variable}={text!r} is not valid: it is {meaning}. Set it so, or unset it for {default:g}.")
-    return value
-
-
-def _grace() -> float:  # for a reader, which must not fail: a bad value was named at launch
-    with contextlib.suppress(RunError):
-        return _setting(*STOP_GRACE)
-    return STOP_GRACE[1]
+CPUS = Setting("CIFAR_RAY_CPUS", 1.0, False, "the CPUs Ray reserves for each training, a number above 0 such as 1 or 2")
+GPUS = Setting("CIFAR_RAY_GPUS", 0.0, True, "the GPUs Ray reserves for each training, 0 or more (0.5 shares one)")
+STOP_GRACE = Setting(
+    "CIFAR_RAY_STOP_GRACE", 30.0, True, "the seconds a stopped training has before Ray ends it, 0 or more"
+)
 
 
 @dataclass(frozen=True)
@@ -69,6 +88,7 @@ class JobAnswer:
     state: str  # Ray's: PENDING, RUNNING, STOPPED, SUCCEEDED or FAILED; MISSING when Ray has no such job
     message: str  # Ray's message, in words
     run_dir: str | None = None  # the run folder it trains, as submitted
+    ended_unix: float | None = None  # when the job ended, in seconds since the epoch; None while it runs
 
 
 # Shared by the threads of a Streamlit server; each is read and written whole, under the GIL.
@@ -134,7 +154,8 @@ def _job_info(client, job_id: str) -> JobAnswer:
         if "status code 404" in str(error):
             return JobAnswer("MISSING", f"Ray has no job {job_id}")
         raise
-    return JobAnswer(str(info.status.value), info.message or "", (info.metadata or {}).get("run_dir"))
+    ended = info.end_time / 1000 if info.end_time else None  # Ray keeps milliseconds
+    return JobAnswer(str(info.status.value), info.message or "", (info.metadata or {}).get("run_dir"), ended)
 
 
 def _job_answer(address: str, job_id: str) -> JobAnswer:
@@ -171,11 +192,13 @@ def _ray_words(answer: JobAnswer) -> str:
 
 def _ended_by_ray(status: RunStatus, answer: JobAnswer) -> RunStatus:
     """A run whose trainer still says it is live, in a job that Ray says has ended."""
-    job, kept = status.job_id, f"the run keeps {status.epoch} finished epoch{'s' if status.epoch != 1 else ''}"
-    if answer.state == "STOPPED" and _stop_asked(answer) is not None:
+    job, kept = status.job_id, epochs_kept(status.epoch)
+    asked = _stop_asked(answer)
+    if answer.state == "STOPPED" and asked is not None:
         if status.pid is None:
             return status.replace(state="stopped", message="Stopped before training began.")
-        message = f"Stopped on request: it had not stopped {_grace():g} s after it was asked, so Ray ended its job"
+        waited = (answer.ended_unix or time.time()) - asked
+        message = f"Stopped on request: it was still running {waited:.0f} s after it was asked, so Ray ended its job"
         return status.replace(state="stopped", message=f"{message}; {kept}.")
     if answer.state == "STOPPED":
         error = f"Ray stopped job {job} before its training ended (`ray job stop`, or the cluster ended it); {kept}."
@@ -224,7 +247,7 @@ class RayBackend:
     name = "ray"
     waits_in_local_queue = False  # Ray queues and places its jobs
 
-    def __init__(self, address: str, cpus: float = CPUS[1], gpus: float = GPUS[1]) -> None:
+    def __init__(self, address: str, cpus: float = CPUS.default, gpus: float = GPUS.default) -> None:
         self.address, self.cpus, self.gpus = address.strip().rstrip("/"), cpus, gpus
 
     @classmethod
@@ -240,14 +263,14 @@ class RayBackend:
             return None
         if importlib.util.find_spec("ray") is None:
             raise RunError(NO_RAY.format(python=sys.executable))
-        _setting(*STOP_GRACE)  # a bad value is named at launch, not when a stop needs it
-        return cls(address, _setting(*CPUS), _setting(*GPUS))
+        STOP_GRACE.value()  # a bad value is named at launch, not when a stop needs it
+        return cls(address, CPUS.value(), GPUS.value())
 
     @classmethod
     def for_reading(cls) -> RayBackend:
         """The backend that reads, stops and lists runs already on a cluster: each run's status
         names its cluster, so no setting is needed and none can be wrong."""
-        return cls(os.environ.get("CIFAR_RAY_ADDRESS", ""))
+        return cls("")
 
     def placement(self, run_id: str) -> dict[str, str]:
         """The cluster and the job's id, in the status before the job exists: its trainer writes next."""
@@ -288,7 +311,7 @@ class RayBackend:
         Raises:
             RunError: CIFAR_RAY_STOP_GRACE is not a number of seconds.
         """
-        return _setting(*STOP_GRACE)
+        return STOP_GRACE.value()
 
     def end_overdue(self, run: Run) -> str | None:
         """Have Ray end the run's job when its stop was asked CIFAR_RAY_STOP_GRACE seconds ago
@@ -298,12 +321,13 @@ class RayBackend:
             asked = run.files.stop.stat().st_mtime
         except OSError:
             return None  # no stop asked
-        if not status.cluster or not status.job_id or time.time() - asked < _grace():
+        if not status.cluster or not status.job_id or time.time() - asked < STOP_GRACE.value_or_default():
             return None
         if _job_answer(status.cluster, status.job_id).state != "RUNNING":
             return None
         _end_job(status.cluster, status.job_id)
-        return f"{run.id} had not stopped {_grace():g} s after it was asked, so Ray was asked to end its job."
+        waited = time.time() - asked
+        return f"{run.id} was still running {waited:.0f} s after it was asked to stop, so Ray was asked to end it."
 
     def status(self, written: RunStatus) -> RunStatus:
         return cluster_status(written)

@@ -7,15 +7,18 @@ remaining time once it reports progress), shared between the machine's training 
 from __future__ import annotations
 
 import heapq
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from cifar.config.settings import CIFAR_TEST_IMAGES, CIFAR_TRAIN_IMAGES
 from cifar.errors import CifarError
+from cifar.launch import launcher
 from cifar.launch.backend import Job
 from cifar.launch.estimate import estimate_seconds
 from cifar.runs.progress import Progress, describe_duration, describe_progress
 from cifar.runs.run import Run
+from cifar.training import local_queue
 
 
 @dataclass(frozen=True)
@@ -56,8 +59,16 @@ def _running_place(job: Job) -> Place:
 
 
 def places(jobs: Sequence[Job], slots: int) -> dict[str, Place]:
-    """Every live run's place, by run id. Queued runs start in order, each when the first of
-    `slots` trainings ahead of it ends."""
+    """Every live run's place, by run id: queued runs start in order, each when the first of
+    `slots` trainings ahead of it ends.
+
+    Args:
+        jobs: the live runs, as `launcher.live_jobs` lists them (training first, then in line).
+        slots: how many train at once.
+
+    Returns:
+        Each run's `Place`: its position, and the estimated seconds until it starts and ends.
+    """
     running = [_running_place(job) for job in jobs if job.state == "running"]
     free_at = sorted([place.ends_in for place in running] + [0.0] * max(slots - len(running), 0))[: max(slots, 1)]
     heapq.heapify(free_at)
@@ -68,3 +79,10 @@ def places(jobs: Sequence[Job], slots: int) -> dict[str, Place]:
         heapq.heappush(free_at, ends)
         result[job.run.id] = Place(job.run.id, "queued", job.queue_position, starts, ends)
     return result
+
+
+def live_places(runs_dir: str | os.PathLike | None = None) -> tuple[list[Job], dict[str, Place]]:
+    """The runs that train or wait (`launcher.live_jobs`) and where each stands, with this
+    machine's training slots (CIFAR_MAX_TRAININGS)."""
+    jobs = launcher.live_jobs(runs_dir)
+    return jobs, places(jobs, local_queue.max_trainings())

@@ -9,7 +9,7 @@ from __future__ import annotations
 import zipfile
 from pathlib import Path
 
-from cifar.atomic import write_atomic
+from cifar.atomic import NUMPY_READS, write_atomic
 from cifar.errors import RunError
 
 
@@ -45,7 +45,7 @@ def load_weights(model, path: Path, what: str) -> None:
 
     expected = [tuple(weight.shape) for weight in model.get_weights()]
     try:
-        with np.load(path, allow_pickle=False) as stored:
+        with NUMPY_READS, np.load(path, allow_pickle=False) as stored:
             arrays = [stored[name] for name in sorted(stored.files)]
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
         raise RunError(f"{what} is damaged ({error}); choose another epoch.") from error

@@ -2,8 +2,8 @@
 the config file (config_file), who a run belongs to (owner), whether its process still runs
 (liveness), the one writer (writer) and the read-only `Run` (run).
 
-Reading a run never writes and never acts; nothing here asks a backend. No module here imports
-NumPy or Keras at its top: the training process imports this room before it can say that a
-Python lacks them."""
+Reading a run never writes and never acts; nothing here asks a backend. layout, status, events,
+liveness and writer import nothing beyond the standard library at their top: the training
+process imports them before it can say that a Python lacks NumPy or TensorFlow."""
 
 __all__ = ["config_file", "events", "layout", "liveness", "owner", "run", "status", "writer"]

@@ -22,6 +22,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from cifar.errors import RunError, os_errors_as
+
 _PREDICTION_NAME = re.compile(r"epoch-(\d+)\.npy")
 _WEIGHTS_NAME = re.compile(r"epoch-(\d+)\.npz")
 # Weights are kept for every epoch up to this one, then for every tenth, and always for the last:
@@ -98,5 +100,7 @@ class RunFiles:
 def _epochs_in(folder: Path, pattern: re.Pattern) -> list[int]:
     if not folder.is_dir():
         return []
-    found = (pattern.fullmatch(path.name) for path in folder.iterdir())
+    with os_errors_as(RunError, f"Could not list {folder}", "check that the runs folder can be read"):
+        names = [path.name for path in folder.iterdir()]
+    found = (pattern.fullmatch(name) for name in names)
     return sorted(int(match.group(1)) for match in found if match)

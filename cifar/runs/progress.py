@@ -4,6 +4,7 @@ every page and the command line read back; and the one function that words it.""
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,15 +38,25 @@ class Progress:
     @classmethod
     def from_event(cls, event: dict[str, Any], status: RunStatus) -> Progress | None:
         """The progress a batch event records; None for one without its epoch and batch (a log
-        damaged by hand, or another program's). An event written by an earlier version lacks
-        `epochs` and `start_epoch`, and the run's status gives them."""
-        known = {field.name for field in dataclasses.fields(cls)}
-        values = {key: value for key, value in event.items() if key in known and value is not None}
-        if not all(isinstance(values.get(key), int) for key in ("epoch", "batch", "batches")):
+        damaged by hand, or another program's). A value of the wrong kind is left out and takes
+        its default; an event written by an earlier version lacks `epochs` and `start_epoch`,
+        and the run's status gives them."""
+        values = {
+            field.name: event[field.name]
+            for field in dataclasses.fields(cls)
+            if _is_number(event.get(field.name), whole=field.type == "int")
+        }
+        if not all(key in values for key in ("epoch", "batch", "batches")):
             return None
         values.setdefault("epochs", status.epochs or 1)
         values.setdefault("start_epoch", status.start_epoch)
         return cls(**values)
+
+
+def _is_number(value: Any, whole: bool) -> bool:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    return isinstance(value, int) if whole else math.isfinite(value)
 
 
 def describe_progress(progress: Progress, detail: bool = False) -> str:
@@ -55,6 +66,11 @@ def describe_progress(progress: Progress, detail: bool = False) -> str:
     if detail:
         where += f", batch {progress.batch:,} of {progress.batches:,}: {progress.images_per_second:,.0f} images/s"
     return f"{where}, {describe_duration(progress.eta_seconds)} left"
+
+
+def epochs_kept(count: int) -> str:
+    """'the run keeps 1 finished epoch', 'the run keeps 3 finished epochs'."""
+    return f"the run keeps {count} finished epoch{'s' if count != 1 else ''}"
 
 
 def describe_duration(seconds: float) -> str:

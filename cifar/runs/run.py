@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from cifar.atomic import read_json
+from cifar.atomic import NUMPY_READS, read_json
 from cifar.config.settings import ModelConfig
 from cifar.data import CLASS_NAMES
 from cifar.errors import RunError, os_errors_as
@@ -104,7 +104,8 @@ def tested_on(run: Run, y_test: np.ndarray) -> bool:
 
 def _load_array(path: Path) -> np.ndarray:
     try:
-        return np.load(path, allow_pickle=False)
+        with NUMPY_READS:
+            return np.load(path, allow_pickle=False)
     except (OSError, ValueError, EOFError) as error:
         raise RunError(f"{path} is missing or damaged ({error}); the run cannot show it.") from error
 
@@ -202,7 +203,7 @@ class Run:
         """The trained Keras model, loaded without running any code it carries.
 
         Raises:
-            RunError: no model yet, or a model file this app refuses (cifar/saving.py).
+            RunError: no model yet, or a model file this app refuses (cifar/network/saving.py).
         """
         return saving.load_model(self.files.model, self.id)
 

@@ -57,7 +57,7 @@ class RunStatus:
     data: DataInfo | None = None
     resumed_from: str | None = None  # the run it continues
     start_epoch: int = 0  # the parent's last epoch, where a continued run starts
-    machine: str = ""  # where it trained, in a few words (cifar/devices.py)
+    machine: str = ""  # where it trained, in a few words (cifar/network/devices.py)
     precision: str = ""  # the Keras dtype policy it trained in: float32, mixed_bfloat16 or mixed_float16
     notice: str | None = None  # what the training changed from what was asked, in words
 

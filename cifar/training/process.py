@@ -33,6 +33,9 @@ from cifar.runs.writer import RunWriter
 from cifar.training import local_queue
 
 TRAINER_MODULE = "cifar.training"  # `python -m cifar.training RUN_DIR`, on any machine that has this package
+# The folder that holds the package: on a trainer's PYTHONPATH, here or on a cluster's machine
+# (where it is on storage every machine sees, like the runs).
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 WAIT_IN_LINE = "--wait-in-line"
 EXIT_FINISHED, EXIT_FAILED, EXIT_NO_RUN, EXIT_STOPPED = 0, 1, 2, 3
 TRAINER_PACKAGES = ("numpy", "tensorflow", "keras", "PIL")  # what a training imports beyond the standard library
