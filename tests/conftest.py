@@ -3,7 +3,6 @@ from __future__ import annotations
 import hashlib
 import http.server
 import os
-import socket
 import sys
 import threading
 from pathlib import Path
@@ -134,10 +133,9 @@ def archive_server(served_archive):
 
 
 def _closed_port_url() -> str:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    return f"http://127.0.0.1:{port}/cifar-10-python.tar.gz"  # nothing listens there now
+    from app_server import free_port
+
+    return f"http://127.0.0.1:{free_port()}/cifar-10-python.tar.gz"  # nothing listens there now
 
 
 @pytest.fixture
@@ -162,10 +160,6 @@ def nothing_reaches_the_internet(monkeypatch, tmp_path):
 @pytest.fixture
 def fake_backend(monkeypatch):
     """A backend that starts nothing and records what it was asked (helpers.FakeBackend), known by its name."""
-    from helpers import FakeBackend
+    from helpers import FakeBackend, registered
 
-    from cifar.launch import backends
-
-    backend = FakeBackend()
-    monkeypatch.setitem(backends.BY_NAME, backend.name, lambda: backend)
-    return backend
+    return registered(monkeypatch, FakeBackend())

@@ -4,7 +4,9 @@ run without fixed sleeps."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -12,12 +14,16 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from cifar.atomic import write_json_atomic
+from cifar.config.presets import changed_fields
 from cifar.config.settings import ModelConfig
 from cifar.errors import RunError
-from cifar.launch import launcher
+from cifar.launch import backends, launcher
 from cifar.launch.backend import jobs_in_order
+from cifar.runs.config_file import load_config, save_config
+from cifar.runs.layout import RunFiles
 from cifar.runs.run import Run, open_run_dir
-from cifar.runs.status import RunStatus
+from cifar.runs.status import RunStatus, read_status, write_status
 from cifar.training import local_queue
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -25,22 +31,21 @@ ROOT = Path(__file__).resolve().parent.parent
 TINY = ModelConfig(
     conv_blocks=1, filters=(8,), convs_per_block=1, dense_units=16, dropout=0.0, batch_size=20, epochs=2, seed=1
 )
-TINY_FLAGS = [
-    "--conv-blocks",
-    "1",
-    "--filters",
-    "8",
-    "--convs-per-block",
-    "1",
-    "--dense-units",
-    "16",
-    "--dropout",
-    "0",
-    "--batch-size",
-    "20",
-    "--seed",
-    "1",
-]
+
+
+def flags_of(config: ModelConfig, leave_out: tuple[str, ...] = ("epochs",)) -> list[str]:
+    """The `train` flags that make `config` from the tutorial's defaults, `leave_out` aside."""
+    flags = []
+    for name in [name for name in changed_fields(config, "tutorial") if name not in leave_out]:
+        value, flag = getattr(config, name), "--" + name.replace("_", "-")
+        if isinstance(value, bool):
+            flags.append(flag if value else f"--no-{flag[2:]}")
+        else:
+            flags += [flag, ",".join(map(str, value)) if isinstance(value, tuple) else str(value)]
+    return flags
+
+
+TINY_FLAGS = flags_of(TINY)  # the same network on the command line
 
 
 def run_cli(*args: str, timeout: float = 240) -> subprocess.CompletedProcess:
@@ -144,14 +149,6 @@ PEOPLE = {"ann": [0.61, 0.55, 0.70], "bob": [0.40, 0.52, 0.49], "cem": [0.66, 0.
 def write_twelve_runs(source: Run, runs_dir: Path) -> None:
     """Twelve finished runs from four names (copies of `source`), each with its own dropout
     and the best accuracy PEOPLE gives it."""
-    import json
-    import shutil
-
-    from cifar.atomic import write_json_atomic
-    from cifar.runs.config_file import load_config, save_config
-    from cifar.runs.layout import RunFiles
-    from cifar.runs.status import read_status, write_status
-
     for who, bests in PEOPLE.items():
         for index, best in enumerate(bests):
             path = runs_dir / f"20261130-1000{index}{len(who)}-{who}-{index}"
@@ -186,6 +183,12 @@ class SlotHeld:
 
     def __exit__(self, *exc) -> None:
         self.release()
+
+
+def registered(monkeypatch, backend):
+    """`backend` known by its name to the launcher for the rest of the test (cifar/launch/backends.py)."""
+    monkeypatch.setitem(backends.BY_NAME, backend.name, lambda: backend)
+    return backend
 
 
 class FakeBackend:

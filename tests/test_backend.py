@@ -3,10 +3,7 @@ ones numbered from 1 in the order the backend says they will train."""
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
-
-import pytest
 
 from cifar.launch.backend import Job, jobs_in_order
 from cifar.runs.run import Run
@@ -42,10 +39,3 @@ def test_a_run_that_neither_trains_nor_waits_in_line_is_left_out():
 
 def test_no_live_runs_make_an_empty_line():
     assert jobs_in_order([], []) == []
-
-
-def test_a_job_cannot_be_changed_once_made():
-    job = Job(A, "queued", 1)
-    with pytest.raises(dataclasses.FrozenInstanceError):
-        job.queue_position = 2
-    assert job == Job(Run(Path("/runs/a")), "queued", 1) and hash(job) == hash(Job(A, "queued", 1))

@@ -71,7 +71,7 @@ def test_a_write_the_system_refuses_names_the_file_and_exits_2(monkeypatch, caps
     monkeypatch.setattr(cli_main, "cmd_stop", read_only)
     assert main(["stop", "x"]) == 2
     assert capsys.readouterr().err == (
-        "error: could not write /runs/x/stop: Read-only file system. Check the folder and the disk.\n"
+        "error: could not read or write /runs/x/stop: Read-only file system. Check the folder and the disk.\n"
     )
 
     def nameless(args):
@@ -79,4 +79,4 @@ def test_a_write_the_system_refuses_names_the_file_and_exits_2(monkeypatch, caps
 
     monkeypatch.setattr(cli_main, "cmd_stop", nameless)
     assert main(["stop", "x"]) == 2
-    assert capsys.readouterr().err == "error: could not write: disk gone. Check the folder and the disk.\n"
+    assert capsys.readouterr().err == "error: could not read or write: disk gone. Check the folder and the disk.\n"

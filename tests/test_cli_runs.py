@@ -8,10 +8,18 @@ import json
 import shutil
 
 import pytest
-from helpers import TINY, FakeBackend, assert_stopped_keeping_its_epochs, run_cli, training_in_a_terminal, wait_until
+from helpers import (
+    TINY,
+    FakeBackend,
+    assert_stopped_keeping_its_epochs,
+    registered,
+    run_cli,
+    training_in_a_terminal,
+    wait_until,
+)
 
 from cifar.cli.main import main
-from cifar.launch import backends, launcher, waits
+from cifar.launch import launcher, waits
 from cifar.runs.run import Run
 from cifar.runs.status import write_status
 
@@ -120,13 +128,12 @@ def test_stop_asks_the_backend_and_returns_where_a_stop_needs_no_wait(fake_backe
 
 def test_stop_waits_through_the_grace_and_says_how_the_run_ended(monkeypatch, runs_dir, capsys):
     hung = FakeBackend(name="hung", grace=0.0, hung=True)
-    monkeypatch.setitem(backends.BY_NAME, hung.name, lambda: hung)
+    registered(monkeypatch, hung)
     run = _prepared(runs_dir, hung, "hung")
     hung.overdue[run.id] = "It had not stopped, so its job was ended."
     assert main(["stop", str(run.path)]) == 0  # a run directory, as well as an id
     assert capsys.readouterr().out == (
-        f"asked {run.path} to stop after its current batch\n"
-        f"{run.id} is stopped: it has ended\n"
+        f"asked {run.path} to stop after its current batch\n{run.id} is stopped: it has ended\n"
     )
 
 

@@ -15,6 +15,7 @@ from helpers import (
     TINY_FLAGS,
     FakeBackend,
     assert_stopped_keeping_its_epochs,
+    registered,
     run_cli,
     squeezed,
     training_in_a_terminal,
@@ -41,7 +42,7 @@ README_FLAGS = (
 def fake(monkeypatch) -> FakeBackend:
     """Where `launch` sends new runs in these tests: a backend that starts nothing."""
     backend = FakeBackend()
-    monkeypatch.setitem(backends.BY_NAME, backend.name, lambda: backend)
+    registered(monkeypatch, backend)
     monkeypatch.setattr(backends, "for_new_runs", lambda: backend)
     return backend
 
@@ -174,13 +175,13 @@ def test_launch_without_a_preset_is_the_tutorial(fake, runs_dir, capsys):
 
 def test_a_launch_its_backend_trains_at_once_says_how_to_follow_it_and_where(monkeypatch, runs_dir, capsys):
     cluster = FakeBackend(name="fake-cluster", cluster="http://head:8265")
-    monkeypatch.setitem(backends.BY_NAME, cluster.name, lambda: cluster)
+    registered(monkeypatch, cluster)
     monkeypatch.setattr(backends, "for_new_runs", lambda: cluster)
     # This backend's word: the run it was asked to start trains straight away.
     monkeypatch.setattr(cluster, "start", lambda run_dir: cluster.states.update({run_dir.name: "running"}))
     assert main(["launch", "--runs-dir", str(runs_dir), "--preset", "quick"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[1:] == ["launched on the Ray cluster at http://head:8265; follow it with: python -m cifar runs"]
+    assert lines[1:] == ["launched on the cluster at http://head:8265; follow it with: python -m cifar runs"]
     assert open_run(lines[0], runs_dir).written_status().cluster == "http://head:8265"
 
 
@@ -252,3 +253,9 @@ def test_ctrl_c_stops_a_training_which_exits_3_keeping_its_epochs(batches_dir, t
         training.send_signal(signal.SIGINT)
         assert training.wait(timeout=120) == 3, (tmp_path / "stderr.txt").read_text()
     assert_stopped_keeping_its_epochs(run)
+
+
+def test_the_flags_of_a_config_make_that_config():
+    """The tests' tiny network as flags (helpers.flags_of) is the tiny network itself."""
+    parsed = build_parser().parse_args(["train", *TINY_FLAGS, "--epochs", str(TINY.epochs)])
+    assert config_from_args(parsed) == TINY

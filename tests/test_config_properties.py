@@ -222,7 +222,7 @@ def test_a_run_of_hours_is_warned_about_with_the_estimate():
     assert not check_feasible(PRESETS["quick"].config, 50_000, 10_000, available_bytes=16e9).warnings
 
 
-def test_refused_before_launch_by_jobs_and_the_command_line(runs_dir):
+def test_refused_before_launch_by_the_launcher_and_the_command_line(runs_dir):
     with pytest.raises(ConfigError, match="GB of memory"):
         launcher.launch(HUGE, runs_dir=runs_dir)
     result = run_cli("train", "--conv-blocks", "4", "--filters", "512", "--convs-per-block", "4", "--kernel-size",

@@ -9,12 +9,11 @@ import json
 import os
 import re
 import shutil
-import threading
 import types
 from pathlib import Path
 
 import pytest
-from helpers import TINY, FakeBackend, run_cli, wait_for_end, wait_until
+from helpers import TINY, FakeBackend, registered, run_cli, wait_for_end, wait_until
 
 from cifar.atomic import write_json_atomic
 from cifar.config.settings import MAX_EPOCHS
@@ -227,7 +226,7 @@ def test_wait_for_stop_does_not_wait_where_the_backend_has_no_grace(fake_backend
 
 def test_wait_for_stop_says_how_a_run_that_stopped_in_its_grace_ended(monkeypatch, runs_dir):
     graceful = FakeBackend(name="graceful", grace=0.0)
-    monkeypatch.setitem(backends.BY_NAME, graceful.name, lambda: graceful)
+    registered(monkeypatch, graceful)
     run = _prepared(runs_dir, graceful)
     launcher.stop(run)
     assert launcher.wait_for_stop(run) == f"{run.id} is stopped: it has ended"
@@ -236,7 +235,7 @@ def test_wait_for_stop_says_how_a_run_that_stopped_in_its_grace_ended(monkeypatc
 
 def test_wait_for_stop_has_the_backend_end_a_run_that_did_not_stop(monkeypatch, runs_dir):
     hung = FakeBackend(name="hung", grace=0.0, hung=True)
-    monkeypatch.setitem(backends.BY_NAME, hung.name, lambda: hung)
+    registered(monkeypatch, hung)
     run = _prepared(runs_dir, hung)
     hung.overdue[run.id] = "It had not stopped, so its job was ended."
     launcher.stop(run)
@@ -246,79 +245,12 @@ def test_wait_for_stop_has_the_backend_end_a_run_that_did_not_stop(monkeypatch, 
 
 def test_wait_for_stop_says_so_when_a_run_has_not_ended_after_all(monkeypatch, runs_dir):
     hung = FakeBackend(name="hung", grace=0.0, hung=True)  # and nothing is overdue to end
-    monkeypatch.setitem(backends.BY_NAME, hung.name, lambda: hung)
+    registered(monkeypatch, hung)
     monkeypatch.setattr(launcher, "ENDING_SECONDS", 0.2)
     run = _prepared(runs_dir, hung)
     launcher.stop(run)
     said = launcher.wait_for_stop(run)
     assert said.startswith(f"{run.id} is still queued, 0.2 s after it was asked to stop; ask again"), said
-
-
-def test_keep_sweeping_starts_one_thread_however_often_it_is_called(monkeypatch):
-    started, release = [], threading.Event()
-
-    def sweep(every):
-        started.append(every)
-        release.wait(60)
-
-    monkeypatch.setattr(launcher, "_sweeper", [])  # as in a fresh server process
-    monkeypatch.setattr(launcher, "_sweep_forever", sweep)
-    ready = threading.Barrier(8)
-
-    def call():
-        ready.wait()
-        launcher.keep_sweeping(every=0.5)
-
-    callers = [threading.Thread(target=call) for _ in range(8)]
-    for caller in callers:
-        caller.start()
-    for caller in callers:
-        caller.join()
-    launcher.keep_sweeping()
-    try:
-        wait_until(lambda: started, 10, "the sweeper to start")
-        (thread,) = launcher._sweeper
-        assert thread.daemon and thread.name == "cifar-stop-sweeper" and thread.is_alive()
-        assert started == [0.5]
-    finally:
-        release.set()
-        thread.join(10)
-
-
-def test_a_servers_sweep_says_what_it_ended_and_outlives_a_failed_look(fake_backend, runs_dir, monkeypatch, capsys):
-    run = _prepared(runs_dir, fake_backend)
-    run.files.stop.touch()
-    fake_backend.overdue[run.id] = f"{run.id} was ended."
-    looks = iter([RunError("Could not list the runs in /gone"), None])
-    real = launcher.end_overdue_stops
-
-    def look():
-        failure = next(looks)
-        if failure:
-            raise failure
-        return real()
-
-    class Enough(Exception):
-        """Ends the endless sweep after its second pause."""
-
-    pauses = []
-
-    def pause(seconds):
-        pauses.append(seconds)
-        if len(pauses) == 2:
-            raise Enough
-
-    monkeypatch.setattr(launcher, "end_overdue_stops", look)
-    monkeypatch.setattr(launcher, "time", types.SimpleNamespace(sleep=pause))
-    with pytest.raises(Enough):
-        launcher._sweep_forever(7.5)
-    assert pauses == [7.5, 7.5]
-    assert capsys.readouterr().err == (
-        f"cifar: could not look for overdue stops: Could not list the runs in /gone\ncifar: {run.id} was ended.\n"
-    )
-
-
-# --- continuing --------------------------------------------------------------------------------
 
 
 def test_a_continuation_starts_with_copies_of_what_its_parent_finished(parent, fake_backend):

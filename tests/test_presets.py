@@ -115,3 +115,8 @@ def test_the_readmes_results_table_shows_each_presets_accuracy_as_its_record_doe
     cell = rows[f"`{name}`"]["test accuracy"]
     shown = re.search(r"\d+\.\d+", cell).group()  # the first figure; a note in brackets may follow
     assert shown == f"{PRESETS[name].accuracy}", f"README shows {shown} for {name}, its record {PRESETS[name].accuracy}"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_the_readmes_results_table_names_the_machine_each_preset_was_measured_on(name):
+    assert PRESETS[name].machine.description in _results_rows()[f"`{name}`"]["machine"]

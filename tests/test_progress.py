@@ -129,3 +129,11 @@ def test_durations_change_unit_at_90(seconds, words):
 )
 def test_an_event_without_its_epoch_and_batch_is_no_progress(event):
     assert Progress.from_event(event, RunStatus(epochs=3)) is None
+
+
+def test_a_value_of_the_wrong_kind_takes_its_default_and_never_reaches_the_words():
+    event = {"epoch": 2, "batch": 5, "batches": 10, "eta_seconds": "soon", "images_per_second": float("inf")}
+    progress = Progress.from_event({**event, "loss": True, "accuracy": None}, RunStatus(epochs=3))
+    assert (progress.eta_seconds, progress.images_per_second, progress.loss) == (0.0, 0.0, 0.0)
+    assert describe_progress(progress, detail=True) == "epoch 2 of 3, batch 5 of 10: 0 images/s, about 5 s left"
+    assert Progress.from_event({**event, "batch": 2.5}, RunStatus(epochs=3)) is None  # a batch is a whole number

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -209,7 +210,11 @@ def test_the_stop_command_has_ray_end_a_training_that_does_not_stop(on_cluster, 
     assert stop.returncode == 0, stop.stderr
     first, second = stop.stdout.splitlines()
     assert first == f"asked {run.id} to stop after its current batch"
-    assert second.startswith(f"{run.id} is stopped: Stopped on request: it had not stopped 2 s after it was asked")
+    # Asked, then 2 s of grace, then Ray's SIGTERM and SIGKILL: ended 2 s or more after it was asked.
+    ended = re.match(
+        rf"{run.id} is stopped: Stopped on request: it was still running (\d+) s after it was asked", second
+    )
+    assert ended and int(ended.group(1)) >= 2, second
     assert _ray_state(client, run) == "STOPPED" and launcher.status(run).state == "stopped"
 
 
@@ -226,22 +231,8 @@ def test_reading_a_run_past_its_stop_grace_never_ends_it_the_launchers_next_acti
     for _ in range(3):  # reads, past the grace: none acts
         assert launcher.status(run).state == "running" and launcher.live_jobs()[0].run == run
     assert _ray_state(client, run) == "RUNNING"
-    ended = launcher.end_overdue_stops()  # what every launcher action does first
-    assert ended == [f"{run.id} had not stopped 1 s after it was asked, so Ray was asked to end its job."]
+    launcher.stop(run)  # Stop pressed again: an action, which ends what is overdue first
     status = wait_for_end(run, 60)
-    assert status.state == "stopped" and _ray_state(client, run) == "STOPPED", status
-
-
-@on_a_cluster
-def test_a_servers_sweep_ends_a_training_whose_stop_is_overdue(on_cluster, client, fake_trainer, monkeypatch, tmp_path):
-    from app_server import running_app
-
-    monkeypatch.setenv("CIFAR_RAY_STOP_GRACE", "1")
-    run = launcher.launch(TINY, name="swept")
-    wait_until(lambda: launcher.status(run).state == "running", 60, "Ray to start the fake trainer")
-    with running_app(tmp_path / "streamlit.log"):  # the app's server, with nobody on its pages
-        assert launcher.stop(run)
-        status = wait_for_end(run, 60)  # only reads here: the server's sweep ends it
     assert status.state == "stopped" and _ray_state(client, run) == "STOPPED", status
 
 
@@ -310,7 +301,6 @@ def test_without_the_address_trainings_stay_on_this_machine(monkeypatch):
 
 @needs_ray
 def test_a_launch_that_ray_does_not_answer_fails_in_words_and_is_not_left_queued(monkeypatch, runs_dir):
-
     address = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     monkeypatch.setenv("CIFAR_RAY_ADDRESS", address)
     with pytest.raises(RunError) as refused:
@@ -346,7 +336,6 @@ def test_without_ray_installed_a_launch_says_how_to_install_it(monkeypatch, runs
 
 @needs_ray
 def test_a_cluster_that_cannot_be_asked_leaves_a_run_as_its_trainer_wrote(monkeypatch):
-
     written = RunStatus(
         state="running", backend="ray", cluster=f"http://127.0.0.1:{free_port()}", job_id="a-run", pid=1, host="w2"
     )
@@ -379,8 +368,8 @@ def test_the_launch_command_sends_a_training_to_ray_and_returns(on_cluster, clie
     launched = run_cli("launch", *TINY_FLAGS, "--epochs", "1", "--who", "ann", "--runs-dir", str(runs_dir))
     assert launched.returncode == 0, launched.stderr
     run_id, where = launched.stdout.splitlines()[:2]
-    assert where.startswith(f"launched on the Ray cluster at {on_cluster.address}") or where.startswith(
-        f"queued on the Ray cluster at {on_cluster.address}"
+    assert where.startswith(f"launched on the cluster at {on_cluster.address}") or where.startswith(
+        f"queued on the cluster at {on_cluster.address}"
     )
     run = Run(runs_dir / run_id)
     assert run.written_status().who == "ann" and run.written_status().job_id == run_id

@@ -107,19 +107,32 @@ def test_the_readme_names_every_module_in_its_room():
     }
 
 
-def _test_files_for(path: Path) -> list[str]:
-    """The names a module's own test file may have: test_<module>.py, test_<room>_<module>.py,
-    or test_<room>.py for a room's main.py."""
+# Where two rooms have a module of the same name, the one named here has test_<module>.py and
+# the other test_<room>_<module>.py, so that neither is taken for the other's.
+PLAIN_TEST_NAME = {"explain": "study", "progress": "runs"}
+
+
+def _test_files_for(path: Path, stems: set[str]) -> list[str]:
+    """The names a module's own test file may have: test_<module>.py (for a module whose name is
+    its own, or the room PLAIN_TEST_NAME names), test_<room>_<module>.py, and test_<room>.py for
+    a room's main.py."""
     room, module = path.parent.name, path.stem
-    names = [f"test_{module}.py", f"test_{room}_{module}.py"]
+    names = [f"test_{room}_{module}.py"]
+    if module not in stems or PLAIN_TEST_NAME.get(module) == room:
+        names.append(f"test_{module}.py")
     return [*names, f"test_{room}.py"] if module == "main" else names
 
 
 def test_every_module_of_the_package_has_a_test_module_of_its_own():
+    modules = [
+        path for path in sorted((ROOT / "cifar").rglob("*.py")) if path.name not in ("__init__.py", "__main__.py")
+    ]
+    seen = [path.stem for path in modules]
+    shared = {stem for stem in seen if seen.count(stem) > 1}
+    assert shared == set(PLAIN_TEST_NAME), f"name which room's {shared} gets the plain test name"
     missing = [
         _relative(path)
-        for path in sorted((ROOT / "cifar").rglob("*.py"))
-        if path.name not in ("__init__.py", "__main__.py")
-        and not any((ROOT / "tests" / name).is_file() for name in _test_files_for(path))
+        for path in modules
+        if not any((ROOT / "tests" / name).is_file() for name in _test_files_for(path, shared))
     ]
     assert not missing, f"no test module for {missing}"
