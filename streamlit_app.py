@@ -6,6 +6,7 @@ import streamlit as st
 from streamlit.runtime.scriptrunner import script_runner
 
 from pages.shared.common import sidebar
+from pages.shared.signin import needs_sign_in
 
 # After every script and fragment run, once Keras is imported, Streamlit calls
 # keras.backend.clear_session(): a full garbage collection (about 0.25 s with TensorFlow
@@ -28,7 +29,8 @@ def run() -> None:
             st.Page("pages/runs.py", title="Runs", icon=":material/table_rows:"),
             st.Page("pages/board.py", title="Class", icon=":material/groups:"),
             st.Page("pages/inside.py", title="Inside", icon=":material/layers:"),
-        ]
+        ],
+        position="hidden" if needs_sign_in() else "sidebar",  # a class shows nothing before sign-in
     )
     sidebar()
     navigation.run()

@@ -29,6 +29,15 @@ class RunError(CifarError):
     """A run id that is malformed or names no run, or a run that cannot do what was asked."""
 
 
+class NotAllowed(CifarError):
+    """This person may not do this (another's run, a teacher's key, a class limit): says whose
+    it is and who may."""
+
+
+class SignInError(CifarError):
+    """A sign-in that did not work: a wrong code, a name taken, a token that no longer holds."""
+
+
 class ImageError(CifarError):
     """An image that cannot be used: names the file and says why."""
 

@@ -5,16 +5,19 @@ from __future__ import annotations
 
 import streamlit as st
 
-from cifar.classroom.board import board_csv, board_frame, board_rows
+from cifar.classroom.board import board_csv, board_frame, board_rows, board_start, on_board
 from cifar.launch.waits import live_places
-from cifar.runs.run import list_runs
+from cifar.runs.run import list_runs, runs_root
 from cifar.study.charts import parallel_figure
 from cifar.study.compare import ACCURACY_AXIS, axis, parallel_columns, run_row, runs_frame
+from pages.parts.teacher_keys import teacher_keys
 from pages.shared.common import use_app_navigation
+from pages.shared.signin import current_person
 
 REFRESH_SECONDS = 5
 
 use_app_navigation()
+person = current_person()  # in a class, the sign-in until someone has signed in
 st.title("Class board")
 
 
@@ -44,11 +47,15 @@ def everyone_settings(runs) -> None:
 
 @st.fragment(run_every=REFRESH_SECONDS)
 def board() -> None:
-    runs = list_runs()
+    since, earlier = board_start(runs_root())
+    runs = on_board(list_runs(), since)
+    if earlier:
+        st.caption(f"The board starts afresh from {earlier[0].name}: earlier runs are on the Runs page.")
     if not runs:
         st.info(
-            "No runs yet. Share a lesson's link from **Train** (*Share this setup*); each student types their "
-            "name in the sidebar and presses Launch, and their runs appear here."
+            "No runs yet. Share a lesson's link from **Train** (*Share this setup*); each student "
+            f"{'signs in' if person.role != 'alone' else 'types their name in the sidebar'} and presses Launch, "
+            "and their runs appear here."
         )
         return
     _, live = live_places()
@@ -82,3 +89,5 @@ def board() -> None:
 
 
 board()
+if person.teacher:
+    teacher_keys(person)

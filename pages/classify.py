@@ -10,8 +10,10 @@ from cifar.study.gallery import enlarge, with_article
 from cifar.study.infer import MAX_BYTES, UPLOAD_TYPES, ImageError, predict, prepare_image
 from pages.shared.common import config_of, dataset, model_of, no_run_yet, selected_run, use_app_navigation
 from pages.shared.looking import HANDED_IMAGE, INSIDE_PAGE, inside_link, looked_images, where_it_looked
+from pages.shared.signin import current_person
 
 use_app_navigation()
+person = current_person()  # in a class, the sign-in until someone has signed in
 st.title("Classify your own images")
 run = selected_run()
 if run is None:

@@ -7,8 +7,10 @@ import streamlit as st
 from cifar.study.charts import class_counts_figure
 from cifar.study.gallery import class_counts, enlarge, page_of, samples_per_class, strip
 from pages.shared.common import dataset, use_app_navigation
+from pages.shared.signin import current_person
 
 use_app_navigation()
+person = current_person()  # in a class, the sign-in until someone has signed in
 st.title("The data")
 data = dataset()
 if data is None:

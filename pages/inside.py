@@ -10,8 +10,10 @@ from cifar.study.infer import top_classes
 from pages.parts.inside_parts import choose_image, show_feature_maps, show_filters, show_grad_cam
 from pages.shared.common import dataset, no_run_yet, selected_run, test_images, use_app_navigation
 from pages.shared.looking import inspector_of
+from pages.shared.signin import current_person
 
 use_app_navigation()
+person = current_person()  # in a class, the sign-in until someone has signed in
 st.title("Inside the network")
 run = selected_run()
 if run is None:

@@ -8,8 +8,10 @@ from cifar.study.charts import probability_figure
 from cifar.study.gallery import SORTS, enlarge, filter_predictions, page_of, with_article
 from pages.shared.common import dataset, no_run_yet, selected_run, test_images, use_app_navigation
 from pages.shared.looking import inside_link, looked_images, where_it_looked
+from pages.shared.signin import current_person
 
 use_app_navigation()
+person = current_person()  # in a class, the sign-in until someone has signed in
 st.title("Predictions on the test set")
 run = selected_run()
 data = dataset()

@@ -13,8 +13,10 @@ from cifar.study.gallery import enlarge
 from pages.parts.results_flip import try_flip
 from pages.shared.common import config_of, dataset, no_run_yet, selected_run, test_images, use_app_navigation
 from pages.shared.looking import looked_images, pick_and_look_inside, where_it_looked
+from pages.shared.signin import current_person
 
 use_app_navigation()
+person = current_person()  # in a class, the sign-in until someone has signed in
 st.title("Results")
 run = selected_run()
 if run is None or not run.prediction_epochs():

@@ -8,12 +8,15 @@ from cifar.classroom.board import NO_NAME
 from cifar.config.settings import FIELDS
 from cifar.errors import CifarError
 from cifar.launch import launcher
+from cifar.runs.owner import may_act
 from cifar.runs.run import Run, list_runs, runs_root
 from cifar.study.charts import METRIC_NAMES, overlay_figure, parallel_figure
 from cifar.study.compare import ACCURACY_AXIS, axis, history_csv, parallel_columns, run_row, runs_frame
 from pages.shared.common import RUN_PARAM, selected_run, use_app_navigation
+from pages.shared.signin import current_person
 
 use_app_navigation()
+person = current_person()  # in a class, the sign-in until someone has signed in
 st.title("Runs")
 runs = list_runs()
 if not runs:
@@ -104,8 +107,10 @@ else:
 
 
 def manage(run: Run) -> None:
-    """Downloads and delete (with a confirmation) for one run."""
+    """Downloads, and delete (with a confirmation) for one's own run or a teacher."""
     live = launcher.status(run).live
+    written = run.written_status()
+    mine = may_act(person, written.owner)
     model_column, history_column, delete_column = st.columns(3)
     model_column.download_button(
         "Model (.keras)",
@@ -124,8 +129,11 @@ def manage(run: Run) -> None:
         on_click="ignore",
         key="download_history",
     )
+    why_not = "Stop it first." if live else None
+    if not mine:
+        why_not = f"It is {written.who or 'not yours'}'s: only they and a teacher may delete it."
     if delete_column.button(
-        "Delete…", key="delete_run", disabled=live, help="Stop it first." if live else "Asks before deleting."
+        "Delete…", key="delete_run", disabled=bool(why_not), help=why_not or "Asks before deleting."
     ):
         st.session_state["confirm_delete"] = run.id
     if st.session_state.get("confirm_delete") != run.id:
@@ -135,7 +143,7 @@ def manage(run: Run) -> None:
     if yes.button("Yes, delete it", type="primary", key="confirm_delete_yes"):
         del st.session_state["confirm_delete"]
         try:
-            launcher.delete(run)
+            launcher.delete(run, person=person)
         except CifarError as error:
             st.error(f"Nothing was deleted: {error}")
             return

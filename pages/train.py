@@ -13,6 +13,7 @@ from cifar.launch import launcher
 from cifar.launch.estimate import check_feasible
 from cifar.launch.waits import live_places
 from cifar.network.build import augmentation_preview, describe
+from cifar.runs.owner import may_act
 from cifar.runs.progress import describe_duration, describe_progress
 from cifar.runs.run import open_run
 from cifar.study.charts import batch_figure, history_figure
@@ -21,9 +22,10 @@ from cifar.study.gallery import enlarge, samples_per_class, strip
 from pages.parts.train_controls import config_from_widgets, continue_run, preset_picker
 from pages.parts.train_share import share_setup
 from pages.shared.common import RUN_PARAM, dataset, use_app_navigation
-from pages.shared.who import current_who
+from pages.shared.signin import current_person
 
 use_app_navigation()
+person = current_person()  # in a class, the sign-in until someone has signed in
 st.title("Train a network")
 data = dataset()
 
@@ -85,14 +87,14 @@ if config is not None:
         name = st.text_input("Run name (optional)", key="run_name", max_chars=40)
         if st.button("Launch training", type="primary", key="launch", disabled=data is None or bool(cost.refusal)):
             try:
-                run = launcher.launch(config, name=name or st.session_state.get("preset", "run"), who=current_who())
+                run = launcher.launch(config, name=name or st.session_state.get("preset", "run"), person=person)
             except CifarError as error:
                 st.error(f"Could not launch: {error}")
             else:
                 st.query_params[RUN_PARAM] = run.id
                 st.session_state["watching"] = run.id
         share_setup(config)
-        continue_run(train_images, test_images, data is not None)
+        continue_run(person, train_images, test_images, data is not None)
 
 
 def watched_job() -> launcher.Job | None:
@@ -159,11 +161,13 @@ def ended_view() -> None:
 live_view()
 # Outside the fragment: a button redrawn every second can lose a click that lands mid-redraw.
 current = watched_job()
-if current is not None and st.button(
-    "Stop training", key="stop_training", help="Stops after the current batch; finished epochs are kept."
+if (
+    current is not None
+    and may_act(person, current.run.written_status().owner)
+    and st.button("Stop training", key="stop_training", help="Stops after the current batch; finished epochs are kept.")
 ):
     try:
-        launcher.stop(current.run)
+        launcher.stop(current.run, person=person)
     except CifarError as error:
         st.error(f"Could not stop {current.run.id}: {error}")
     else:

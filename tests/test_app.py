@@ -11,6 +11,8 @@ from helpers import ROOT
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
+from cifar.runs.owner import ALONE
+
 
 def page(name: str) -> AppTest:
     return AppTest.from_file(str(ROOT / "pages" / f"{name}.py"), default_timeout=60)
@@ -181,7 +183,7 @@ def test_a_second_launch_says_where_it_stands_in_the_queue(with_data, runs_dir, 
     at.button(key="stop_training").click().run()  # the run this session watches: the queued one
     assert "before training began" in wait_for_end(open_run(second, runs_dir)).message
     assert launcher.status(open_run(first, runs_dir)).state == "running"
-    launcher.stop(first, runs_dir)
+    launcher.stop(first, runs_dir, person=ALONE)
     assert wait_for_end(open_run(first, runs_dir)).state == "stopped"
 
 
@@ -216,7 +218,9 @@ def test_train_page_continues_an_interrupted_run(with_data, batches_dir, runs_di
     from cifar.launch import launcher
     from cifar.runs.run import open_run
 
-    parent = launcher.launch(TINY.replace(epochs=300, batch_size=2), runs_dir=runs_dir, data=batches_dir, name="killed")
+    parent = launcher.launch(
+        TINY.replace(epochs=300, batch_size=2), runs_dir=runs_dir, data=batches_dir, name="killed", person=ALONE
+    )
     kill_mid_epoch(parent, after=1)
     assert wait_for_end(parent, timeout=30).state == "interrupted"
     earlier = parent.history()

@@ -17,6 +17,7 @@ from cifar.launch import launcher
 from cifar.network import build, devices
 from cifar.network.build import build_model, probabilities_as_tested
 from cifar.network.size import forward_macs, parameter_count
+from cifar.runs.owner import ALONE
 from cifar.runs.run import open_run_dir
 from cifar.study.compare import preset_of, run_row, runs_frame
 from cifar.study.infer import predict
@@ -165,7 +166,7 @@ def test_evaluate_refuses_a_flip_on_an_earlier_epoch_or_a_run_without_a_model(fi
     assert "--flip tests the model of the last epoch only; leave out --epoch 1." in result.stderr
     from cifar.launch import launcher
 
-    queued = launcher.prepare_run(SMALL, runs_dir)
+    queued = launcher.prepare_run(SMALL, runs_dir, person=ALONE)
     result = run_cli("evaluate", str(queued), "--flip")
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert f"Run {queued.name} has no finished epoch yet, so there is no model to test with a flip." in result.stderr
@@ -184,11 +185,11 @@ def test_best_is_on_its_way_after_two_epochs(real_data_dir, runs_dir):
 
     from cifar.launch import launcher
 
-    run = launcher.launch(PRESETS["best"].config, runs_dir, name="best-on-its-way", data=real_data_dir)
+    run = launcher.launch(PRESETS["best"].config, runs_dir, name="best-on-its-way", data=real_data_dir, person=ALONE)
     wait_until(
         lambda: len(run.history().get("val_accuracy") or []) >= 2 or not launcher.status(run).live, 900, "epoch 2"
     )
-    launcher.stop(run)
+    launcher.stop(run, person=ALONE)
     status = wait_for_end(run, 300)
     accuracy = run.history()["val_accuracy"]
     assert status.state == "stopped" and len(accuracy) >= 2, (status, run.files.log.read_text()[-2000:])

@@ -17,6 +17,7 @@ from cifar.launch import launcher
 from cifar.launch.waits import Place, places
 from cifar.runs.config_file import load_config, save_config
 from cifar.runs.layout import RunFiles
+from cifar.runs.owner import ALONE, alone
 from cifar.runs.progress import Progress
 from cifar.runs.run import Run, list_runs
 from cifar.runs.status import RunStatus, write_status
@@ -128,14 +129,16 @@ def test_a_persons_live_runs_show_the_first_in_line_and_how_many_more(runs_dir):
 def test_the_board_says_where_each_queued_run_stands_and_when_it_should_start(twelve_runs, batches_dir):
     with SlotHeld(twelve_runs):
         waiting = [
-            launcher.launch(preset("quick").replace(epochs=1), runs_dir=twelve_runs, data=batches_dir, who=who)
+            launcher.launch(
+                preset("quick").replace(epochs=1), runs_dir=twelve_runs, data=batches_dir, person=alone(who)
+            )
             for who in ("bob", "bob", "eve")
         ]
         wait_until(lambda: len(launcher.live_jobs(twelve_runs)) == 3, what="three to wait")
         live = places(launcher.live_jobs(twelve_runs), 1)
         rows = {row["who"]: row for row in board_rows(list_runs(twelve_runs), live)}
         for run in waiting:
-            launcher.stop(run)
+            launcher.stop(run, person=ALONE)
     assert rows["eve"]["now"].startswith("queued: number 2 in line, starts in about")  # before bob's second
     assert rows["bob"]["now"].startswith("queued: number 1 in line, starts in about 5 s (+1 more queued)")
     assert rows["eve"]["best accuracy"] is None and rows["eve"]["runs"] == 1

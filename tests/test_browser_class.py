@@ -11,6 +11,7 @@ from playwright.sync_api import expect
 
 from cifar.config.presets import preset
 from cifar.launch import launcher
+from cifar.runs.owner import ALONE
 from cifar.runs.run import list_runs
 
 pytestmark = pytest.mark.slow  # a real browser against a real server
@@ -35,7 +36,7 @@ def test_a_lesson_link_and_the_class_board(server, page, runs_dir, finished_run)
     (run,) = list_runs(runs_dir)
     assert run.config() == preset("quick").replace(epochs=3, dropout=0.25)
     assert run.written_status().who == "Ada"
-    launcher.stop(run)
+    launcher.stop(run, person=ALONE)
     wait_for_end(run)
 
     source = finished_run

@@ -29,6 +29,7 @@ from PIL import Image
 from cifar.data import load_dataset
 from cifar.launch import launcher
 from cifar.runs.liveness import process_alive
+from cifar.runs.owner import ALONE
 from cifar.runs.run import Run, list_runs, open_run_dir
 from cifar.study.gallery import with_article
 from cifar.study.infer import predict, prepare_image
@@ -180,7 +181,9 @@ def test_ten_sessions_on_one_server_while_a_training_runs(
     first = open_run_dir(shutil.copytree(trained.path, runs_dir / trained.id))
     second = open_run_dir(shutil.copytree(trained.path, runs_dir / f"{trained.id}-b"))
     # 500 epochs of 50,000 images: it cannot end before the sessions do.
-    live = launcher.launch(TINY.replace(epochs=500), runs_dir=runs_dir, data=long_batches_dir, name="live")
+    live = launcher.launch(
+        TINY.replace(epochs=500), runs_dir=runs_dir, data=long_batches_dir, name="live", person=ALONE
+    )
     trainings.append(live)
     slow_down(live)
     server, url = start_server(batches_dir, runs_dir, tmp_path / "streamlit.log")
@@ -262,7 +265,7 @@ def test_ten_sessions_on_one_server_while_a_training_runs(
     server_peak = peak_rss_bytes(server.pid)
     assert server_peak < SERVER_MEMORY_LIMIT, f"the server peaked at {server_peak / 2**20:.0f} MB"
     epochs_meanwhile = live.written_status().epoch - epoch_at_start
-    assert launcher.stop(live)
+    assert launcher.stop(live, person=ALONE)
     assert wait_for_end(live, timeout=120).state == "stopped"
     print(
         f"\nFIGURE classroom: {SESSIONS} sessions held at once on one server while a training ran "

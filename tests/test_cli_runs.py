@@ -20,6 +20,7 @@ from helpers import (
 
 from cifar.cli.main import main
 from cifar.launch import launcher, waits
+from cifar.runs.owner import alone
 from cifar.runs.run import Run
 from cifar.runs.status import write_status
 
@@ -31,7 +32,7 @@ def minute_an_epoch(monkeypatch):
 
 
 def _prepared(runs_dir, backend, name: str, epochs: int = 2, who: str = "") -> Run:
-    return Run(launcher.prepare_run(TINY.replace(epochs=epochs), runs_dir, name, who=who, backend=backend))
+    return Run(launcher.prepare_run(TINY.replace(epochs=epochs), runs_dir, name, person=alone(who), backend=backend))
 
 
 def _listed(capsys, *flags: str) -> list[dict]:

@@ -16,6 +16,7 @@ from PIL import Image
 from cifar.cli.main import main
 from cifar.data import CLASS_NAMES
 from cifar.launch import launcher
+from cifar.runs.owner import ALONE
 
 
 def _stored(run, epoch: int) -> tuple[np.ndarray, np.ndarray]:
@@ -78,7 +79,7 @@ def test_evaluate_unknown_epoch_and_run(finished_run):
 
 
 def test_evaluate_of_a_run_with_no_finished_epoch_says_so(runs_dir, capsys):
-    path = launcher.prepare_run(TINY, runs_dir, "new")
+    path = launcher.prepare_run(TINY, runs_dir, "new", person=ALONE)
     assert main(["evaluate", path.name, "--runs-dir", str(runs_dir)]) == 2
     assert capsys.readouterr().err == f"error: Run {path.name} has no finished epoch yet, so no predictions.\n"
 

@@ -22,6 +22,7 @@ import numpy as np
 from helpers import ROOT, TINY, TINY_FLAGS, wait_for_end, wait_until
 
 from cifar.launch import launcher
+from cifar.runs.owner import ALONE
 from cifar.runs.run import Run, open_run_dir
 from cifar.runs.status import LIVE_STATES
 from cifar.study.compare import run_summary
@@ -73,7 +74,7 @@ def test_two_launches_in_the_same_second_from_two_threads(batches_dir, runs_dir,
 
     def press_launch(name: str) -> None:
         together.wait()
-        launched.append(launcher.launch(config, runs_dir=runs_dir, data=batches_dir, name=name))
+        launched.append(launcher.launch(config, runs_dir=runs_dir, data=batches_dir, name=name, person=ALONE))
 
     presses = [threading.Thread(target=press_launch, args=(name,)) for name in ("alice", "bob")]
     for press in presses:
@@ -220,7 +221,9 @@ def test_reading_a_real_training_while_it_writes(batches_dir, runs_dir):
     import keras  # noqa: F401 (imported now, so that the readers' model loads time the load, not the import)
 
     epochs = 60
-    run = launcher.launch(TINY.replace(epochs=epochs), runs_dir=runs_dir, data=batches_dir, name="watched")
+    run = launcher.launch(
+        TINY.replace(epochs=epochs), runs_dir=runs_dir, data=batches_dir, name="watched", person=ALONE
+    )
 
     def check_model(run: Run, done: int, tally: Tally) -> None:
         assert run.has_model()  # written before the history says the epoch is done
@@ -294,7 +297,7 @@ def write_fast(run_dir: str, epochs: int, batches: int = 5) -> None:
 
 def test_reading_a_run_written_at_full_speed(runs_dir):
     epochs = 300
-    run = Run(launcher.prepare_run(TINY.replace(epochs=epochs), runs_dir, name="fast"))
+    run = Run(launcher.prepare_run(TINY.replace(epochs=epochs), runs_dir, name="fast", person=ALONE))
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "tests")]))
     code = "import sys, test_concurrency as t; t.write_fast(sys.argv[1], int(sys.argv[2]))"
     writer = subprocess.Popen([sys.executable, "-c", code, str(run.path), str(epochs)], env=env, cwd=ROOT)
@@ -316,7 +319,7 @@ def test_reading_a_run_written_at_full_speed(runs_dir):
 
 
 def test_a_half_written_event_line_is_left_for_the_next_read(runs_dir):
-    run = Run(launcher.prepare_run(TINY, runs_dir, name="half"))
+    run = Run(launcher.prepare_run(TINY, runs_dir, name="half", person=ALONE))
     first = json.dumps({"type": "batch", "epoch": 1}).encode() + b"\n"
     second = json.dumps({"type": "batch", "epoch": 2}).encode() + b"\n"
     run.files.events.write_bytes(first + second[:10])

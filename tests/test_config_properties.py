@@ -20,6 +20,7 @@ from cifar.launch import launcher
 from cifar.launch.estimate import check_feasible
 from cifar.network.build import build_model, training_targets
 from cifar.network.size import parameter_count
+from cifar.runs.owner import ALONE
 from cifar.runs.run import list_runs
 
 
@@ -224,7 +225,7 @@ def test_a_run_of_hours_is_warned_about_with_the_estimate():
 
 def test_refused_before_launch_by_the_launcher_and_the_command_line(runs_dir):
     with pytest.raises(ConfigError, match="GB of memory"):
-        launcher.launch(HUGE, runs_dir=runs_dir)
+        launcher.launch(HUGE, runs_dir=runs_dir, person=ALONE)
     result = run_cli("train", "--conv-blocks", "4", "--filters", "512", "--convs-per-block", "4", "--kernel-size",
                      "7", "--dense-units", "4096", "--batch-size", "4096", "--runs-dir", str(runs_dir))  # fmt: skip
     assert result.returncode == 2 and "GB of memory" in result.stderr and not result.stdout

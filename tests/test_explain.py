@@ -15,6 +15,7 @@ from cifar.config.settings import ModelConfig
 from cifar.errors import CifarError, RunError
 from cifar.launch import launcher
 from cifar.network.build import build_model
+from cifar.runs.owner import ALONE
 from cifar.runs.run import open_run_dir
 from cifar.study.explain import Inspector, colour, feature_grid, open_epoch, overlay
 
@@ -187,7 +188,7 @@ def test_continue_carries_the_weights_over(finished_run, runs_dir, batches_dir, 
     shutil.copytree(run.path, runs_dir / run.id)
     parent = open_run_dir(runs_dir / run.id)
     monkeypatch.setenv("CIFAR10_DIR", str(batches_dir))
-    child = launcher.resume(parent, 1)
+    child = launcher.resume(parent, 1, person=ALONE)
     assert wait_for_end(child).state == "finished"
     assert child.weight_epochs() == [1, 2, 3]
     np.testing.assert_array_equal(

@@ -13,6 +13,7 @@ from streamlit.testing.v1 import AppTest
 from cifar.launch import launcher
 from cifar.launch.waits import places
 from cifar.runs.liveness import process_alive
+from cifar.runs.owner import ALONE, alone
 from cifar.runs.run import Run
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -29,7 +30,7 @@ def test_a_second_launch_waits_behind_everyone_elses_first(batches_dir, runs_dir
     names = ["ann", "ann", "bob", "cem", "bob", "ann"]  # in a burst, in this order
     try:
         launched = [
-            launcher.launch(config, runs_dir=runs_dir, data=batches_dir, name=f"{who}-{i}", who=who)
+            launcher.launch(config, runs_dir=runs_dir, data=batches_dir, name=f"{who}-{i}", person=alone(who))
             for i, who in enumerate(names)
         ]
         wait_until(lambda: _all_waiting(launched), 120, "every training process to wait in line")
@@ -57,7 +58,7 @@ def test_thirty_launches_from_thirty_names_in_a_burst(batches_dir, runs_dir, mon
 
     def press(who: str, name: str) -> None:
         try:
-            run = launcher.launch(config, runs_dir=runs_dir, data=batches_dir, name=name, who=who)
+            run = launcher.launch(config, runs_dir=runs_dir, data=batches_dir, name=name, person=alone(who))
         except Exception as error:
             with lock:
                 refused.append(f"{who}: {error!r}")
@@ -93,7 +94,7 @@ def test_thirty_launches_from_thirty_names_in_a_burst(batches_dir, runs_dir, mon
     finally:
         slot.release()
         for run in launched.values():
-            launcher.stop(run)
+            launcher.stop(run, person=ALONE)
     for run in launched.values():
         assert wait_for_end(run, 300).state == "stopped"
 

@@ -14,6 +14,7 @@ from synthetic import write_batches
 
 from cifar.data import load_dataset
 from cifar.launch import launcher
+from cifar.runs.owner import ALONE
 from cifar.runs.run import open_run_dir
 
 # A forward pass of about 3 M multiply-adds an image: validating 10,000 test images takes about
@@ -32,7 +33,7 @@ def long_validation_dir(tmp_path_factory) -> Path:
 
 def _launch_long(batches_dir, runs_dir):
     config = TINY.replace(epochs=300, batch_size=2)  # 100 steps an epoch: minutes in all
-    return launcher.launch(config, runs_dir=runs_dir, data=batches_dir, name="long")
+    return launcher.launch(config, runs_dir=runs_dir, data=batches_dir, name="long", person=ALONE)
 
 
 def _events(run, kind: str) -> list[dict]:
@@ -46,14 +47,14 @@ def _assert_no_temporary_files(path: Path) -> None:
 def test_stop_during_the_first_batch_leaves_no_model_and_says_so(batches_dir, runs_dir):
     run = _launch_long(batches_dir, runs_dir)
     wait_until(lambda: _events(run, "start"), what="training to start")
-    launcher.stop(run)
+    launcher.stop(run, person=ALONE)
     status = wait_for_end(run)
     assert status.state == "stopped" and "no epoch had finished, so there is no model" in status.message
     assert not run.has_model() and not run.history().get("epoch") and run.prediction_epochs() == []
 
 
 def test_stop_during_validation_keeps_that_epoch_whole(long_validation_dir, runs_dir):
-    run = launcher.launch(SLOW_VALIDATION, runs_dir=runs_dir, data=long_validation_dir, name="validating")
+    run = launcher.launch(SLOW_VALIDATION, runs_dir=runs_dir, data=long_validation_dir, name="validating", person=ALONE)
     wait_until(lambda: _events(run, "validate"), what="epoch 1's validation")
     pid = launcher.status(run).pid
     # Held still inside epoch 1's validation (after its "validate" event, before its "epoch"
@@ -61,7 +62,7 @@ def test_stop_during_validation_keeps_that_epoch_whole(long_validation_dir, runs
     os.kill(pid, signal.SIGSTOP)
     try:
         assert not _events(run, "epoch") and not run.history().get("epoch"), "validation ended before the stop"
-        assert launcher.stop(run) is True
+        assert launcher.stop(run, person=ALONE) is True
     finally:
         os.kill(pid, signal.SIGCONT)
     status = wait_for_end(run)
@@ -82,7 +83,7 @@ def test_stop_during_validation_keeps_that_epoch_whole(long_validation_dir, runs
 
 
 def test_a_full_disk_keeps_the_epochs_saved_before_it(long_validation_dir, runs_dir):
-    run = launcher.launch(SLOW_VALIDATION, runs_dir=runs_dir, data=long_validation_dir, name="full-disk")
+    run = launcher.launch(SLOW_VALIDATION, runs_dir=runs_dir, data=long_validation_dir, name="full-disk", person=ALONE)
     wait_until(lambda: run.history().get("epoch") or not launcher.status(run).live, what="epoch 1 to be saved")
     assert run.history()["epoch"] == [1] and launcher.status(run).state == "running"
     # From now on no file of the training may grow past FILE_LIMIT, as on a disk that is full.
@@ -116,7 +117,7 @@ def _limit_file_size(limit: int):
 
 def test_a_disk_full_from_the_start_leaves_no_epoch_and_no_model(batches_dir, runs_dir):
     load_dataset(batches_dir)  # the decoded cache exists already: only the run's files are written
-    path = launcher.prepare_run(TINY.replace(dense_units=256), runs_dir, "full-disk", batches_dir)
+    path = launcher.prepare_run(TINY.replace(dense_units=256), runs_dir, "full-disk", batches_dir, person=ALONE)
     process = run_trainer(
         path,
         timeout=300,

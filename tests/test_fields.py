@@ -20,6 +20,7 @@ from cifar.config.settings import FIELDS, ModelConfig
 from cifar.errors import ConfigError
 from cifar.launch import launcher
 from cifar.network.build import build_model, make_loss, training_targets
+from cifar.runs.owner import ALONE
 from cifar.runs.run import list_runs, open_run_dir
 from cifar.runs.status import write_status
 from cifar.study import compare
@@ -141,12 +142,12 @@ def test_a_field_described_anew_is_a_train_page_widget(changed_field, batches_di
     assert not at.exception
     (run,) = list_runs()  # the launched run's config holds the widget's value
     assert run.config().label_smoothing == 0.1
-    launcher.stop(run)
+    launcher.stop(run, person=ALONE)
 
 
 def test_a_field_described_anew_is_a_runs_page_column_and_axis(changed_field, runs_dir):
     for value in (0.0, 0.2):
-        path = launcher.prepare_run(TINY.replace(label_smoothing=value), runs_dir, f"soft-{value}")
+        path = launcher.prepare_run(TINY.replace(label_smoothing=value), runs_dir, f"soft-{value}", person=ALONE)
         run = open_run_dir(path)
         write_status(run.files.status, run.written_status().replace(state="finished"))
     at = AppTest.from_file(str(ROOT / "pages" / "runs.py"), default_timeout=60).run()

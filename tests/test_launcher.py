@@ -17,8 +17,11 @@ from helpers import TINY, FakeBackend, registered, run_cli, wait_for_end, wait_u
 
 from cifar.atomic import write_json_atomic
 from cifar.config.settings import MAX_EPOCHS
-from cifar.errors import ConfigError, RunError
+from cifar.errors import ConfigError, NotAllowed, RunError
 from cifar.launch import backends, launcher
+from cifar.launch.rules import ClassRules, set_rules
+from cifar.runs.audit import read_audit
+from cifar.runs.owner import ALONE, Person, administrator, alone
 from cifar.runs.run import Run, list_runs, open_run, open_run_dir
 from cifar.runs.status import write_status
 
@@ -33,7 +36,7 @@ def parent(finished_run, runs_dir):
 
 
 def _prepared(runs_dir: Path, backend: FakeBackend, name: str = "run", who: str = "") -> Run:
-    return Run(launcher.prepare_run(TINY, runs_dir, name, who=who, backend=backend))
+    return Run(launcher.prepare_run(TINY, runs_dir, name, person=alone(who), backend=backend))
 
 
 def _set_state(run: Run, state: str) -> None:
@@ -58,7 +61,7 @@ def test_a_prepared_run_holds_its_config_and_a_queued_status_and_nothing_else(
 ):
     monkeypatch.chdir(tmp_path)
     path = launcher.prepare_run(
-        TINY, runs_dir, "My First Run!", data="data/cifar", who="  Ann   Lee ", backend=fake_backend
+        TINY, runs_dir, "My First Run!", data="data/cifar", person=alone("  Ann   Lee "), backend=fake_backend
     )
     assert path.parent == runs_dir and re.fullmatch(r"\d{8}-\d{6}-my-first-run-[0-9a-f]{4}", path.name), path.name
     assert sorted(p.name for p in path.iterdir()) == ["config.json", "status.json"]
@@ -83,14 +86,14 @@ def test_a_persons_second_live_run_takes_their_next_turn(fake_backend, runs_dir)
 
 
 def test_runs_prepared_with_one_name_at_once_each_get_their_own_folder(fake_backend, runs_dir):
-    paths = [launcher.prepare_run(TINY, runs_dir, "same", backend=fake_backend) for _ in range(20)]
+    paths = [launcher.prepare_run(TINY, runs_dir, "same", backend=fake_backend, person=ALONE) for _ in range(20)]
     assert len(set(paths)) == 20 and _folders(runs_dir) == sorted(path.name for path in paths)
 
 
 @pytest.mark.parametrize("bad", ["x" * 41, "ann\x00", "tab\x07bell"])
 def test_a_name_that_is_not_one_is_refused_before_anything_is_written(bad, runs_dir):
     with pytest.raises(ConfigError, match="name"):
-        launcher.prepare_run(TINY, runs_dir=runs_dir, who=bad)
+        launcher.prepare_run(TINY, runs_dir=runs_dir, person=alone(bad))
     assert not [path for path in runs_dir.iterdir() if not path.name.startswith(".")]
 
 
@@ -105,7 +108,7 @@ def test_a_write_that_fails_leaves_no_half_made_run_and_says_why_in_words(writer
 
     monkeypatch.setattr(launcher, writer, full_disk)
     with pytest.raises(RunError) as raised:
-        launcher.prepare_run(TINY, runs_dir, "full", backend=fake_backend)
+        launcher.prepare_run(TINY, runs_dir, "full", backend=fake_backend, person=ALONE)
     (path,) = tried
     assert str(raised.value) == (
         f"Could not write the new run {path.parent.name} (No space left on device: {path}): {WRITABLE}"
@@ -123,7 +126,7 @@ def test_an_interrupted_prepare_leaves_no_half_made_run(fake_backend, runs_dir, 
 
     monkeypatch.setattr(launcher, "save_config", interrupted)
     with pytest.raises(Interrupted):
-        launcher.prepare_run(TINY, runs_dir, "cut", backend=fake_backend)
+        launcher.prepare_run(TINY, runs_dir, "cut", backend=fake_backend, person=ALONE)
     assert _folders(runs_dir) == []
 
 
@@ -131,7 +134,7 @@ def test_a_runs_folder_that_is_a_file_is_refused_in_words(tmp_path, fake_backend
     blocked = tmp_path / "runs"
     blocked.write_text("not a folder")
     with pytest.raises(RunError) as raised:
-        launcher.prepare_run(TINY, blocked, backend=fake_backend)
+        launcher.prepare_run(TINY, blocked, backend=fake_backend, person=ALONE)
     assert str(raised.value) == (
         f"Cannot create a run in {blocked} (File exists): the runs folder must be a writable folder "
         "(set CIFAR_RUNS_DIR or --runs-dir to choose another)."
@@ -162,9 +165,9 @@ def test_the_status_of_a_live_run_is_its_backends_word(fake_backend, runs_dir, m
 def test_stop_asks_the_backend_of_a_live_run_only(fake_backend, runs_dir):
     live, ended = _prepared(runs_dir, fake_backend, "live"), _prepared(runs_dir, fake_backend, "ended")
     _set_state(ended, "finished")
-    assert launcher.stop(live) is True and launcher.stop(ended.id, runs_dir) is False
+    assert launcher.stop(live, person=ALONE) is True and launcher.stop(ended.id, runs_dir, person=ALONE) is False
     assert fake_backend.asked("stop") == [live.id]
-    assert launcher.stop(live) is False  # stopped now: nothing to ask
+    assert launcher.stop(live, person=ALONE) is False  # stopped now: nothing to ask
     assert fake_backend.asked("stop") == [live.id]
 
 
@@ -176,20 +179,22 @@ def test_a_stop_the_system_refuses_is_a_run_error_in_words(fake_backend, runs_di
 
     monkeypatch.setattr(fake_backend, "stop", read_only)
     with pytest.raises(RunError) as raised:
-        launcher.stop(run)
+        launcher.stop(run, person=ALONE)
     assert (
         str(raised.value) == f"Could not ask run {run.id} to stop (Read-only file system: {run.files.stop}): {WRITABLE}"
     )
 
 
 def test_stop_twice_in_a_row_stops_once(batches_dir, runs_dir):
-    run = launcher.launch(TINY.replace(epochs=300, batch_size=2), runs_dir=runs_dir, data=batches_dir, name="long")
+    run = launcher.launch(
+        TINY.replace(epochs=300, batch_size=2), runs_dir=runs_dir, data=batches_dir, name="long", person=ALONE
+    )
     wait_until(lambda: any(event["type"] == "batch" for event in run.events()[0]), what="the first batch")
-    assert launcher.stop(run) is True
-    launcher.stop(run)  # a second press before the first has landed: harmless
+    assert launcher.stop(run, person=ALONE) is True
+    launcher.stop(run, person=ALONE)  # a second press before the first has landed: harmless
     status = wait_for_end(run)
     assert status.state == "stopped" and [e["type"] for e in run.events()[0]].count("end") == 1
-    assert launcher.stop(run) is False
+    assert launcher.stop(run, person=ALONE) is False
 
 
 # --- overdue stops, waiting for a stop, the sweep ----------------------------------------------
@@ -197,7 +202,7 @@ def test_stop_twice_in_a_row_stops_once(batches_dir, runs_dir):
 
 def test_end_overdue_stops_asks_only_live_runs_with_a_stop_file(fake_backend, runs_dir):
     runs = {name: _prepared(runs_dir, fake_backend, name) for name in "abcdf"}
-    unknown = Run(launcher.prepare_run(TINY, runs_dir, "e", backend=FakeBackend(name="gone")))
+    unknown = Run(launcher.prepare_run(TINY, runs_dir, "e", backend=FakeBackend(name="gone"), person=ALONE))
     _set_state(runs["d"], "stopped")
     for run in [*(runs[name] for name in "abdf"), unknown]:
         run.files.stop.touch()
@@ -215,7 +220,7 @@ def test_end_overdue_stops_asks_only_live_runs_with_a_stop_file(fake_backend, ru
 def test_wait_for_stop_does_not_wait_where_the_backend_has_no_grace(fake_backend, runs_dir, monkeypatch):
     run = _prepared(runs_dir, fake_backend)
     fake_backend.hung = True  # were it to wait, it would wait in vain
-    assert launcher.stop(run)
+    assert launcher.stop(run, person=ALONE)
     assert launcher.wait_for_stop(run) is None
     assert (
         fake_backend.asked("status") == [run.id] and fake_backend.asked("end_overdue") == []
@@ -228,7 +233,7 @@ def test_wait_for_stop_says_how_a_run_that_stopped_in_its_grace_ended(monkeypatc
     graceful = FakeBackend(name="graceful", grace=0.0)
     registered(monkeypatch, graceful)
     run = _prepared(runs_dir, graceful)
-    launcher.stop(run)
+    launcher.stop(run, person=ALONE)
     assert launcher.wait_for_stop(run) == f"{run.id} is stopped: it has ended"
     assert graceful.asked("end_overdue") == []
 
@@ -238,7 +243,7 @@ def test_wait_for_stop_has_the_backend_end_a_run_that_did_not_stop(monkeypatch, 
     registered(monkeypatch, hung)
     run = _prepared(runs_dir, hung)
     hung.overdue[run.id] = "It had not stopped, so its job was ended."
-    launcher.stop(run)
+    launcher.stop(run, person=ALONE)
     assert launcher.wait_for_stop(run) == f"{run.id} is stopped: it has ended"
     assert hung.asked("end_overdue") == [run.id]
 
@@ -248,13 +253,13 @@ def test_wait_for_stop_says_so_when_a_run_has_not_ended_after_all(monkeypatch, r
     registered(monkeypatch, hung)
     monkeypatch.setattr(launcher, "ENDING_SECONDS", 0.2)
     run = _prepared(runs_dir, hung)
-    launcher.stop(run)
+    launcher.stop(run, person=ALONE)
     said = launcher.wait_for_stop(run)
     assert said.startswith(f"{run.id} is still queued, 0.2 s after it was asked to stop; ask again"), said
 
 
 def test_a_continuation_starts_with_copies_of_what_its_parent_finished(parent, fake_backend):
-    path = launcher.prepare_resume(parent, 3, backend=fake_backend)
+    path = launcher.prepare_resume(parent, 3, backend=fake_backend, person=ALONE)
     child = open_run_dir(path)
     assert path.parent == parent.path.parent
     # The parent was trained without --run-name, so it is named after the tutorial preset.
@@ -273,7 +278,7 @@ def test_a_continuation_starts_with_copies_of_what_its_parent_finished(parent, f
 def test_a_continuation_that_cannot_copy_its_parent_leaves_nothing(parent, fake_backend, runs_dir):
     parent.files.labels.unlink()  # as a parent damaged by hand
     with pytest.raises(RunError) as raised:
-        launcher.prepare_resume(parent, 1, backend=fake_backend)
+        launcher.prepare_resume(parent, 1, backend=fake_backend, person=ALONE)
     message = str(raised.value)
     assert message.startswith("Could not write the new run ") and message.endswith(
         f"(No such file or directory: {parent.files.labels}): {WRITABLE}"
@@ -296,11 +301,11 @@ def test_resume_refuses_a_live_run_or_one_without_epochs(parent, runs_dir):
     _pretend_running(parent)
     with pytest.raises(RunError, match="still running"):
         launcher.resume_config(parent, 1)
-    empty = open_run_dir(launcher.prepare_run(TINY, runs_dir, "empty"))
+    empty = open_run_dir(launcher.prepare_run(TINY, runs_dir, "empty", person=ALONE))
     write_status(empty.files.status, empty.written_status().replace(state="stopped"))
     with pytest.raises(RunError, match="no finished epoch"):
         launcher.resume_config(empty, 1)
-    cosine = open_run_dir(launcher.prepare_run(TINY.replace(lr_schedule="cosine"), runs_dir, "cosine"))
+    cosine = open_run_dir(launcher.prepare_run(TINY.replace(lr_schedule="cosine"), runs_dir, "cosine", person=ALONE))
     shutil.copyfile(parent.files.model, cosine.files.model)
     write_json_atomic(cosine.files.history, parent.history())
     write_status(cosine.files.status, cosine.written_status().replace(state="finished"))
@@ -314,12 +319,12 @@ def test_resume_refuses_a_live_run_or_one_without_epochs(parent, runs_dir):
 
 
 def test_delete_removes_the_whole_run_and_nothing_else(parent, runs_dir):
-    other = open_run_dir(launcher.prepare_run(TINY, runs_dir, "other"))
+    other = open_run_dir(launcher.prepare_run(TINY, runs_dir, "other", person=ALONE))
     write_status(other.files.status, other.written_status().replace(state="finished"))
-    launcher.delete(parent)
+    launcher.delete(parent, person=ALONE)
     assert not parent.path.exists()
     assert [run.id for run in list_runs(runs_dir)] == [other.id]
-    assert sorted(p.name for p in runs_dir.iterdir() if not p.name.startswith(".")) == [other.id]
+    assert sorted(p.name for p in runs_dir.iterdir() if p.is_dir() and not p.name.startswith(".")) == [other.id]
     with pytest.raises(RunError):
         open_run(parent.id, runs_dir)
 
@@ -327,7 +332,7 @@ def test_delete_removes_the_whole_run_and_nothing_else(parent, runs_dir):
 def test_a_live_run_cannot_be_deleted(parent):
     _pretend_running(parent)
     with pytest.raises(RunError, match="stop it first"):
-        launcher.delete(parent)
+        launcher.delete(parent, person=ALONE)
     assert parent.path.is_dir() and parent.has_model()
 
 
@@ -339,6 +344,88 @@ def test_a_delete_the_system_refuses_keeps_the_run_and_says_why(parent, monkeypa
 
     monkeypatch.setattr(launcher, "os", types.SimpleNamespace(replace=refuse))
     with pytest.raises(RunError) as raised:
-        launcher.delete(parent)
+        launcher.delete(parent, person=ALONE)
     assert str(raised.value) == f"Could not delete run {parent.id} (Permission denied: {parent.path}): {WRITABLE}"
     assert sorted(p.relative_to(parent.path) for p in parent.path.rglob("*")) == before
+
+
+# --- your runs are yours: the launcher refuses, whatever a page shows ----------------------
+
+ANN = Person("Ann", "name:ann", "class code", "student", "s-ann")
+BOB = Person("Bob", "name:bob", "class code", "student", "s-bob")
+TEACHER = Person("Teacher", "teacher", "teacher password", "teacher")
+
+
+def _audit(runs_dir: Path) -> list[tuple[str, str, str | None, str]]:
+    return [(entry.who, entry.action, entry.run, entry.outcome) for entry in read_audit(runs_dir).entries]
+
+
+def test_a_run_belongs_to_who_launched_it_and_a_classmate_cannot_stop_or_delete_it(fake_backend, runs_dir):
+    run = launcher.launch(TINY, runs_dir=runs_dir, backend=fake_backend, person=ANN)
+    written = run.written_status()
+    assert (written.who, written.owner) == ("Ann", "name:ann")
+    with pytest.raises(NotAllowed, match=f"Run {run.id} is Ann's: only the person who launched it and a teacher"):
+        launcher.stop(run, person=BOB)
+    assert fake_backend.asked("stop") == [] and not run.stop_requested()
+    assert launcher.stop(run, person=ANN) and fake_backend.asked("stop") == [run.id]
+    with pytest.raises(NotAllowed, match="may delete it"):
+        launcher.delete(run, person=BOB)
+    assert run.path.is_dir()
+    launcher.delete(run, person=ANN)
+    assert not run.path.exists()
+    assert _audit(runs_dir) == [
+        ("Ann", "launch", run.id, "done"),
+        ("Bob", "stop", run.id, "refused"),
+        ("Ann", "stop", run.id, "done"),
+        ("Bob", "delete", run.id, "refused"),
+        ("Ann", "delete", run.id, "done"),
+    ]
+
+
+@pytest.mark.parametrize("keyholder", [TEACHER, administrator("root")])
+def test_a_teacher_and_the_servers_command_line_stop_and_delete_any_run(fake_backend, runs_dir, keyholder):
+    run = launcher.launch(TINY, runs_dir=runs_dir, backend=fake_backend, person=ANN)
+    assert launcher.stop(run, person=keyholder)
+    launcher.delete(run, person=keyholder)
+    assert not run.path.exists()
+
+
+def test_a_classmate_cannot_continue_anothers_run_and_the_owner_can(parent, fake_backend, runs_dir):
+    status = parent.written_status().replace(who="Ann", owner="name:ann")
+    write_status(parent.files.status, status)
+    with pytest.raises(NotAllowed, match="may continue it"):
+        launcher.prepare_resume(parent, 1, backend=fake_backend, person=BOB)
+    assert list_runs(runs_dir) == [parent]  # nothing was made
+    child = Run(launcher.prepare_resume(parent, 1, backend=fake_backend, person=ANN))
+    assert child.written_status().owner == "name:ann"
+    assert Run(launcher.prepare_resume(parent, 1, backend=fake_backend, person=TEACHER)).written_status().owner == (
+        "teacher"
+    )
+
+
+def test_a_run_launched_alone_is_the_teachers_to_act_on_once_a_class_signs_in(fake_backend, runs_dir):
+    run = launcher.launch(TINY, runs_dir=runs_dir, backend=fake_backend, person=alone("Ann"))
+    with pytest.raises(NotAllowed, match="is Ann's"):
+        launcher.stop(run, person=ANN)  # the name alone proves nothing
+    assert launcher.stop(run, person=TEACHER)
+
+
+def test_a_students_third_waiting_run_is_refused_and_recorded(fake_backend, runs_dir):
+    first = launcher.launch(TINY, runs_dir=runs_dir, backend=fake_backend, person=ANN)
+    launcher.launch(TINY, runs_dir=runs_dir, backend=fake_backend, person=ANN)
+    with pytest.raises(NotAllowed, match="the class allows 2 at once"):
+        launcher.launch(TINY, runs_dir=runs_dir, backend=fake_backend, person=ANN)
+    assert len(list_runs(runs_dir)) == 2
+    launcher.launch(TINY, runs_dir=runs_dir, backend=fake_backend, person=BOB)  # Bob has his own two
+    launcher.stop(first, person=ANN)
+    launcher.launch(TINY, runs_dir=runs_dir, backend=fake_backend, person=ANN)  # one ended: room again
+    assert ("Ann", "launch", None, "refused") in _audit(runs_dir)
+    for _ in range(3):
+        launcher.launch(TINY, runs_dir=runs_dir, backend=fake_backend, person=TEACHER)  # no limit for a teacher
+
+
+def test_a_student_launch_past_the_teachers_limits_is_refused(fake_backend, runs_dir):
+    set_rules(TEACHER, ClassRules(max_epochs=1), runs_dir)
+    with pytest.raises(NotAllowed, match="at most 1 epochs a run; this asks for 2"):
+        launcher.launch(TINY.replace(epochs=2), runs_dir=runs_dir, backend=fake_backend, person=ANN)
+    assert list_runs(runs_dir) == []

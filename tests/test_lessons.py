@@ -16,6 +16,7 @@ from cifar.classroom.lessons import lesson_link, read_link
 from cifar.config.presets import PRESETS, changed_fields, preset
 from cifar.config.settings import FIELDS
 from cifar.launch import launcher
+from cifar.runs.owner import ALONE
 from cifar.runs.run import list_runs
 
 LESSON = "preset=quick&epochs=3&dropout=0.25&hide=optimizer,learning_rate"
@@ -109,7 +110,7 @@ def test_a_link_hides_its_controls_and_the_page_launches_with_its_values(batches
         (run,) = list_runs(runs_dir)
         assert run.config() == preset("quick").replace(epochs=3, dropout=0.4)
         assert run.written_status().who == "Ada Lovelace"
-        launcher.stop(run)
+        launcher.stop(run, person=ALONE)
     assert wait_for_end(run).state == "stopped"
 
 

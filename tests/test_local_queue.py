@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from helpers import SlotHeld
 
-from cifar.runs.layout import RunFiles
+from cifar.runs.layout import ClassFiles, RunFiles
 from cifar.runs.liveness import process_start_ticks
 from cifar.runs.status import RunStatus, write_status
 from cifar.training import local_queue
@@ -222,3 +222,36 @@ def test_a_run_with_no_entry_waits_behind_a_live_waiter_but_not_an_empty_line(tm
     slot.close()
     local_queue.enqueue(_run(tmp_path, "other", _status(key=9)))
     assert local_queue.wait_for_turn(run, mine, Polls(limit=3)) is None
+
+
+def test_a_paused_queue_gives_no_slot_until_the_teacher_resumes_it(runs_dir):
+    status = _status("ann")
+    run = _run(runs_dir, "run-a", status)
+    local_queue.enqueue(run)
+    paused = ClassFiles(runs_dir).paused
+    paused.parent.mkdir(parents=True)
+    paused.touch()
+    assert local_queue.paused(runs_dir)
+    assert local_queue.wait_for_turn(run, status, Polls(limit=5)) is None  # first in line, a free slot: it waits
+    slot = local_queue.wait_for_turn(run, status, Polls(at=3, action=paused.unlink))
+    assert slot is not None and not local_queue.paused(runs_dir)
+    slot.close()
+
+
+def test_a_clusters_training_waits_while_the_queue_is_paused(runs_dir):
+    paused = ClassFiles(runs_dir).paused
+    paused.parent.mkdir(parents=True)
+    paused.touch()
+    polls = Polls(at=4, action=paused.unlink)
+    local_queue.wait_while_paused(runs_dir, polls)
+    assert polls.count == 4  # waited until it was resumed
+    local_queue.wait_while_paused(runs_dir, polls)
+    assert polls.count == 4  # not paused: no wait at all
+
+
+def test_turns_count_by_owner_in_a_class_and_by_name_alone(runs_dir):
+    _run(runs_dir, "run-a", _status("Ann").replace(owner="name:ann"))
+    assert local_queue.next_turn(runs_dir, "name:ann") == 1
+    assert local_queue.next_turn(runs_dir, "Ann") == 0  # another person: the name alone is not the key
+    _run(runs_dir, "run-b", _status("bob"))
+    assert local_queue.next_turn(runs_dir, "bob") == 1

@@ -16,6 +16,7 @@ from helpers import ROOT, run_cli, wait_for_end
 from streamlit.testing.v1 import AppTest
 
 from cifar.launch import launcher
+from cifar.runs.owner import ALONE
 from cifar.runs.run import list_runs, open_run
 from cifar.study.compare import run_row, run_summary
 from cifar.study.evaluate import summarize
@@ -72,7 +73,7 @@ def test_the_command_line_and_the_pages_show_an_old_run(old_run, batches_dir, mo
 
 def test_an_old_run_continues(old_run, batches_dir, monkeypatch):
     monkeypatch.setenv("CIFAR10_DIR", str(batches_dir))
-    child = launcher.resume(old_run, 1)
+    child = launcher.resume(old_run, 1, person=ALONE)
     status = wait_for_end(child)
     assert status.state == "finished", child.files.log.read_text()[-2000:]
     assert child.history()["epoch"] == [1, 2, 3] and child.history()["loss"][:2] == old_run.history()["loss"]

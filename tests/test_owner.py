@@ -1,12 +1,23 @@
-"""cifar.runs.owner: `clean_who`, the name a run keeps for the person who launched it: spaces
-collapsed, at most 40 characters, printable text only."""
+"""cifar.runs.owner: `clean_who`, the name a run keeps for the person who launched it (spaces
+collapsed, at most 40 characters, printable text only); a class's names; who may act on a run."""
 
 from __future__ import annotations
 
 import pytest
 
-from cifar.errors import ConfigError
-from cifar.runs.owner import MAX_WHO, clean_who
+from cifar.errors import ConfigError, NotAllowed
+from cifar.runs.owner import (
+    ALONE,
+    MAX_WHO,
+    Person,
+    administrator,
+    alone,
+    check_may_act,
+    class_name,
+    clean_who,
+    fold_name,
+    may_act,
+)
 
 
 @pytest.mark.parametrize("nothing", [None, "", "   ", "\t\n"])
@@ -59,3 +70,48 @@ def test_a_value_that_is_not_text_is_refused_naming_its_kind(value, kind):
 def test_a_refusal_is_a_config_error_a_page_shows_as_it_is():
     with pytest.raises(ValueError):  # a ConfigError is also a ValueError
         clean_who("\x00")
+
+
+# --- a person, and who may act on a run ---------------------------------------------------
+
+
+ANN = Person("Ann", "name:ann", "class code", "student")
+BOB = Person("Bob", "name:bob", "class code", "student")
+TEACHER = Person("Teacher", "teacher", "teacher password", "teacher")
+
+
+@pytest.mark.parametrize(
+    ("typed", "folded"), [("Ann", "ann"), ("ＡＮＮ", "ann"), ("  Ann  Lee ", "ann lee"), ("Straße", "strasse")]
+)
+def test_names_are_compared_after_nfkc_and_case_folding(typed, folded):
+    assert fold_name(typed) == folded
+
+
+def test_a_class_name_is_a_clean_name_that_is_not_empty_and_in_one_alphabet():
+    assert class_name("  Zoë  ") == "Zoë" and class_name("Зоя") == "Зоя" and class_name("Anna 2") == "Anna 2"
+    for bad in ["", "  ", "\u0430nna", "Anna\u200b", "a" * 41]:
+        with pytest.raises(ConfigError):
+            class_name(bad)
+
+
+def test_an_owner_and_a_teacher_may_act_and_a_classmate_may_not():
+    assert may_act(ANN, "name:ann") and may_act(TEACHER, "name:ann") and may_act(administrator(), "name:ann")
+    assert not may_act(BOB, "name:ann")
+    assert not may_act(BOB, "")  # a run launched alone, before the class: the teacher's
+    assert may_act(ALONE, "name:ann") and may_act(alone("x"), "")
+
+
+def test_a_refusal_says_whose_run_it_is_and_who_may_act():
+    with pytest.raises(NotAllowed) as caught:
+        check_may_act(BOB, "name:ann", "Ann", "r1", "delete")
+    assert str(caught.value) == (
+        "Run r1 is Ann's: only the person who launched it and a teacher may delete it. "
+        "You can still look at it on every page."
+    )
+    check_may_act(ANN, "name:ann", "Ann", "r1", "delete")
+
+
+def test_a_person_has_one_of_four_roles():
+    with pytest.raises(ValueError, match="role must be one of"):
+        Person("x", role="admin")
+    assert ANN.queue_key == "name:ann" and alone("Ann").queue_key == "Ann"

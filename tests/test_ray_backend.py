@@ -24,6 +24,7 @@ from helpers import ROOT, TINY, run_cli, wait_for_end, wait_until
 
 from cifar.errors import RunError
 from cifar.launch import backends, launcher, ray_backend
+from cifar.runs.owner import ALONE
 from cifar.runs.run import Run, list_runs
 from cifar.runs.status import RunStatus
 
@@ -105,7 +106,7 @@ def three_runs(head, batches_dir, tmp_path_factory):
         patch.setenv("CIFAR_RAY_ADDRESS", head.address)
         patch.setenv("CIFAR10_DIR", str(batches_dir))
         patch.setenv("CIFAR_RUNS_DIR", str(runs_dir))
-        runs = [launcher.launch(TINY, name=f"ray-{index}") for index in range(3)]
+        runs = [launcher.launch(TINY, name=f"ray-{index}", person=ALONE) for index in range(3)]
 
         def all_ended() -> bool:
             seen_training.update(run.id for run in runs if _trainer_under_way(run))
@@ -171,9 +172,9 @@ def test_ray_runs_open_in_the_results_and_runs_pages(three_runs, batches_dir, mo
 
 @on_a_cluster
 def test_a_stop_ends_a_ray_run_as_stopped_keeping_its_epochs(on_cluster, client):
-    run = launcher.launch(LONG, name="stop-me")
+    run = launcher.launch(LONG, name="stop-me", person=ALONE)
     wait_until(lambda: run.history().get("epoch"), 240, "a finished epoch")
-    assert launcher.stop(run)
+    assert launcher.stop(run, person=ALONE)
     status = wait_for_end(run)
     assert status.state == "stopped" and status.message.startswith("Stopped on request during epoch"), status
     _wait_for_ray_to_end(on_cluster.address, [run])
@@ -190,7 +191,7 @@ def _held_still(run: Run) -> int:
 
 @on_a_cluster
 def test_a_job_killed_through_ray_shows_as_failed_in_words(on_cluster, client):
-    run = launcher.launch(LONG, name="killed")
+    run = launcher.launch(LONG, name="killed", person=ALONE)
     _held_still(run)
     client.stop_job(run.id)  # as `ray job stop` does: SIGTERM, then SIGKILL 3 s later
     status = wait_for_end(run, 60)
@@ -201,7 +202,7 @@ def test_a_job_killed_through_ray_shows_as_failed_in_words(on_cluster, client):
 
 @on_a_cluster
 def test_the_stop_command_has_ray_end_a_training_that_does_not_stop(on_cluster, client, monkeypatch):
-    run = launcher.launch(LONG, name="hung")
+    run = launcher.launch(LONG, name="hung", person=ALONE)
     _held_still(run)
     # A shell without CIFAR_RAY_ADDRESS still reaches the cluster: the run's status names it.
     monkeypatch.delenv("CIFAR_RAY_ADDRESS")
@@ -223,22 +224,22 @@ def test_reading_a_run_past_its_stop_grace_never_ends_it_the_launchers_next_acti
     on_cluster, client, fake_trainer, monkeypatch
 ):
     monkeypatch.setenv("CIFAR_RAY_STOP_GRACE", "1")
-    run = launcher.launch(TINY, name="ignores-stop")
+    run = launcher.launch(TINY, name="ignores-stop", person=ALONE)
     wait_until(lambda: launcher.status(run).state == "running", 60, "Ray to start the fake trainer")
-    assert launcher.stop(run)  # returns at once, as a page's Stop does
+    assert launcher.stop(run, person=ALONE)  # returns at once, as a page's Stop does
     asked = run.files.stop.stat().st_mtime
     wait_until(lambda: time.time() - asked > 3, 10, "the grace to pass")
     for _ in range(3):  # reads, past the grace: none acts
         assert launcher.status(run).state == "running" and launcher.live_jobs()[0].run == run
     assert _ray_state(client, run) == "RUNNING"
-    launcher.stop(run)  # Stop pressed again: an action, which ends what is overdue first
+    launcher.stop(run, person=ALONE)  # Stop pressed again: an action, which ends what is overdue first
     status = wait_for_end(run, 60)
     assert status.state == "stopped" and _ray_state(client, run) == "STOPPED", status
 
 
 @on_a_cluster
 def test_live_jobs_list_ray_runs_training_first_then_in_launch_order(on_cluster, client, fake_trainer):
-    runs = [launcher.launch(TINY, name=f"line-{index}") for index in range(4)]
+    runs = [launcher.launch(TINY, name=f"line-{index}", person=ALONE) for index in range(4)]
     wait_until(lambda: sum(_ray_state(client, run) == "RUNNING" for run in runs) == 2, 60, "two to start")
     live = launcher.live_jobs()
     training = {run.id for run in runs if _ray_state(client, run) == "RUNNING"}
@@ -247,7 +248,7 @@ def test_live_jobs_list_ray_runs_training_first_then_in_launch_order(on_cluster,
     waiting = [run.id for run in runs if run.id not in training]  # launch order
     assert [(job.run.id, job.queue_position) for job in live[2:]] == [(waiting[0], 1), (waiting[1], 2)]
     for job in live[2:]:  # a run Ray has not started ends at once
-        launcher.stop(job.run)
+        launcher.stop(job.run, person=ALONE)
         assert wait_for_end(job.run, 60).message == "Stopped before training began."
     _end_every_job(on_cluster.address)
 
@@ -257,7 +258,7 @@ def test_a_worker_whose_python_lacks_the_packages_fails_saying_so(on_cluster, cl
     bare = tmp_path / "bare"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(bare)], check=True)
     monkeypatch.setattr(ray_backend, "WORKER_PYTHON", str(bare / "bin" / "python"))
-    run = launcher.launch(TINY, name="no-packages")
+    run = launcher.launch(TINY, name="no-packages", person=ALONE)
     status = wait_for_end(run, 120)
     expected = f"This machine's Python ({bare / 'bin' / 'python'}) lacks the project's packages (No module named"
     assert status.state == "failed" and status.error.startswith(expected), status
@@ -304,7 +305,7 @@ def test_a_launch_that_ray_does_not_answer_fails_in_words_and_is_not_left_queued
     address = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     monkeypatch.setenv("CIFAR_RAY_ADDRESS", address)
     with pytest.raises(RunError) as refused:
-        launcher.launch(TINY, name="nowhere")
+        launcher.launch(TINY, name="nowhere", person=ALONE)
     message = str(refused.value)
     assert message.startswith(f"Could not submit the run to Ray: Ray does not answer at {address}")
     assert "ray start --head" in message
@@ -322,7 +323,7 @@ def test_a_bad_ray_setting_is_named_before_any_run_is_made(variable, value, monk
     monkeypatch.setenv("CIFAR_RAY_ADDRESS", "http://127.0.0.1:8265")
     monkeypatch.setenv(variable, value)
     with pytest.raises(RunError, match=f"^{variable}='{value}' is not valid: it is .*Set it so, or unset it"):
-        launcher.launch(TINY)
+        launcher.launch(TINY, person=ALONE)
     assert list_runs(runs_dir) == []
 
 
@@ -330,7 +331,7 @@ def test_without_ray_installed_a_launch_says_how_to_install_it(monkeypatch, runs
     monkeypatch.setitem(sys.modules, "ray", None)  # import ray fails, as where it is not installed
     monkeypatch.setenv("CIFAR_RAY_ADDRESS", "http://127.0.0.1:8265")
     with pytest.raises(RunError, match=r"^Ray is not installed in this Python .*requirements-cluster\.txt"):
-        launcher.launch(TINY)
+        launcher.launch(TINY, person=ALONE)
     assert list_runs(runs_dir) == []
 
 

@@ -10,6 +10,7 @@ import pytest
 from helpers import run_cli, wait_for_end
 
 from cifar.launch import launcher
+from cifar.runs.owner import ALONE
 from cifar.runs.run import open_run, open_run_dir
 
 
@@ -49,7 +50,7 @@ def test_resume_from_the_command_line_carries_the_curves_on(parent, runs_dir):
 
 
 def test_resume_progress_counts_the_new_epochs_only(parent, runs_dir):
-    child = open_run_dir(launcher.prepare_resume(parent, 2, runs_dir))
+    child = open_run_dir(launcher.prepare_resume(parent, 2, runs_dir, person=ALONE))
     event = {"type": "batch", "time": 0, "epoch": 3, "batch": 5, "batches": 10, "eta_seconds": 1}
     with open(child.files.events, "w") as handle:
         handle.write(json.dumps(event) + "\n")
@@ -58,7 +59,7 @@ def test_resume_progress_counts_the_new_epochs_only(parent, runs_dir):
 
 
 def test_resume_through_jobs_runs_as_its_own_process(parent):
-    child = launcher.resume(parent, 1)
+    child = launcher.resume(parent, 1, person=ALONE)
     assert child.path.parent == parent.path.parent
     assert wait_for_end(child).state == "finished", child.files.log.read_text()
     assert child.history()["epoch"] == [1, 2, 3]

@@ -94,8 +94,9 @@ def test_the_file_is_plain_json_with_every_field_and_class_names_as_a_list(tmp_p
     assert values["data"] == {"source": "s", "class_names": ["cat", "dog"], "train_images": 3, "test_images": 2}
     assert values["who"] == "Ann" and values["pid"] == 7 and values["error"] is None
     assert list(values) == [
-        "state", "name", "who", "created", "created_unix", "queue_key", "queue_turn", "backend", "cluster", "job_id",
-        "host", "epoch", "epochs", "data_path", "pid", "pid_start", "started", "ended", "message", "error", "data",
+        "state", "name", "who", "owner", "created", "created_unix", "queue_key", "queue_turn", "backend", "cluster",
+        "job_id", "host", "epoch", "epochs", "data_path", "pid", "pid_start", "started", "ended", "message", "error",
+        "data",
         "resumed_from", "start_epoch", "machine", "precision", "notice",
     ]  # fmt: skip
     assert os.listdir(tmp_path) == ["status.json"]

@@ -17,6 +17,7 @@ from helpers import ROOT, TINY, TINY_FLAGS, kill_mid_epoch, run_cli, run_trainer
 from cifar.errors import RunError
 from cifar.launch import launcher
 from cifar.runs.layout import kept_epoch
+from cifar.runs.owner import ALONE
 from cifar.runs.run import list_runs, open_run, open_run_dir
 from cifar.study.compare import run_summary
 
@@ -83,13 +84,13 @@ def test_learning_happens_on_learnable_data(batches_dir, tmp_path):
 
 def _launch_long(batches_dir, runs_dir, **changes):
     config = TINY.replace(epochs=300, batch_size=2, **changes)  # 100 steps an epoch: a minute or more in all
-    return launcher.launch(config, runs_dir=runs_dir, data=batches_dir, name="long")
+    return launcher.launch(config, runs_dir=runs_dir, data=batches_dir, name="long", person=ALONE)
 
 
 def test_stop_request_keeps_finished_epochs(batches_dir, runs_dir):
     run = _launch_long(batches_dir, runs_dir)
     wait_until(lambda: run.history().get("epoch"), what="a finished epoch")
-    assert launcher.stop(run.id) is True
+    assert launcher.stop(run.id, person=ALONE) is True
     status = wait_for_end(run)
     assert status.state == "stopped", status
     done = run.history()["epoch"]
@@ -99,7 +100,7 @@ def test_stop_request_keeps_finished_epochs(batches_dir, runs_dir):
     assert status.message.startswith("Stopped on request") and status.message.endswith(f"; {kept}.")
     steps = run.start_event()["steps"]
     assert int(run.load_model().optimizer.iterations) == len(done) * steps  # the last finished epoch's model
-    assert launcher.stop(run.id) is False  # already ended
+    assert launcher.stop(run.id, person=ALONE) is False  # already ended
     assert next(e for e in run.events()[0] if e["type"] == "end")["state"] == "stopped"
 
 
@@ -150,8 +151,8 @@ def test_sigkill_leaves_an_interrupted_run_that_the_command_line_continues(batch
 def test_queue_runs_one_at_a_time_in_order(batches_dir, runs_dir, monkeypatch):
     monkeypatch.setenv("CIFAR_MAX_TRAININGS", "1")
     first = _launch_long(batches_dir, runs_dir)
-    second = launcher.launch(TINY.replace(epochs=1), runs_dir=runs_dir, data=batches_dir, name="second")
-    third = launcher.launch(TINY.replace(epochs=1), runs_dir=runs_dir, data=batches_dir, name="third")
+    second = launcher.launch(TINY.replace(epochs=1), runs_dir=runs_dir, data=batches_dir, name="second", person=ALONE)
+    third = launcher.launch(TINY.replace(epochs=1), runs_dir=runs_dir, data=batches_dir, name="third", person=ALONE)
     wait_until(lambda: launcher.status(first).state == "running", what="the first to run")
     wait_until(
         lambda: [j.run.id for j in launcher.live_jobs(runs_dir)] == [first.id, second.id, third.id], what="queue order"
@@ -159,7 +160,7 @@ def test_queue_runs_one_at_a_time_in_order(batches_dir, runs_dir, monkeypatch):
     positions = {j.run.id: (j.state, j.queue_position) for j in launcher.live_jobs(runs_dir)}
     assert positions == {first.id: ("running", 0), second.id: ("queued", 1), third.id: ("queued", 2)}
     assert launcher.status(second).state == "queued" and not second.history()
-    launcher.stop(first.id)
+    launcher.stop(first.id, person=ALONE)
     assert wait_for_end(second).state == "finished"
     assert wait_for_end(third).state == "finished"
     # Never two at once: the second began only after the first ended.
@@ -170,12 +171,12 @@ def test_queue_runs_one_at_a_time_in_order(batches_dir, runs_dir, monkeypatch):
 def test_stop_a_queued_run(batches_dir, runs_dir, monkeypatch):
     monkeypatch.setenv("CIFAR_MAX_TRAININGS", "1")
     first = _launch_long(batches_dir, runs_dir)
-    queued = launcher.launch(TINY, runs_dir=runs_dir, data=batches_dir, name="queued")
+    queued = launcher.launch(TINY, runs_dir=runs_dir, data=batches_dir, name="queued", person=ALONE)
     wait_until(lambda: launcher.status(queued).pid and launcher.status(first).state == "running", what="both started")
-    assert launcher.stop(queued.id)
+    assert launcher.stop(queued.id, person=ALONE)
     status = wait_for_end(queued)
     assert status.state == "stopped" and "before training began" in status.message
-    launcher.stop(first.id)
+    launcher.stop(first.id, person=ALONE)
     wait_for_end(first)
 
 
@@ -227,7 +228,7 @@ def test_the_trainer_refuses_a_folder_that_holds_no_prepared_run(tmp_path):
 
 
 def test_bad_config_file_fails_the_run(batches_dir, runs_dir):
-    path = launcher.prepare_run(TINY, runs_dir, "bad", batches_dir)
+    path = launcher.prepare_run(TINY, runs_dir, "bad", batches_dir, person=ALONE)
     run = open_run_dir(path)
     config = json.loads(run.files.config.read_text())
     config["dropout"] = 1.5
@@ -240,7 +241,7 @@ def test_bad_config_file_fails_the_run(batches_dir, runs_dir):
 
 def test_a_prepared_run_started_by_hand_trains_when_no_one_waits(batches_dir, runs_dir):
     """`python -m cifar.training RUN_DIR --wait-in-line` with nothing in line, not even a queue folder yet."""
-    path = launcher.prepare_run(TINY.replace(epochs=1), runs_dir, "by-hand", batches_dir)
+    path = launcher.prepare_run(TINY.replace(epochs=1), runs_dir, "by-hand", batches_dir, person=ALONE)
     result = subprocess.run(
         [sys.executable, "-m", "cifar.training", str(path), "--wait-in-line"],
         capture_output=True,

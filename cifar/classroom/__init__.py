@@ -1,3 +1,4 @@
-"""A class: a teacher's links that set and hide controls (lessons) and the class board (board)."""
+"""A class: signing in (signin), a teacher's links that set and hide controls (lessons) and the
+class board (board)."""
 
-__all__ = ["board", "lessons"]
+__all__ = ["board", "lessons", "signin"]

@@ -1,20 +1,31 @@
 """The class board: for each person, their best run, what they changed, and where their
 training stands (queued with its place and wait, or training with its progress, as
 cifar/launch/waits.py works them out). The Class page shows what it builds.
+
+A teacher may start the board afresh: the runs on it until then are kept under a name the
+teacher gives (`<runs>/.class/board.json`), and the board shows the runs launched since. No
+run folder moves: trainings and cluster jobs hold their paths.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from cifar.atomic import read_json, write_json_atomic
 from cifar.config.presets import nearest_preset
 from cifar.config.settings import FIELDS
-from cifar.errors import CifarError
+from cifar.errors import CifarError, ConfigError, NotAllowed, RunError, os_errors_as
 from cifar.launch import launcher
 from cifar.launch.waits import Place
+from cifar.runs.audit import class_lock, record
+from cifar.runs.layout import ClassFiles
+from cifar.runs.owner import Person, clean_who
 from cifar.runs.run import Run
 
 NO_NAME = "(no name)"
@@ -76,3 +87,58 @@ def board_frame(rows: Sequence[dict[str, Any]]) -> pd.DataFrame:
 def board_csv(rows: Sequence[dict[str, Any]]) -> str:
     """The board as CSV, for a spreadsheet or a grade book."""
     return board_frame(rows).to_csv(index=False)
+
+
+@dataclass(frozen=True)
+class EarlierBoard:
+    """A board the teacher started afresh from: its name and the launches it held."""
+
+    name: str
+    since: float  # Unix time of its first launch's earliest possible moment
+    until: float  # when it was set aside
+
+
+def board_start(runs: Path) -> tuple[float, list[EarlierBoard]]:
+    """Since when the board shows launches (Unix time; 0: all of them), and the earlier boards, newest first."""
+    kept = read_json(ClassFiles(runs).board)
+    if not isinstance(kept, dict):
+        return 0.0, []
+    earlier = [
+        EarlierBoard(str(item.get("name", "")), float(item.get("since", 0)), float(item.get("until", 0)))
+        for item in kept.get("earlier", [])
+        if isinstance(item, dict)
+    ]
+    since = kept.get("since", 0.0)
+    return (float(since) if isinstance(since, int | float) else 0.0), earlier
+
+
+def on_board(runs: Sequence[Run], since: float) -> list[Run]:
+    """The runs launched since the board was last started afresh."""
+    return [run for run in runs if run.written_status().created_unix >= since]
+
+
+def start_afresh(person: Person, name: str, runs: Path) -> None:
+    """Set the board's runs aside under `name` and start an empty board (the teacher's key);
+    nothing is moved or deleted.
+
+    Raises:
+        NotAllowed: `person` is not a teacher.
+        ConfigError: `name` is empty or not plain text.
+        RunError: the runs folder cannot be written.
+    """
+    if person.role not in ("teacher", "administrator"):
+        record(runs, person, "start the board afresh", outcome="refused", detail="only a teacher may")
+        raise NotAllowed("Only a teacher may start the board afresh.")
+    label = clean_who(name)
+    if not label:
+        raise ConfigError("name the board you set aside (a lesson's name, say), so the class can find its runs.")
+    now = time.time()
+    writable = "check that the runs folder is writable"
+    with os_errors_as(RunError, "Could not start the board afresh", writable), class_lock(runs):
+        since, earlier = board_start(runs)
+        boards = [EarlierBoard(label, since, now), *earlier]
+        write_json_atomic(
+            ClassFiles(runs).board,
+            {"since": now, "earlier": [{"name": b.name, "since": b.since, "until": b.until} for b in boards]},
+        )
+    record(runs, person, "start the board afresh", detail=f"the board until now is kept as {label}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from cifar.cli.audit import add_audit_command, cmd_audit
 from cifar.cli.explain import add_explain_command, cmd_explain
 from cifar.cli.runs import add_runs_command, add_stop_command, cmd_runs, cmd_stop
 from cifar.cli.study import add_study_commands, cmd_evaluate, cmd_predict
@@ -26,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_explain_command(commands)
     add_runs_command(commands)
     add_stop_command(commands)
+    add_audit_command(commands)
     return parser
 
 
@@ -40,6 +42,7 @@ def main(argv: list[str] | None = None) -> int:
         "explain": cmd_explain,
         "runs": cmd_runs,
         "stop": cmd_stop,
+        "audit": cmd_audit,
     }
     try:
         return handlers[args.command](args)

@@ -9,7 +9,7 @@ from typing import Any
 
 from cifar.launch import launcher
 from cifar.launch.waits import live_places
-from cifar.runs.owner import clean_who
+from cifar.runs.owner import administrator, clean_who
 from cifar.runs.run import find_run, list_runs, runs_root
 from cifar.study.compare import run_summary
 
@@ -80,7 +80,7 @@ def add_stop_command(commands) -> None:
 
 def cmd_stop(args: argparse.Namespace) -> int:
     run = find_run(args.run, args.runs_dir)
-    if launcher.stop(run):
+    if launcher.stop(run, person=administrator()):
         print(f"asked {args.run} to stop after its current batch", flush=True)
         ended = launcher.wait_for_stop(run)  # a Ray cluster's run: up to CIFAR_RAY_STOP_GRACE, then Ray ends its job
         if ended:

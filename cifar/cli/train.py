@@ -13,6 +13,8 @@ from cifar.errors import CifarError, ConfigError
 from cifar.launch import backends, launcher
 from cifar.launch.backend import Backend
 from cifar.launch.estimate import check_feasible
+from cifar.runs.audit import record
+from cifar.runs.owner import administrator
 from cifar.runs.run import find_run
 from cifar.training import local_queue, process
 
@@ -107,13 +109,16 @@ def _training_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--runs-dir", help="where runs live (default: $CIFAR_RUNS_DIR, else ./runs)")
     parser.add_argument("--run-name", help="a label for the run, part of its id")
     parser.add_argument(
-        "--who", help="your name, saved with the run; the queue takes turns between names (at most 40 characters)"
+        "--who",
+        help="your name, saved with the run; the queue takes turns between names (at most 40 characters). "
+        "The command line acts as the server's administrator, in a class too",
     )
     _config_flags(parser)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
     run_dir = _prepare(args, backends.LOCAL)
+    record(run_dir.parent, administrator(args.who), "continue" if args.resume else "launch", run_dir.name)
     print(run_dir, flush=True)
     # This process is the training process: it waits its turn in line like any other.
     local_queue.enqueue(run_dir)
@@ -122,7 +127,9 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_launch(args: argparse.Namespace) -> int:
     chosen = backends.for_new_runs()
-    run = launcher.start(_prepare(args, chosen), chosen)
+    run = launcher.start(
+        _prepare(args, chosen), chosen, person=administrator(args.who), action="continue" if args.resume else "launch"
+    )
     print(run.id, flush=True)
     place = next((job for job in launcher.live_jobs(args.runs_dir) if job.run.id == run.id), None)
     status = run.written_status()
@@ -142,7 +149,7 @@ def _prepare(args: argparse.Namespace, backend: Backend) -> Path:
     for warning in check_feasible(config, CIFAR_TRAIN_IMAGES, CIFAR_TEST_IMAGES).warnings:
         print(f"warning: {warning}", file=sys.stderr)
     name = args.run_name or args.preset or "tutorial"
-    return launcher.prepare_run(config, args.runs_dir, name, args.data, who=args.who or "", backend=backend)
+    return launcher.prepare_run(config, args.runs_dir, name, args.data, person=administrator(args.who), backend=backend)
 
 
 def _prepare_resume(args: argparse.Namespace, backend: Backend) -> Path:
@@ -154,5 +161,5 @@ def _prepare_resume(args: argparse.Namespace, backend: Backend) -> Path:
         raise ConfigError("--resume needs --epochs N: how many more epochs to train.")
     parent = find_run(args.resume, args.runs_dir)
     return launcher.prepare_resume(
-        parent, args.epochs, args.runs_dir, args.run_name, args.data, who=args.who or "", backend=backend
+        parent, args.epochs, args.runs_dir, args.run_name, args.data, person=administrator(args.who), backend=backend
     )

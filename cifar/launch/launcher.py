@@ -21,14 +21,16 @@ from pathlib import Path
 
 from cifar.atomic import write_json_atomic
 from cifar.config.settings import CIFAR_TEST_IMAGES, CIFAR_TRAIN_IMAGES, MAX_EPOCHS, ModelConfig
-from cifar.errors import CifarError, ConfigError, RunError, os_errors_as
+from cifar.errors import CifarError, ConfigError, NotAllowed, RunError, os_errors_as
 from cifar.launch.backend import Backend, Job
 from cifar.launch.backends import backend_of, for_new_runs
 from cifar.launch.estimate import check_feasible
+from cifar.launch.rules import check_launch, read_rules
 from cifar.network.build import continuation_refusal
+from cifar.runs.audit import record
 from cifar.runs.config_file import save_config
 from cifar.runs.layout import RunFiles
-from cifar.runs.owner import clean_who
+from cifar.runs.owner import Person, check_may_act
 from cifar.runs.run import Run, list_runs, open_run, runs_root
 from cifar.runs.status import RunStatus, now_iso, read_status, write_status
 from cifar.training import local_queue
@@ -43,16 +45,26 @@ def _slug(text: str) -> str:
 
 
 def _create_run_dir(root: Path, name: str) -> Path:
-    """A new, empty run directory named `<time>-<name>-<random>`; never reuses one."""
-    root.mkdir(parents=True, exist_ok=True)
+    """A new, empty run directory named `<time>-<name>-<random>`; never reuses one.
+
+    Raises:
+        RunError: the runs folder cannot be written.
+    """
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    while True:
-        path = root / f"{stamp}-{_slug(name)}-{secrets.token_hex(2)}"
-        try:
-            path.mkdir()
-            return path
-        except FileExistsError:
-            continue
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        while True:
+            path = root / f"{stamp}-{_slug(name)}-{secrets.token_hex(2)}"
+            try:
+                path.mkdir()
+                return path
+            except FileExistsError:
+                continue
+    except OSError as error:
+        raise RunError(
+            f"Cannot create a run in {root} ({error.strerror or error}): the runs folder must be a writable "
+            "folder (set CIFAR_RUNS_DIR or --runs-dir to choose another)."
+        ) from error
 
 
 def prepare_run(
@@ -61,12 +73,14 @@ def prepare_run(
     name: str | None = None,
     data: str | os.PathLike | None = None,
     resume: Run | None = None,
-    who: str = "",
+    *,
+    person: Person,
     backend: Backend | None = None,
 ) -> Path:
     """Create a run directory holding the config and a queued status; return its path.
 
-    `who` is the name of the person launching it; the local queue takes turns between names.
+    `person` is who launches it: the run is theirs, and the local queue takes turns between people.
+    A student's launch is held to the class's limits (cifar/launch/rules.py).
     `backend` is what will start it (default: where new trainings go); the command line's
     `train`, which trains in its own process, names this machine's.
     With `resume`, the new run continues that run: it starts with a copy of its model
@@ -74,30 +88,25 @@ def prepare_run(
     is the epoch the new run ends at.
 
     Raises:
-        ConfigError: the config would not fit in this machine's memory (the message says how much),
-            or `who` is not a name.
+        ConfigError: the config would not fit in this machine's memory (the message says how much).
+        NotAllowed: a student's launch passes a class limit (recorded in the audit log).
         RunError: the runs folder cannot be written; CIFAR_RAY_ADDRESS names a cluster that cannot be used.
     """
-    who = clean_who(who)
     chosen = backend or for_new_runs()
     refusal = check_feasible(config, CIFAR_TRAIN_IMAGES, CIFAR_TEST_IMAGES).refusal
     if refusal:
         raise ConfigError(refusal)
     root = runs_root(runs_dir)
-    try:
-        path = _create_run_dir(root, name or "run")
-    except OSError as error:
-        raise RunError(
-            f"Cannot create a run in {root} ({error.strerror or error}): the runs folder must be a writable "
-            "folder (set CIFAR_RUNS_DIR or --runs-dir to choose another)."
-        ) from error
+    _check_class_limits(person, config, root, "continue" if resume is not None else "launch")
+    path = _create_run_dir(root, name or "run")
     status = RunStatus(
         name=name or "",
-        who=who,
+        who=person.name,
+        owner=person.key,
         created=now_iso(),
         created_unix=time.time(),
         queue_key=time.time_ns(),
-        queue_turn=local_queue.next_turn(root, who),
+        queue_turn=local_queue.next_turn(root, person.queue_key),
         backend=chosen.name,
         **chosen.placement(path.name),
         epochs=config.epochs,
@@ -176,7 +185,8 @@ def launch(
     runs_dir: str | os.PathLike | None = None,
     name: str | None = None,
     data: str | os.PathLike | None = None,
-    who: str = "",
+    *,
+    person: Person,
     backend: Backend | None = None,
 ) -> Run:
     """Start a training for `config`; it waits its turn if others are training.
@@ -186,25 +196,49 @@ def launch(
         runs_dir: the runs folder (default: `CIFAR_RUNS_DIR`, else ./runs).
         name: a label for the run, part of its id.
         data: the dataset path (default: `CIFAR10_DIR`, else Keras' download).
-        who: the name of the person launching it (the queue takes turns between names).
+        person: who launches it; the run is theirs (the queue takes turns between people).
         backend: where it trains (default: a Ray cluster where CIFAR_RAY_ADDRESS names one, else here).
 
     Returns:
         The new run, already readable with `cifar.runs`.
 
     Raises:
-        ConfigError: the config would not fit in memory, or `who` is not a name.
+        ConfigError: the config would not fit in memory.
+        NotAllowed: a student's launch passes a class limit.
         RunError: the runs folder cannot be written, or the backend could not start the training
             (the run is then listed as failed, in the same words).
     """
     chosen = backend or for_new_runs()
     end_overdue_stops(runs_dir)
-    path = prepare_run(config, runs_dir, name, data, who=who, backend=chosen)
-    return start(path, chosen)
+    path = prepare_run(config, runs_dir, name, data, person=person, backend=chosen)
+    return start(path, chosen, person=person)
 
 
-def start(path: Path, backend: Backend) -> Run:
-    """Have `backend` start the run prepared in `path`; a run it cannot start ends as failed, saying why.
+def _check_class_limits(person: Person, config: ModelConfig, root: Path, action: str) -> None:
+    """Refuse a student's launch past the class's limits, and record the refusal."""
+    if person.role != "student":
+        return
+    waiting = sum(1 for run in list_runs(root) if run.written_status().owner == person.key and status(run).live)
+    try:
+        check_launch(person, config, waiting, read_rules(root))
+    except NotAllowed as refusal:
+        record(root, person, action, outcome="refused", detail=str(refusal))
+        raise
+
+
+def _check_may(person: Person, run: Run, action: str) -> None:
+    """Refuse `action` on `run` to anyone but its owner and those who may act on any run; record a refusal."""
+    written = run.written_status()
+    try:
+        check_may_act(person, written.owner, written.who, run.id, action)
+    except NotAllowed as refusal:
+        record(run.path.parent, person, action, run.id, "refused", str(refusal))
+        raise
+
+
+def start(path: Path, backend: Backend, *, person: Person, action: str = "launch") -> Run:
+    """Have `backend` start the run prepared in `path` for `person`; a run it cannot start ends as
+    failed, saying why. The audit log says which (`action`: launch or continue).
 
     Raises:
         RunError: the backend could not start it; the message is the run's error.
@@ -216,7 +250,9 @@ def start(path: Path, backend: Backend) -> Run:
         failed = read_status(files.status).replace(state="failed", ended=now_iso(), error=str(error))
         with os_errors_as(RunError, f"{error} The run could not be marked failed either", _WRITABLE):
             write_status(files.status, failed)
+        record(path.parent, person, action, path.name, "failed", str(error))
         raise
+    record(path.parent, person, action, path.name)
     return Run(path)
 
 
@@ -226,31 +262,39 @@ def prepare_resume(
     runs_dir: str | os.PathLike | None = None,
     name: str | None = None,
     data: str | os.PathLike | None = None,
-    who: str = "",
+    *,
+    person: Person,
     backend: Backend | None = None,
 ) -> Path:
-    """Create the run that continues `parent` for `more_epochs` (beside it by default).
+    """Create the run that continues `parent` for `more_epochs` (beside it by default); the new
+    run is `person`'s.
 
     Raises:
+        NotAllowed: `person` may not continue `parent` (it is another's), or passes a class limit.
         RunError: the parent is still training or has nothing to continue from.
         ConfigError: `more_epochs` is out of range.
     """
+    _check_may(person, parent, "continue")
     config = resume_config(parent, more_epochs)
     label = name or f"{parent.written_status().name or 'run'}-more"
-    return prepare_run(config, runs_dir or parent.path.parent, label, data, resume=parent, who=who, backend=backend)
+    return prepare_run(
+        config, runs_dir or parent.path.parent, label, data, resume=parent, person=person, backend=backend
+    )
 
 
-def resume(parent: Run, more_epochs: int, name: str | None = None, who: str = "") -> Run:
-    """Train `parent` for `more_epochs` more epochs, as a new run that starts from its model
-    and optimizer state and whose history carries on from where it ended.
+def resume(parent: Run, more_epochs: int, name: str | None = None, *, person: Person) -> Run:
+    """Train `parent` for `more_epochs` more epochs, as a new run of `person`'s that starts from
+    its model and optimizer state and whose history carries on from where it ended.
 
     Raises:
+        NotAllowed: `person` may not continue `parent`, or passes a class limit.
         RunError: the parent is still training or has nothing to continue from.
         ConfigError: `more_epochs` is out of range.
     """
     chosen = for_new_runs()
     end_overdue_stops(parent.path.parent)
-    return start(prepare_resume(parent, more_epochs, name=name, who=who, backend=chosen), chosen)
+    path = prepare_resume(parent, more_epochs, name=name, person=person, backend=chosen)
+    return start(path, chosen, person=person, action="continue")
 
 
 def status(run: Run) -> RunStatus:
@@ -269,8 +313,8 @@ def status(run: Run) -> RunStatus:
     return backend.status(written) if backend is not None else written
 
 
-def stop(run: Run | str, runs_dir: str | os.PathLike | None = None) -> bool:
-    """Ask a queued or running training to stop after its current batch.
+def stop(run: Run | str, runs_dir: str | os.PathLike | None = None, *, person: Person) -> bool:
+    """Ask a queued or running training to stop after its current batch, as `person` asks.
 
     Args:
         run: the run, or its id in `runs_dir`.
@@ -279,10 +323,12 @@ def stop(run: Run | str, runs_dir: str | os.PathLike | None = None) -> bool:
         True when the run is live and has been asked (now or before); False when it had ended.
 
     Raises:
+        NotAllowed: the run is another's and `person` is no teacher (recorded in the audit log).
         RunError: the stop could not be asked (the runs folder is read-only, for one), or the
             run's backend is not one this version knows.
     """
     target = run if isinstance(run, Run) else open_run(run, runs_dir)
+    _check_may(person, target, "stop")
     end_overdue_stops(target.path.parent)
     written = target.written_status()
     backend = backend_of(written)
@@ -296,6 +342,7 @@ def stop(run: Run | str, runs_dir: str | os.PathLike | None = None) -> bool:
     if not target.stop_requested():  # asked again, a cluster's grace would start over
         with os_errors_as(RunError, f"Could not ask run {target.id} to stop", _WRITABLE):
             backend.stop(target)  # the backend that started it, wherever new runs go now
+        record(target.path.parent, person, "stop", target.id)
     return True
 
 
@@ -361,13 +408,15 @@ def end_overdue_stops(runs_dir: str | os.PathLike | None = None) -> list[str]:
     return done
 
 
-def delete(run: Run) -> None:
-    """Delete a run that is not training, all at once: it is renamed out of the listing
-    first, so no reader ever sees half of it.
+def delete(run: Run, *, person: Person) -> None:
+    """Delete a run that is not training, all at once, as `person` asks: it is renamed out of
+    the listing first, so no reader ever sees half of it.
 
     Raises:
+        NotAllowed: the run is another's and `person` is no teacher (recorded in the audit log).
         RunError: the run is queued or running (stop it first), or its folder cannot be removed.
     """
+    _check_may(person, run, "delete")
     end_overdue_stops(run.path.parent)
     shown = status(run)
     if shown.live:
@@ -376,6 +425,7 @@ def delete(run: Run) -> None:
     with os_errors_as(RunError, f"Could not delete run {run.id}", _WRITABLE):
         os.replace(run.path, hidden)
     shutil.rmtree(hidden, ignore_errors=True)
+    record(run.path.parent, person, "delete", run.id)
 
 
 def live_jobs(runs_dir: str | os.PathLike | None = None) -> list[Job]:

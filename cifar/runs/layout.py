@@ -104,3 +104,59 @@ def _epochs_in(folder: Path, pattern: re.Pattern) -> list[int]:
         names = [path.name for path in folder.iterdir()]
     found = (pattern.fullmatch(name) for name in names)
     return sorted(int(match.group(1)) for match in found if match)
+
+
+CLASS_FOLDER = ".class"
+
+
+@dataclass(frozen=True)
+class ClassFiles:
+    """The runs folder's files that belong to the class rather than to one run.
+
+    <runs>/audit.jsonl              every action and refusal, a line each, append-only
+           .class/secret            the key that signs sign-in tokens (readable by the server only)
+                  names.json        the names signed in now, each with the sign-in that holds it
+                  rules.json        the teacher's limits for the class
+                  paused            present while the teacher has paused the queue
+                  board.json        where the class board starts, and the earlier boards' names
+                  audit-started     when the audit log was started, so a deleted one is noticed
+                  lock              held while one of these files changes
+    """
+
+    runs: Path
+
+    @property
+    def folder(self) -> Path:
+        return self.runs / CLASS_FOLDER
+
+    @property
+    def audit(self) -> Path:
+        return self.runs / "audit.jsonl"
+
+    @property
+    def audit_started(self) -> Path:
+        return self.folder / "audit-started"
+
+    @property
+    def secret(self) -> Path:
+        return self.folder / "secret"
+
+    @property
+    def names(self) -> Path:
+        return self.folder / "names.json"
+
+    @property
+    def rules(self) -> Path:
+        return self.folder / "rules.json"
+
+    @property
+    def paused(self) -> Path:
+        return self.folder / "paused"
+
+    @property
+    def board(self) -> Path:
+        return self.folder / "board.json"
+
+    @property
+    def lock(self) -> Path:
+        return self.folder / "lock"

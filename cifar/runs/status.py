@@ -36,7 +36,8 @@ class RunStatus:
 
     state: str = "queued"  # queued, running, finished, stopped, failed; readers may say interrupted
     name: str = ""
-    who: str = ""  # the person who launched it, as they typed their name ("" when not given)
+    who: str = ""  # the person who launched it, by the name they go by ("" when not given)
+    owner: str = ""  # their key in a class (cifar/runs/owner.py): who may stop, delete or continue it
     created: str | None = None
     created_unix: float = 0.0
     queue_key: int = 0  # launch order: among runs of the same turn, the oldest launch trains first

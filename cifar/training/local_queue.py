@@ -8,11 +8,14 @@
   training process starts; the training process takes it out (`leave`) once it trains or gives
   up. Only the first entry whose run still waits may take a free slot; one whose process died
   is cleared.
-- The queue is fair between people, round-robin by the name a run was launched under
-  (`RunStatus.who`; runs without one count as one person). A run's turn is fixed at launch:
+- The queue is fair between people, round-robin by whose run it is (`RunStatus.owner` in a
+  class, else the name it was launched under; runs without either count as one person). A run's turn is fixed at launch:
   0 when its person has nothing else queued or training, else one more than their latest live
   run's. Lower turns train first, and within a turn the oldest launch: a student's second
   launch waits behind every other student's first, while one person's runs keep their order.
+
+A teacher may pause the queue (`<runs>/.class/paused`): then no waiting run takes a slot, and
+a cluster's training waits before it starts; trainings already going on are not touched.
 
 The training process waits here before it imports TensorFlow, so a queued run costs little
 memory, and queued runs start in order whether or not any page is open.
@@ -27,7 +30,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO, TypeVar
 
-from cifar.runs.layout import RunFiles
+from cifar.runs.layout import ClassFiles, RunFiles
 from cifar.runs.liveness import training_alive
 from cifar.runs.status import RunStatus, read_status
 
@@ -49,13 +52,23 @@ def _entry(run_dir: Path, status: RunStatus) -> Path:
     return run_dir.parent / QUEUE_FOLDER / f"{status.queue_turn:04d}-{status.queue_key:020d}-{run_dir.name}"
 
 
-def next_turn(runs_dir: Path, who: str) -> int:
-    """The turn of a run that `who` launches now in `runs_dir`: 0 when nothing of theirs is
-    queued or training there, else one more than the latest turn among those runs."""
+def paused(runs_dir: Path) -> bool:
+    """Whether the teacher has paused the queue: waiting runs wait on, running ones go on."""
+    return ClassFiles(runs_dir).paused.exists()
+
+
+def whose(status: RunStatus) -> str:
+    """Whose turn a run counts in: its owner in a class, else the name it was launched under."""
+    return status.owner or status.who
+
+
+def next_turn(runs_dir: Path, person: str) -> int:
+    """The turn of a run that `person` (a `whose` value) launches now in `runs_dir`: 0 when
+    nothing of theirs is queued or training there, else one more than the latest turn among those runs."""
     turns = [
         status.queue_turn
         for status in (read_status(RunFiles(path).status) for path in _run_dirs(runs_dir))
-        if status.who == who and status.live and training_alive(status)
+        if whose(status) == person and status.live and training_alive(status)
     ]
     return max(turns) + 1 if turns else 0
 
@@ -84,12 +97,18 @@ def wait_for_turn(run_dir: Path, status: RunStatus, should_stop: Callable[[], bo
     when `should_stop()` said so first."""
     entry = _entry(run_dir, status)
     while not should_stop():
-        if _first_in_line(entry):
+        if not paused(run_dir.parent) and _first_in_line(entry):
             slot = _take_slot(run_dir.parent / SLOTS_FOLDER, max_trainings())
             if slot is not None:
                 return slot
         time.sleep(POLL_SECONDS)
     return None
+
+
+def wait_while_paused(runs_dir: Path, should_stop: Callable[[], bool]) -> None:
+    """Block while the teacher has paused the queue (for a training a cluster started)."""
+    while paused(runs_dir) and not should_stop():
+        time.sleep(POLL_SECONDS)
 
 
 def _first_in_line(entry: Path) -> bool:

@@ -139,6 +139,8 @@ def run_training(run_dir: Path, wait_in_line: bool) -> int:
     try:
         if wait_in_line:
             slot = local_queue.wait_for_turn(run_dir, in_line, should_stop)
+        else:
+            local_queue.wait_while_paused(run_dir.parent, should_stop)
         if (wait_in_line and slot is None) or should_stop():  # a cluster may start it after its stop was asked
             raise StopRequested
         writer.set_status(state="running", started=now_iso())

@@ -14,9 +14,9 @@ from cifar.config.settings import FIELDS, MAX_EPOCHS, ModelConfig
 from cifar.errors import CifarError
 from cifar.launch import launcher
 from cifar.launch.estimate import estimate_seconds
+from cifar.runs.owner import Person, may_act
 from cifar.runs.progress import describe_duration
 from pages.shared.common import RUN_PARAM, selected_run
-from pages.shared.who import current_who
 
 
 def _key(name: str, block: int | None = None) -> str:
@@ -156,12 +156,16 @@ def _hidden_values() -> dict[str, Any]:
     return {name: getattr(config, name) for name in FIELDS if name in lesson.hidden}
 
 
-def continue_run(train_images: int, test_images: int, can_train: bool) -> None:
-    """Continue the selected run for more epochs, as a new run that carries on its curves."""
+def continue_run(person: Person, train_images: int, test_images: int, can_train: bool) -> None:
+    """Continue the selected run for more epochs, as a new run of `person`'s that carries on its curves."""
     run = selected_run()
     with st.expander("Continue a run for more epochs", expanded=False):
         if run is None:
             st.caption("Once a run has finished an epoch, it can be trained further from here.")
+            return
+        written = run.written_status()
+        if not may_act(person, written.owner):
+            st.caption(f"Run **{run.id}** is {written.who or 'not yours'}'s: only they and a teacher may continue it.")
             return
         state, done = launcher.status(run).state, len(run.history().get("epoch") or [])
         st.markdown(f"Run **{run.id}**: {state}, {done} epoch{'s' if done != 1 else ''} trained.")
@@ -178,7 +182,7 @@ def continue_run(train_images: int, test_images: int, can_train: bool) -> None:
         )
         if st.button("Continue training", key="continue", disabled=not can_train):
             try:
-                child = launcher.resume(run, int(more), who=current_who())
+                child = launcher.resume(run, int(more), person=person)
             except CifarError as error:
                 st.error(f"Could not continue {run.id}: {error}")
                 return

@@ -14,6 +14,7 @@ from cifar.launch import launcher
 from cifar.runs.progress import describe_progress
 from cifar.runs.run import Run, list_runs, open_run, tested_on
 from pages.shared.no_data import no_data_yet, problem_of, show_on
+from pages.shared.signin import current_person, signed_in_line
 from pages.shared.who import who_field
 
 RUN_PARAM = "run"
@@ -151,9 +152,14 @@ def _data_in_a_line() -> str:
 
 
 def sidebar() -> None:
-    """Your name, the dataset in use, the selected run and the training in progress."""
+    """Who you are (your name alone; in a class, who signed in: nothing else shows before),
+    the dataset in use, the selected run and the training in progress."""
+    person = current_person()
     with st.sidebar:
-        who_field()
+        if person.role == "alone":
+            who_field()
+        else:
+            signed_in_line(person)
         st.caption(_data_in_a_line())
         choose_run()
         training_progress()

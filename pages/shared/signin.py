@@ -1,0 +1,178 @@
+"""Who is at this page: alone, the sidebar's name; in a class, the person signed in.
+
+In a class (cifar/classroom/signin.py says when), nothing shows until the person has signed in:
+with a name and the class code, the teacher password, or the school's account (`st.login`).
+A sign-in with the code is kept in a cookie the browser sends when a tab opens, so a reload, a
+second tab or a restarted server keeps it; it never sits in the page's address, so no link
+carries it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import time
+
+import streamlit as st
+
+from cifar.classroom.signin import (
+    ClassSettings,
+    SignedIn,
+    class_settings,
+    person_from_account,
+    person_from_token,
+    sign_in_teacher,
+    sign_in_with_code,
+    sign_out,
+)
+from cifar.errors import CifarError
+from cifar.runs.audit import record
+from cifar.runs.owner import Person, alone
+from cifar.runs.run import runs_root
+from pages.shared.who import current_who
+
+TOKEN_COOKIE = "cifar_class_token"
+_TOKEN, _IGNORED_COOKIE, _ACCOUNT_RECORDED = "class_token", "class_cookie_ignored", "class_account_recorded"
+
+
+def _secrets() -> dict:
+    try:
+        return st.secrets.to_dict() if st.secrets.load_if_toml_exists() else {}
+    except (OSError, ValueError):  # a damaged secrets.toml: the page says so where it can
+        return {}
+
+
+def settings() -> ClassSettings:
+    """How this server was started: alone, or for a class."""
+    return class_settings(os.environ, _secrets())
+
+
+def _session() -> str:
+    if "session_id" not in st.session_state:
+        st.session_state["session_id"] = secrets.token_hex(4)
+    return st.session_state["session_id"]
+
+
+def client_address() -> str:
+    """The browser's address: the first of X-Forwarded-For behind a proxy, else the connection's."""
+    forwarded = st.context.headers.get("X-Forwarded-For", "")
+    return forwarded.split(",")[0].strip() or (st.context.ip_address or "")
+
+
+def _token() -> str | None:
+    cookie = st.context.cookies.get(TOKEN_COOKIE)
+    if cookie and cookie == st.session_state.get(_IGNORED_COOKIE):
+        cookie = None  # signed out in this session: the tab's cookie was sent before that
+    return st.session_state.get(_TOKEN) or cookie
+
+
+def signed_in_person(config: ClassSettings) -> Person | None:
+    """The person signed in at this session, or None."""
+    runs, session = runs_root(), _session()
+    person = person_from_token(_token(), config, runs, session)
+    if person is not None:
+        return person
+    st.session_state.pop(_TOKEN, None)
+    if config.accounts and st.user.is_logged_in:
+        try:
+            person = person_from_account(config, st.user.get("email"), st.user.get("name"), session)
+        except CifarError as error:
+            st.error(str(error))
+            return None
+        if not st.session_state.get(_ACCOUNT_RECORDED):
+            st.session_state[_ACCOUNT_RECORDED] = True
+            record(runs, person, "sign in")
+        return person
+    return None
+
+
+def needs_sign_in() -> bool:
+    """Whether this session must sign in before it sees anything."""
+    config = settings()
+    return config.on and signed_in_person(config) is None
+
+
+def current_person() -> Person:
+    """Who acts from this page. Alone: the one person, under the sidebar's name. In a class:
+    the person signed in; anyone else sees the sign-in and nothing more (the page stops)."""
+    config = settings()
+    if not config.on:
+        return alone(current_who(), _session())
+    person = signed_in_person(config)
+    if person is None:
+        if st.session_state.get(_IGNORED_COOKIE):
+            _set_cookie("", max_age=0)  # signed out: the browser forgets the token too
+        sign_in_form(config)
+        st.stop()
+    _keep_cookie()
+    return person
+
+
+def _keep_cookie() -> None:
+    """Have the browser keep this session's token, for the tabs it opens next (none when it has it)."""
+    token = st.session_state.get(_TOKEN)
+    if token and st.context.cookies.get(TOKEN_COOKIE) != token:
+        _set_cookie(token, max_age=int(st.session_state.get("class_token_seconds", 12 * 3600)))
+
+
+def _set_cookie(value: str, max_age: int) -> None:
+    script = (
+        f"document.cookie = {json.dumps(TOKEN_COOKIE)} + '=' + {json.dumps(value)}"
+        f" + '; path=/; max-age={max_age}; SameSite=Strict';"
+    )
+    st.html(f"<script>{script}</script>", unsafe_allow_javascript=True)
+
+
+def _signed(signed: SignedIn) -> None:
+    st.session_state[_TOKEN] = signed.token
+    st.session_state["class_token_seconds"] = max(60, int(signed.expires - time.time()))
+    st.rerun()
+
+
+def sign_in_form(config: ClassSettings) -> None:
+    """The ways in this class offers to sign in; a sign-in that works reruns the page."""
+    st.title("Sign in to the class")
+    for problem in config.problems():
+        st.warning(problem)
+    runs, address, session = runs_root(), client_address(), _session()
+    if config.accounts:
+        st.button("Sign in with your school account", type="primary", on_click=st.login, key="signin_account")
+    if config.code:
+        with st.form("signin_code"):
+            name = st.text_input(
+                "Your name", max_chars=80, key="signin_name", help="The class sees it beside your runs."
+            )
+            code = st.text_input("Class code", type="password", key="signin_code_value", help="Your teacher has it.")
+            if st.form_submit_button("Sign in", type="primary"):
+                try:
+                    _signed(sign_in_with_code(config, runs, name, code, address, session))
+                except CifarError as error:
+                    st.error(str(error))
+    if config.teacher_password:
+        with st.expander("I am the teacher"), st.form("signin_teacher"):
+            password = st.text_input("Teacher password", type="password", key="signin_teacher_password")
+            if st.form_submit_button("Sign in as the teacher"):
+                try:
+                    _signed(sign_in_teacher(config, runs, password, address, session))
+                except CifarError as error:
+                    st.error(str(error))
+
+
+def signed_in_line(person: Person) -> None:
+    """The sidebar's line in a class: who you are, and a way out."""
+    role = " (teacher)" if person.teacher else ""
+    st.markdown(f"Signed in as **{person.name}**{role}")
+    if st.button("Sign out", key="sign_out"):
+        config = settings()
+        try:
+            sign_out(person, _token(), config, runs_root())
+        except CifarError as error:
+            st.error(str(error))
+            return
+        st.session_state[_IGNORED_COOKIE] = st.context.cookies.get(TOKEN_COOKIE)
+        st.session_state.pop(_TOKEN, None)
+        _set_cookie("", max_age=0)
+        if person.how == "account":
+            st.logout()
+        st.rerun()
