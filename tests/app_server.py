@@ -29,10 +29,10 @@ def answers(url: str) -> bool:
         return False
 
 
-def start_app(log_path: Path, *args: str, **env: str) -> tuple[subprocess.Popen, str]:
+def start_app(log_path: Path, *args: str, port: int | None = None, **env: str) -> tuple[subprocess.Popen, str]:
     """The server, with `args` after `streamlit run streamlit_app.py` and `env` on top of this
-    process's environment; it and its URL once its health check answers."""
-    port = free_port()
+    process's environment, on `port` (default: a free one); it and its URL once its health check answers."""
+    port = port or free_port()
     with open(log_path, "ab") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port", str(port), *args],
@@ -54,9 +54,9 @@ def end_app(process: subprocess.Popen, how: int = signal.SIGTERM) -> None:
 
 
 @contextlib.contextmanager
-def running_app(log_path: Path, *args: str, **env: str) -> Iterator[str]:
+def running_app(log_path: Path, *args: str, port: int | None = None, **env: str) -> Iterator[str]:
     """The server's URL while the block runs; the server is ended after it, whatever happened."""
-    process, url = start_app(log_path, *args, **env)
+    process, url = start_app(log_path, *args, port=port, **env)
     try:
         yield url
     finally:

@@ -10,14 +10,27 @@ import pytest
 from helpers import TINY, SlotHeld, wait_for_end, wait_until, write_twelve_runs
 
 from cifar.atomic import write_json_atomic
-from cifar.classroom.board import BOARD_COLUMNS, board_csv, board_frame, board_rows, person_row
+from cifar.classroom import board
+from cifar.classroom.board import (
+    BOARD_COLUMNS,
+    EarlierBoard,
+    board_csv,
+    board_frame,
+    board_rows,
+    board_start,
+    on_board,
+    person_row,
+    start_afresh,
+)
 from cifar.config.presets import nearest_preset, preset
 from cifar.config.settings import FIELDS
+from cifar.errors import ConfigError, NotAllowed
 from cifar.launch import launcher
 from cifar.launch.waits import Place, places
+from cifar.runs.audit import read_audit
 from cifar.runs.config_file import load_config, save_config
-from cifar.runs.layout import RunFiles
-from cifar.runs.owner import ALONE, alone
+from cifar.runs.layout import ClassFiles, RunFiles
+from cifar.runs.owner import ALONE, Person, alone
 from cifar.runs.progress import Progress
 from cifar.runs.run import Run, list_runs
 from cifar.runs.status import RunStatus, write_status
@@ -156,3 +169,50 @@ def test_the_boards_csv_and_frame_keep_the_columns_in_order_even_when_empty(runs
     csv = board_csv(board_rows(list_runs(runs_dir), {})).splitlines()
     assert csv[1].startswith('"Lee, Ann",0.5,finished,,')  # a comma in a name stays in its cell
     assert json.loads(board_frame(board_rows(list_runs(runs_dir), {})).to_json(orient="records"))[0]["runs"] == 1
+
+
+# --- starting the board afresh -------------------------------------------------------------
+
+TEACHER = Person("Teacher", "teacher", "teacher password", "teacher")
+
+
+def _launched_at(runs_dir: Path, run_id: str, when: float) -> Run:
+    run = _run(runs_dir, run_id, "ann", (0.5,))
+    write_status(run.files.status, run.written_status().replace(created_unix=when))
+    return run
+
+
+def test_starting_afresh_sets_the_boards_runs_aside_under_a_name_and_moves_nothing(runs_dir, monkeypatch):
+    earlier = _launched_at(runs_dir, "20261207-080000-a-0001", 1_000.0)
+    assert board_start(runs_dir) == (0.0, []) and on_board(list_runs(runs_dir), 0.0) == [earlier]
+    monkeypatch.setattr(board.time, "time", lambda: 2_000.0)
+    start_afresh(TEACHER, "  Lesson 3 ", runs_dir)
+    later = _launched_at(runs_dir, "20261207-090000-b-0002", 2_500.0)
+    since, boards = board_start(runs_dir)
+    assert since == 2_000.0 and boards == [EarlierBoard("Lesson 3", 0.0, 2_000.0)]
+    assert on_board(list_runs(runs_dir), since) == [later]
+    assert earlier.path.is_dir() and list_runs(runs_dir) == [later, earlier]  # nothing moved or deleted
+    monkeypatch.setattr(board.time, "time", lambda: 3_000.0)
+    start_afresh(TEACHER, "Lesson 4", runs_dir)
+    assert [b.name for b in board_start(runs_dir)[1]] == ["Lesson 4", "Lesson 3"]
+    assert read_audit(runs_dir).entries[-1].detail == "the board until now is kept as Lesson 4"
+
+
+def test_only_a_teacher_starts_afresh_and_a_board_needs_a_name(runs_dir):
+    with pytest.raises(NotAllowed, match="Only a teacher may start the board afresh"):
+        start_afresh(Person("Ann", "name:ann", "class code", "student"), "x", runs_dir)
+    with pytest.raises(ConfigError, match="name the board you set aside"):
+        start_afresh(TEACHER, "   ", runs_dir)
+    assert board_start(runs_dir) == (0.0, [])
+    assert [(entry.action, entry.outcome) for entry in read_audit(runs_dir).entries] == [
+        ("start the board afresh", "refused")
+    ]
+
+
+@pytest.mark.parametrize(
+    "text", ["", "[]", '{"since": "x", "earlier": [3]}', '{"earlier": [{"since": "soon"}]}', '{"earlier": 5}', "{bad"]
+)
+def test_a_damaged_board_file_shows_every_run(runs_dir, text):
+    ClassFiles(runs_dir).folder.mkdir(parents=True)
+    ClassFiles(runs_dir).board.write_text(text)
+    assert board_start(runs_dir) == (0.0, [])

@@ -103,13 +103,19 @@ def board_start(runs: Path) -> tuple[float, list[EarlierBoard]]:
     kept = read_json(ClassFiles(runs).board)
     if not isinstance(kept, dict):
         return 0.0, []
-    earlier = [
-        EarlierBoard(str(item.get("name", "")), float(item.get("since", 0)), float(item.get("until", 0)))
-        for item in kept.get("earlier", [])
-        if isinstance(item, dict)
-    ]
+    items = kept.get("earlier")
+    earlier = [board for board in map(_earlier_board, items if isinstance(items, list) else []) if board]
     since = kept.get("since", 0.0)
     return (float(since) if isinstance(since, int | float) else 0.0), earlier
+
+
+def _earlier_board(item: Any) -> EarlierBoard | None:
+    if not isinstance(item, dict):
+        return None
+    try:
+        return EarlierBoard(str(item.get("name", "")), float(item.get("since", 0)), float(item.get("until", 0)))
+    except (TypeError, ValueError):
+        return None
 
 
 def on_board(runs: Sequence[Run], since: float) -> list[Run]:

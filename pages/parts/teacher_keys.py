@@ -33,6 +33,8 @@ def _act(action, done: str) -> None:
 
 def queue_key(person: Person) -> None:
     root = runs_root()
+    waiting = sum(job.state == "queued" for job in launcher.live_jobs())
+    st.caption(f"{waiting} run{'s' if waiting != 1 else ''} queued now.")
     if paused(root):
         st.warning("The queue is paused: queued runs wait; runs already training go on.")
         if st.button("Resume the queue", key="teacher_resume"):
@@ -64,6 +66,7 @@ def names(person: Person) -> None:
     if not held:
         st.caption("Nobody is signed in with the class code now.")
         return
+    st.caption(f"{len(held)} signed in with the class code. Releasing a name signs its holder out.")
     shown = [f"{name} (since {datetime.fromtimestamp(since):%H:%M})" for name, since in held]
     chosen = st.selectbox("Signed in", range(len(held)), format_func=shown.__getitem__, key="teacher_name")
     if st.button("Release this name", key="teacher_release", help="Signs them out; anyone may then sign in with it."):
@@ -112,7 +115,15 @@ def audit() -> None:
         st.caption("Nothing in the audit log yet.")
         return
     frame = pd.DataFrame([asdict(entry) for entry in reversed(log.entries[-500:])])
-    st.dataframe(frame, hide_index=True, key="audit_table")
+    frame["run"] = frame["run"].fillna("")
+    frame["when"] = pd.to_datetime(frame["when"], utc=True, errors="coerce").dt.tz_convert(None)
+    columns = ["when", "who", "action", "run", "outcome", "detail", "role", "how", "key", "session"]
+    st.dataframe(
+        frame[columns],
+        hide_index=True,
+        key="audit_table",
+        column_config={"when": st.column_config.DatetimeColumn(format="D MMM, HH:mm:ss", help="In UTC")},
+    )
     st.caption("The last 500 actions, newest first. All of them: `python -m cifar audit`.")
 
 

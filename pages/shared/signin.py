@@ -13,6 +13,7 @@ import json
 import os
 import secrets
 import time
+import urllib.parse
 
 import streamlit as st
 
@@ -33,6 +34,9 @@ from cifar.runs.run import runs_root
 from pages.shared.who import current_who
 
 TOKEN_COOKIE = "cifar_class_token"
+# st.login comes back to the app's first page: where the person was (a teacher's link) is kept
+# in this cookie for the way back.
+RETURN_COOKIE = "cifar_return"
 _TOKEN, _IGNORED_COOKIE, _ACCOUNT_RECORDED = "class_token", "class_cookie_ignored", "class_account_recorded"
 
 
@@ -83,6 +87,9 @@ def signed_in_person(config: ClassSettings) -> Person | None:
         if not st.session_state.get(_ACCOUNT_RECORDED):
             st.session_state[_ACCOUNT_RECORDED] = True
             record(runs, person, "sign in")
+        # On every run until the browser has gone back: a rerun may replace a run's output
+        # before the browser ran its script.
+        _back_to_where_they_were()
         return person
     return None
 
@@ -116,10 +123,35 @@ def _keep_cookie() -> None:
         _set_cookie(token, max_age=int(st.session_state.get("class_token_seconds", 12 * 3600)))
 
 
+def _js(value: str) -> str:
+    """`value` as a JavaScript string that cannot end the <script> it sits in."""
+    return json.dumps(value).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
 def _set_cookie(value: str, max_age: int) -> None:
     script = (
-        f"document.cookie = {json.dumps(TOKEN_COOKIE)} + '=' + {json.dumps(value)}"
-        f" + '; path=/; max-age={max_age}; SameSite=Strict';"
+        f"document.cookie = {_js(TOKEN_COOKIE)} + '=' + {_js(value)} + '; path=/; max-age={max_age}; SameSite=Strict';"
+    )
+    st.html(f"<script>{script}</script>", unsafe_allow_javascript=True)
+
+
+def _remember_where() -> None:
+    """Keep this page's address for the way back from the account's provider."""
+    script = (
+        f"document.cookie = {_js(RETURN_COOKIE)} + '=' + encodeURIComponent(location.pathname + "
+        "location.search) + '; path=/; max-age=900; SameSite=Lax';"
+    )
+    st.html(f"<script>{script}</script>", unsafe_allow_javascript=True)
+
+
+def _back_to_where_they_were() -> None:
+    """Once signed in with an account, open the page they were on (a path of this app only)."""
+    where = urllib.parse.unquote(st.context.cookies.get(RETURN_COOKIE, ""))
+    if not where.startswith("/") or where.startswith("//") or "\\" in where or where in ("/", ""):
+        return
+    script = (
+        f"document.cookie = {_js(RETURN_COOKIE)} + '=; path=/; max-age=0; SameSite=Lax';"
+        f"window.location.replace({_js(where)});"
     )
     st.html(f"<script>{script}</script>", unsafe_allow_javascript=True)
 
@@ -137,6 +169,7 @@ def sign_in_form(config: ClassSettings) -> None:
         st.warning(problem)
     runs, address, session = runs_root(), client_address(), _session()
     if config.accounts:
+        _remember_where()
         st.button("Sign in with your school account", type="primary", on_click=st.login, key="signin_account")
     if config.code:
         with st.form("signin_code"):
@@ -161,8 +194,10 @@ def sign_in_form(config: ClassSettings) -> None:
 
 def signed_in_line(person: Person) -> None:
     """The sidebar's line in a class: who you are, and a way out."""
-    role = " (teacher)" if person.teacher else ""
-    st.markdown(f"Signed in as **{person.name}**{role}")
+    if person.key == "teacher":
+        st.markdown("Signed in as the **teacher**")
+    else:
+        st.markdown(f"Signed in as **{person.name}**" + (" (teacher)" if person.teacher else ""))
     if st.button("Sign out", key="sign_out"):
         config = settings()
         try:
