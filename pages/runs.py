@@ -54,7 +54,7 @@ st.dataframe(
         "parameters": st.column_config.NumberColumn(format="localized"),
         "preset": st.column_config.TextColumn(help="The preset whose settings the run has, whatever its seed"),
         "machine": st.column_config.TextColumn(help="Where it trained: the GPUs, or the CPU's cores"),
-        "who": st.column_config.TextColumn(help="Who launched it (the sidebar's *Your name*)"),
+        "who": st.column_config.TextColumn(help="Who launched it: their name, or who signed in"),
         **{
             name: st.column_config.NumberColumn(field.axis, help=field.help, format=field.number_format)
             if field.number_format

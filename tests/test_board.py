@@ -216,3 +216,14 @@ def test_a_damaged_board_file_shows_every_run(runs_dir, text):
     ClassFiles(runs_dir).folder.mkdir(parents=True)
     ClassFiles(runs_dir).board.write_text(text)
     assert board_start(runs_dir) == (0.0, [])
+
+
+def test_in_a_class_two_people_of_one_shown_name_have_a_row_each(runs_dir):
+    for run_id, owner, accuracy in [("r1", "account:ann@a.org", 0.5), ("r2", "name:ann lee", 0.6)]:
+        run = _run(runs_dir, run_id, "Ann Lee", (accuracy,))
+        write_status(run.files.status, run.written_status().replace(owner=owner))
+    rows = board_rows(list_runs(runs_dir), {})
+    assert [(row["who"], row["best accuracy"], row["runs"]) for row in rows] == [
+        ("Ann Lee", 0.6, 1),
+        ("Ann Lee", 0.5, 1),
+    ]

@@ -75,8 +75,9 @@ def board_rows(runs: Sequence[Run], live: dict[str, Place]) -> list[dict[str, An
     """The board: one row per person, the best accuracy first; people with none last."""
     people: dict[str, list[Run]] = {}
     for run in runs:
-        people.setdefault(run.written_status().who, []).append(run)
-    rows = [person_row(who, theirs, live) for who, theirs in people.items()]
+        written = run.written_status()
+        people.setdefault(written.owner or written.who, []).append(run)  # in a class, by who signed in
+    rows = [person_row(theirs[0].written_status().who, theirs, live) for theirs in people.values()]
     return sorted(rows, key=lambda row: (row["best accuracy"] is None, -(row["best accuracy"] or 0), row["who"]))
 
 
