@@ -50,7 +50,10 @@ def board() -> None:
     since, earlier = board_start(runs_root())
     runs = on_board(list_runs(), since)
     if earlier:
-        st.caption(f"The board starts afresh from {earlier[0].name}: earlier runs are on the Runs page.")
+        st.caption(
+            f"The board started afresh after {earlier[0].name}: "
+            "the Runs page keeps earlier boards' runs under their names."
+        )
     if not runs:
         st.info(
             "No runs yet. Share a lesson's link from **Train** (*Share this setup*); each student "

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import streamlit as st
 
-from cifar.classroom.board import NO_NAME
 from cifar.config.settings import FIELDS
 from cifar.errors import CifarError
 from cifar.launch import launcher
@@ -12,6 +11,7 @@ from cifar.runs.owner import may_act
 from cifar.runs.run import Run, list_runs, runs_root
 from cifar.study.charts import METRIC_NAMES, overlay_figure, parallel_figure
 from cifar.study.compare import ACCURACY_AXIS, axis, history_csv, parallel_columns, run_row, runs_frame
+from pages.parts.runs_filters import chosen_runs
 from pages.shared.common import RUN_PARAM, selected_run, use_app_navigation
 from pages.shared.signin import current_person
 
@@ -24,18 +24,7 @@ if not runs:
     st.code(".venv/bin/python -m cifar train --preset quick", language="bash")
     st.stop()
 
-people = sorted({run.written_status().who for run in runs})
-if len(people) > 1:
-    chosen_people = st.multiselect(
-        "Whose runs",
-        people,
-        format_func=lambda who: who or NO_NAME,
-        key="runs_who",
-        placeholder="Everyone's",
-        help="The name each run was launched under (the sidebar's *Your name*).",
-    )
-    if chosen_people:
-        runs = [run for run in runs if run.written_status().who in chosen_people]
+runs = chosen_runs(runs)
 rows = [run_row(run) for run in runs]
 frame = runs_frame(rows)
 st.caption(

@@ -4,8 +4,11 @@ started again with a line that says so; reading never writes."""
 from __future__ import annotations
 
 import json
-import multiprocessing
+import subprocess
+import sys
 import threading
+
+from helpers import ROOT
 
 from cifar.runs.audit import read_audit, record
 from cifar.runs.layout import ClassFiles
@@ -70,16 +73,26 @@ def _write_many(runs_dir, who: str, count: int) -> None:
         record(runs_dir, alone(who), "launch", f"{who}-{index}", detail="x" * 3000)
 
 
+_WRITER = """
+import sys
+from pathlib import Path
+from cifar.runs.audit import record
+from cifar.runs.owner import alone
+for index in range(50):
+    record(Path(sys.argv[1]), alone(sys.argv[2]), "launch", f"{sys.argv[2]}-{index}", detail="x" * 3000)
+"""
+
+
 def test_lines_from_many_threads_and_processes_never_interleave(runs_dir):
     threads = [threading.Thread(target=_write_many, args=(runs_dir, f"t{index}", 50)) for index in range(4)]
     processes = [
-        multiprocessing.get_context("spawn").Process(target=_write_many, args=(runs_dir, f"p{index}", 50))
-        for index in range(2)
+        subprocess.Popen([sys.executable, "-c", _WRITER, str(runs_dir), f"p{index}"], cwd=ROOT) for index in range(2)
     ]
-    for worker in [*threads, *processes]:
-        worker.start()
-    for worker in [*threads, *processes]:
-        worker.join()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert [process.wait(timeout=120) for process in processes] == [0, 0]
     lines = ClassFiles(runs_dir).audit.read_text().splitlines()
     assert len(lines) == 300 and all(json.loads(line)["detail"] == "x" * 3000 for line in lines)
     assert len(read_audit(runs_dir).entries) == 300

@@ -17,6 +17,8 @@ from browser_fixtures import CHROMIUM, CHROMIUM_ARGS, playwright_api, settle, sh
 from helpers import run_cli, wait_for_end, wait_until
 from playwright.sync_api import expect
 
+from cifar.classroom.signin import ClassSettings, person_from_account
+from cifar.errors import NotAllowed
 from cifar.launch import launcher
 from cifar.runs.audit import read_audit
 from cifar.runs.owner import administrator, fold_name
@@ -133,6 +135,12 @@ def test_two_accounts_own_their_runs_and_a_listed_teacher_holds_the_keys(
         bob.goto(f"{url}/runs?run={anns.id}")
         expect(bob.get_by_role("button", name="Delete…")).to_be_disabled()
         shoot(bob, "signin-classmate-runs")
+        bobs = by_owner["account:bob@school.org"]
+        ann.goto(f"{url}/runs?run={bobs.id}")  # and the other way round
+        expect(ann.get_by_role("button", name="Delete…")).to_be_disabled()
+        as_bob = person_from_account(ClassSettings(accounts=True), "bob@school.org", "Bob Ray")
+        with pytest.raises(NotAllowed, match="is Ann Lee's"):  # the launcher refuses, whatever a page shows
+            launcher.stop(anns, person=as_bob)
 
         _sign_in_with_account(teacher, url, "teach")
         expect(teacher.get_by_text("Signed in as Ms Teal (teacher)")).to_be_visible()

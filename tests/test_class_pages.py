@@ -133,3 +133,34 @@ def test_the_teachers_keys_show_to_the_teacher_only(runs_dir):
     assert not at.exception and "Teacher's keys" in [header.value for header in at.subheader]
     at.button(key="teacher_pause").click().run()
     assert not at.exception and (runs_dir / ".class" / "paused").exists()
+
+
+def test_a_broken_secrets_file_stops_every_page_saying_why(tmp_path, monkeypatch):
+    monkeypatch.delenv("CIFAR_CLASS_CODE")  # the class's settings would be in the file
+    home = tmp_path / "home"
+    (home / ".streamlit").mkdir(parents=True)
+    (home / ".streamlit" / "secrets.toml").write_text('CIFAR_CLASS_CODE = "owl42\n')
+    monkeypatch.setenv("HOME", str(home))
+    at = page("runs").run()
+    assert not at.exception and not at.dataframe and not at.title
+    (error,) = at.error
+    assert "settings cannot be read, so nobody can sign in" in error.value and "secrets.toml" in error.value
+
+
+def _sidebar_line() -> None:
+    """The sidebar's part of every page (the entry script draws it), alone in a script."""
+    from pages.shared.signin import current_person, signed_in_line
+
+    signed_in_line(current_person())
+
+
+def test_signing_out_on_the_page_shows_the_sign_in_and_says_what_became_of_the_name(runs_dir):
+    ada = sign_in_with_code(CLASS, runs_dir, "Ada", "owl42").token
+    at = AppTest.from_function(_sidebar_line, default_timeout=60)
+    at.session_state["class_token"] = ada
+    at.run()
+    assert [markdown.value for markdown in at.markdown] == ["Signed in as **Ada**"]
+    at.button(key="sign_out").click().run()
+    assert not at.exception and _only_the_sign_in(at)
+    assert any(info.value == "Signed out." for info in at.info)
+    assert read_audit(runs_dir).entries[-1].action == "sign out"

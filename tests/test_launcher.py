@@ -9,6 +9,7 @@ import json
 import os
 import re
 import shutil
+import threading
 import types
 from pathlib import Path
 
@@ -429,3 +430,24 @@ def test_a_student_launch_past_the_teachers_limits_is_refused(fake_backend, runs
     with pytest.raises(NotAllowed, match="at most 1 epochs a run; this asks for 2"):
         launcher.launch(TINY.replace(epochs=2), runs_dir=runs_dir, backend=fake_backend, person=ANN)
     assert list_runs(runs_dir) == []
+
+
+def test_launches_pressed_at_once_cannot_all_pass_the_waiting_limit(fake_backend, runs_dir):
+    outcomes: list[str] = []
+    barrier = threading.Barrier(8)
+
+    def press_launch() -> None:
+        barrier.wait()
+        try:
+            launcher.launch(TINY, runs_dir=runs_dir, backend=fake_backend, person=BOB)
+            outcomes.append("launched")
+        except NotAllowed:
+            outcomes.append("refused")
+
+    threads = [threading.Thread(target=press_launch) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes) == ["launched"] * 2 + ["refused"] * 6
+    assert len(list_runs(runs_dir)) == 2

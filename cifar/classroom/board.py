@@ -124,9 +124,24 @@ def on_board(runs: Sequence[Run], since: float) -> list[Run]:
     return [run for run in runs if run.written_status().created_unix >= since]
 
 
+def boards_of(runs: Sequence[Run], since: float, earlier: Sequence[EarlierBoard]) -> dict[str, str]:
+    """Which board each run was on, by run id: an earlier board's name, or "" for the board now."""
+    found = {}
+    for run in runs:
+        created = run.written_status().created_unix
+        name = next((board.name for board in earlier if board.since <= created < board.until), "")
+        found[run.id] = "" if created >= since else name
+    return found
+
+
 def start_afresh(person: Person, name: str, runs: Path) -> None:
     """Set the board's runs aside under `name` and start an empty board (the teacher's key);
     nothing is moved or deleted.
+
+    Args:
+        person: who asks: a teacher, or the server's command line.
+        name: what the board set aside is called (a lesson's name).
+        runs: the runs folder.
 
     Raises:
         NotAllowed: `person` is not a teacher.

@@ -11,7 +11,7 @@ from cifar.runs.audit import read_audit
 from cifar.runs.run import runs_root
 
 
-def add_audit_command(commands) -> None:
+def add_audit_command(commands: argparse._SubParsersAction) -> None:
     audit = commands.add_parser(
         "audit",
         help="print the audit log: every launch, stop, delete, continue, sign-in and refusal",
@@ -23,7 +23,13 @@ def add_audit_command(commands) -> None:
     audit.add_argument("--last", type=int, metavar="N", help="only the last N entries")
 
 
+def _shown(text: str) -> str:
+    """`text` with its unprintable characters escaped: a name typed at sign-in never drives the terminal."""
+    return "".join(character if character.isprintable() else repr(character)[1:-1] for character in text)
+
+
 def cmd_audit(args: argparse.Namespace) -> int:
+    """Print the audit log, oldest first; the exit code is 0."""
     root = runs_root(args.runs_dir)
     log = read_audit(root)
     entries = list(log.entries)
@@ -42,5 +48,5 @@ def cmd_audit(args: argparse.Namespace) -> int:
         refused = "REFUSED " if entry.outcome == "refused" else "FAILED " if entry.outcome == "failed" else ""
         run = f" {entry.run}" if entry.run else ""
         detail = f": {entry.detail}" if entry.detail else ""
-        print(f"{entry.when}  {who} ({entry.role}, {entry.how})  {refused}{entry.action}{run}{detail}")
+        print(_shown(f"{entry.when}  {who} ({entry.role}, {entry.how})  {refused}{entry.action}{run}{detail}"))
     return 0

@@ -10,6 +10,7 @@ action, never a read's.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import secrets
@@ -27,7 +28,7 @@ from cifar.launch.backends import backend_of, for_new_runs
 from cifar.launch.estimate import check_feasible
 from cifar.launch.rules import check_launch, read_rules
 from cifar.network.build import continuation_refusal
-from cifar.runs.audit import record
+from cifar.runs.audit import class_lock, record
 from cifar.runs.config_file import save_config
 from cifar.runs.layout import RunFiles
 from cifar.runs.owner import Person, check_may_act
@@ -97,7 +98,22 @@ def prepare_run(
     if refusal:
         raise ConfigError(refusal)
     root = runs_root(runs_dir)
-    _check_class_limits(person, config, root, "continue" if resume is not None else "launch")
+    # A student's launches are checked against the class's limits and made one at a time, so
+    # that launches pressed at once cannot all pass a count taken before any was made.
+    with class_lock(root, "launch") if person.role == "student" else contextlib.nullcontext():
+        _check_class_limits(person, config, root, "continue" if resume is not None else "launch")
+        return _write_new_run(config, root, name, data, resume, person, chosen)
+
+
+def _write_new_run(
+    config: ModelConfig,
+    root: Path,
+    name: str | None,
+    data: str | os.PathLike | None,
+    resume: Run | None,
+    person: Person,
+    chosen: Backend,
+) -> Path:
     path = _create_run_dir(root, name or "run")
     status = RunStatus(
         name=name or "",

@@ -140,6 +140,11 @@ def check_launch(person: Person, config: ModelConfig, waiting: int, rules: Class
 def set_paused(person: Person, paused: bool, runs: Path) -> None:
     """Pause the queue (queued runs wait until it resumes; running ones go on), or resume it.
 
+    Args:
+        person: who asks: a teacher, or the server's command line.
+        paused: True to pause, False to resume.
+        runs: the runs folder.
+
     Raises:
         NotAllowed: `person` is not a teacher.
         RunError: the runs folder cannot be written.

@@ -41,11 +41,12 @@ class Entry:
 
 
 @contextmanager
-def class_lock(runs: Path) -> Iterator[None]:
-    """Hold the class files' lock (an exclusive `flock`) while they change."""
+def class_lock(runs: Path, name: str = "lock") -> Iterator[None]:
+    """Hold one of the class's locks (an exclusive `flock` on `<runs>/.class/<name>`): `lock`
+    while the class files change, `launch` while a student's launch is checked and made."""
     files = ClassFiles(runs)
     files.folder.mkdir(parents=True, exist_ok=True)
-    with open(files.lock, "a") as handle:
+    with open(files.folder / name, "a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         yield
 

@@ -3,6 +3,7 @@ the audit log. Shown to a teacher only; every action is checked again in cifar/.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict
 from datetime import datetime
 
@@ -10,7 +11,7 @@ import pandas as pd
 import streamlit as st
 
 from cifar.classroom.board import start_afresh
-from cifar.classroom.signin import release_name, signed_in_names
+from cifar.classroom.signin import held_names, release_name
 from cifar.config.presets import PRESETS
 from cifar.config.settings import CIFAR_TRAIN_IMAGES, MAX_EPOCHS
 from cifar.errors import CifarError
@@ -22,13 +23,15 @@ from cifar.runs.run import list_runs, runs_root
 from cifar.training.local_queue import paused
 
 
-def _act(action, done: str) -> None:
+def _act(action: Callable[[], object], done: str) -> bool:
+    """Do `action`, saying `done` in a toast, or what went wrong in words; whether it was done."""
     try:
         action()
     except CifarError as error:
         st.error(str(error))
-        return
+        return False
     st.toast(done)
+    return True
 
 
 def queue_key(person: Person) -> None:
@@ -37,11 +40,13 @@ def queue_key(person: Person) -> None:
     st.caption(f"{waiting} run{'s' if waiting != 1 else ''} queued now.")
     if paused(root):
         st.warning("The queue is paused: queued runs wait; runs already training go on.")
-        if st.button("Resume the queue", key="teacher_resume"):
-            _act(lambda: set_paused(person, False, root), "The queue goes on.")
+        if st.button("Resume the queue", key="teacher_resume") and _act(
+            lambda: set_paused(person, False, root), "The queue goes on."
+        ):
             st.rerun()
-    elif st.button("Pause the queue", key="teacher_pause", help="Queued runs wait; runs already training go on."):
-        _act(lambda: set_paused(person, True, root), "The queue is paused.")
+    elif st.button(
+        "Pause the queue", key="teacher_pause", help="Queued runs wait; runs already training go on."
+    ) and _act(lambda: set_paused(person, True, root), "The queue is paused."):
         st.rerun()
 
 
@@ -62,16 +67,24 @@ def limits(person: Person) -> None:
 
 
 def names(person: Person) -> None:
-    held = signed_in_names(runs_root())
+    held = {name.folded: name for name in held_names(runs_root())}
     if not held:
-        st.caption("Nobody is signed in with the class code now.")
+        st.caption("Nobody holds a name with the class code now.")
         return
-    st.caption(f"{len(held)} signed in with the class code. Releasing a name signs its holder out.")
-    shown = [f"{name} (since {datetime.fromtimestamp(since):%H:%M})" for name, since in held]
-    chosen = st.selectbox("Signed in", range(len(held)), format_func=shown.__getitem__, key="teacher_name")
-    if st.button("Release this name", key="teacher_release", help="Signs them out; anyone may then sign in with it."):
-        name = held[chosen][0]
-        _act(lambda: release_name(person, name, runs_root()), f"Released {name}.")
+    st.caption(
+        f"{len(held)} names held with the class code. A name stays its holder's; release it for a student "
+        "who signs in on another computer (or signed out), and they may take it again."
+    )
+    chosen = st.selectbox(
+        "Names held",
+        list(held),
+        format_func=lambda folded: f"{held[folded].name} (since {datetime.fromtimestamp(held[folded].since):%H:%M})",
+        key="teacher_name",
+    )
+    name = held[chosen].name
+    if st.button("Release this name", key="teacher_release", help="Signs them out; the name is free again.") and _act(
+        lambda: release_name(person, name, runs_root()), f"Released {name}."
+    ):
         st.rerun()
 
 
@@ -92,8 +105,8 @@ def any_run(person: Person) -> None:
         st.warning(f"Delete run **{run.id}** for good?")
         if st.button("Yes, delete it", type="primary", key="teacher_delete_yes"):
             del st.session_state["teacher_confirm_delete"]
-            _act(lambda: launcher.delete(run, person=person), f"Deleted {run.id}.")
-            st.rerun()
+            if _act(lambda: launcher.delete(run, person=person), f"Deleted {run.id}."):
+                st.rerun()
 
 
 def afresh(person: Person) -> None:

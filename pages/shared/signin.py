@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import time
 import urllib.parse
 
 import streamlit as st
@@ -21,8 +20,11 @@ from cifar.classroom.signin import (
     ClassSettings,
     SignedIn,
     class_settings,
+    client_address,
+    load_secrets,
     person_from_account,
     person_from_token,
+    safe_return_path,
     sign_in_teacher,
     sign_in_with_code,
     sign_out,
@@ -38,18 +40,19 @@ TOKEN_COOKIE = "cifar_class_token"
 # in this cookie for the way back.
 RETURN_COOKIE = "cifar_return"
 _TOKEN, _IGNORED_COOKIE, _ACCOUNT_RECORDED = "class_token", "class_cookie_ignored", "class_account_recorded"
+_SIGNED_OUT = "class_signed_out"
 
 
-def _secrets() -> dict:
-    try:
-        return st.secrets.to_dict() if st.secrets.load_if_toml_exists() else {}
-    except (OSError, ValueError):  # a damaged secrets.toml: the page says so where it can
-        return {}
+COOKIE_DAYS = 30  # the browser keeps its last token this long, to renew its name with the code
 
 
 def settings() -> ClassSettings:
-    """How this server was started: alone, or for a class."""
-    return class_settings(os.environ, _secrets())
+    """How this server was started: alone, or for a class.
+
+    Raises:
+        ConfigError: a secrets file exists that cannot be read (the class's settings may be in it).
+    """
+    return class_settings(os.environ, load_secrets(st.get_option("secrets.files")))
 
 
 def _session() -> str:
@@ -58,17 +61,19 @@ def _session() -> str:
     return st.session_state["session_id"]
 
 
-def client_address() -> str:
-    """The browser's address: the first of X-Forwarded-For behind a proxy, else the connection's."""
-    forwarded = st.context.headers.get("X-Forwarded-For", "")
-    return forwarded.split(",")[0].strip() or (st.context.ip_address or "")
+def _address(config: ClassSettings) -> str:
+    return client_address(st.context.ip_address, st.context.headers.get("X-Forwarded-For", ""), config.trusted_proxies)
+
+
+def _cookie() -> str | None:
+    cookie = st.context.cookies.get(TOKEN_COOKIE)
+    if cookie and cookie == st.session_state.get(_IGNORED_COOKIE):
+        return None  # signed out in this session: the tab's cookie was sent before that
+    return cookie
 
 
 def _token() -> str | None:
-    cookie = st.context.cookies.get(TOKEN_COOKIE)
-    if cookie and cookie == st.session_state.get(_IGNORED_COOKIE):
-        cookie = None  # signed out in this session: the tab's cookie was sent before that
-    return st.session_state.get(_TOKEN) or cookie
+    return st.session_state.get(_TOKEN) or _cookie()
 
 
 def signed_in_person(config: ClassSettings) -> Person | None:
@@ -79,14 +84,17 @@ def signed_in_person(config: ClassSettings) -> Person | None:
         return person
     st.session_state.pop(_TOKEN, None)
     if config.accounts and st.user.is_logged_in:
+        user = st.user
         try:
-            person = person_from_account(config, st.user.get("email"), st.user.get("name"), session)
+            person = person_from_account(
+                config, user.get("email"), user.get("name"), session, user.get("email_verified")
+            )
+            if not st.session_state.get(_ACCOUNT_RECORDED):
+                record(runs, person, "sign in")
+                st.session_state[_ACCOUNT_RECORDED] = True
         except CifarError as error:
             st.error(str(error))
             return None
-        if not st.session_state.get(_ACCOUNT_RECORDED):
-            st.session_state[_ACCOUNT_RECORDED] = True
-            record(runs, person, "sign in")
         # On every run until the browser has gone back: a rerun may replace a run's output
         # before the browser ran its script.
         _back_to_where_they_were()
@@ -95,15 +103,22 @@ def signed_in_person(config: ClassSettings) -> Person | None:
 
 
 def needs_sign_in() -> bool:
-    """Whether this session must sign in before it sees anything."""
-    config = settings()
+    """Whether this session must sign in (or read why the server cannot tell) before it sees anything."""
+    try:
+        config = settings()
+    except CifarError:
+        return True
     return config.on and signed_in_person(config) is None
 
 
 def current_person() -> Person:
     """Who acts from this page. Alone: the one person, under the sidebar's name. In a class:
     the person signed in; anyone else sees the sign-in and nothing more (the page stops)."""
-    config = settings()
+    try:
+        config = settings()
+    except CifarError as error:
+        st.error(f"**This server's settings cannot be read, so nobody can sign in.** {error}")
+        st.stop()
     if not config.on:
         return alone(current_who(), _session())
     person = signed_in_person(config)
@@ -120,7 +135,7 @@ def _keep_cookie() -> None:
     """Have the browser keep this session's token, for the tabs it opens next (none when it has it)."""
     token = st.session_state.get(_TOKEN)
     if token and st.context.cookies.get(TOKEN_COOKIE) != token:
-        _set_cookie(token, max_age=int(st.session_state.get("class_token_seconds", 12 * 3600)))
+        _set_cookie(token, max_age=COOKIE_DAYS * 24 * 3600)
 
 
 def _js(value: str) -> str:
@@ -130,7 +145,8 @@ def _js(value: str) -> str:
 
 def _set_cookie(value: str, max_age: int) -> None:
     script = (
-        f"document.cookie = {_js(TOKEN_COOKIE)} + '=' + {_js(value)} + '; path=/; max-age={max_age}; SameSite=Strict';"
+        f"document.cookie = {_js(TOKEN_COOKIE)} + '=' + {_js(value)} + '; path=/; max-age={max_age}; SameSite=Strict'"
+        " + (location.protocol === 'https:' ? '; Secure' : '');"
     )
     st.html(f"<script>{script}</script>", unsafe_allow_javascript=True)
 
@@ -146,8 +162,8 @@ def _remember_where() -> None:
 
 def _back_to_where_they_were() -> None:
     """Once signed in with an account, open the page they were on (a path of this app only)."""
-    where = urllib.parse.unquote(st.context.cookies.get(RETURN_COOKIE, ""))
-    if not where.startswith("/") or where.startswith("//") or "\\" in where or where in ("/", ""):
+    where = safe_return_path(urllib.parse.unquote(st.context.cookies.get(RETURN_COOKIE, "")))
+    if where is None:
         return
     script = (
         f"document.cookie = {_js(RETURN_COOKIE)} + '=; path=/; max-age=0; SameSite=Lax';"
@@ -158,16 +174,19 @@ def _back_to_where_they_were() -> None:
 
 def _signed(signed: SignedIn) -> None:
     st.session_state[_TOKEN] = signed.token
-    st.session_state["class_token_seconds"] = max(60, int(signed.expires - time.time()))
+    st.session_state.pop(_IGNORED_COOKIE, None)
     st.rerun()
 
 
 def sign_in_form(config: ClassSettings) -> None:
     """The ways in this class offers to sign in; a sign-in that works reruns the page."""
     st.title("Sign in to the class")
+    st.caption("Your teacher has set this app up for the class: sign in, and the runs you launch are yours.")
+    if st.session_state.get(_SIGNED_OUT):
+        st.info(st.session_state[_SIGNED_OUT])
     for problem in config.problems():
         st.warning(problem)
-    runs, address, session = runs_root(), client_address(), _session()
+    runs, address, session = runs_root(), _address(config), _session()
     if config.accounts:
         _remember_where()
         st.button("Sign in with your school account", type="primary", on_click=st.login, key="signin_account")
@@ -179,7 +198,7 @@ def sign_in_form(config: ClassSettings) -> None:
             code = st.text_input("Class code", type="password", key="signin_code_value", help="Your teacher has it.")
             if st.form_submit_button("Sign in", type="primary"):
                 try:
-                    _signed(sign_in_with_code(config, runs, name, code, address, session))
+                    _signed(sign_in_with_code(config, runs, name, code, address, session, _cookie()))
                 except CifarError as error:
                     st.error(str(error))
     if config.teacher_password:
@@ -194,14 +213,13 @@ def sign_in_form(config: ClassSettings) -> None:
 
 def signed_in_line(person: Person) -> None:
     """The sidebar's line in a class: who you are, and a way out."""
-    if person.key == "teacher":
+    if person.how == "teacher password":
         st.markdown("Signed in as the **teacher**")
     else:
         st.markdown(f"Signed in as **{person.name}**" + (" (teacher)" if person.teacher else ""))
     if st.button("Sign out", key="sign_out"):
-        config = settings()
         try:
-            sign_out(person, _token(), config, runs_root())
+            st.session_state[_SIGNED_OUT] = sign_out(person, _token(), settings(), runs_root())
         except CifarError as error:
             st.error(str(error))
             return
