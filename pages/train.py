@@ -11,11 +11,12 @@ from cifar.data import Dataset
 from cifar.errors import CifarError
 from cifar.launch import launcher
 from cifar.launch.estimate import check_feasible
+from cifar.launch.rules import describe_rules, read_rules
 from cifar.launch.waits import live_places
 from cifar.network.build import augmentation_preview, describe
 from cifar.runs.owner import may_act
 from cifar.runs.progress import describe_duration, describe_progress
-from cifar.runs.run import open_run
+from cifar.runs.run import open_run, runs_root
 from cifar.study.charts import batch_figure, history_figure
 from cifar.study.compare import run_outcome
 from cifar.study.gallery import enlarge, samples_per_class, strip
@@ -84,6 +85,8 @@ if config is not None:
             key="layer_table",
             column_config={"parameters": st.column_config.NumberColumn(format="localized")},
         )
+        if person.role == "student":
+            st.caption(describe_rules(read_rules(runs_root())))
         name = st.text_input("Run name (optional)", key="run_name", max_chars=40)
         if st.button("Launch training", type="primary", key="launch", disabled=data is None or bool(cost.refusal)):
             try:

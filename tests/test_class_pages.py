@@ -111,6 +111,7 @@ def test_a_classmate_cannot_continue_a_run_from_the_train_page(anns_run, runs_di
     assert not at.exception
     assert "continue" not in [button.key for button in at.button]
     assert any("only they and a teacher may continue it" in caption.value for caption in at.caption)
+    assert "This class allows 2 runs waiting at once." in [caption.value for caption in at.caption]
 
 
 def test_the_stop_button_shows_for_the_owner_only(runs_dir, batches_dir, monkeypatch):

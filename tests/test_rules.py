@@ -9,7 +9,7 @@ import pytest
 
 from cifar.config.presets import PRESETS, preset
 from cifar.errors import ConfigError, NotAllowed
-from cifar.launch.rules import ClassRules, check_launch, read_rules, set_paused, set_rules
+from cifar.launch.rules import ClassRules, check_launch, describe_rules, read_rules, set_paused, set_rules
 from cifar.runs.audit import read_audit
 from cifar.runs.layout import ClassFiles
 from cifar.runs.owner import Person, administrator, alone
@@ -112,3 +112,11 @@ def test_a_teacher_pauses_and_resumes_the_queue_and_a_student_cannot(runs_dir):
         ("resume the queue", "refused"),
         ("resume the queue", "done"),
     ]
+
+
+def test_the_limits_are_said_in_one_line():
+    assert describe_rules(ClassRules()) == "This class allows 2 runs waiting at once."
+    assert describe_rules(ClassRules(1, 5, 5000, ("quick", "fast"))) == (
+        "This class allows 1 run waiting at once, at most 5 epochs, at most 5,000 training images, "
+        "starting from quick, fast."
+    )

@@ -61,6 +61,18 @@ class ClassRules:
         return found
 
 
+def describe_rules(rules: ClassRules) -> str:
+    """The limits a student's launch meets, in one line for the Train page."""
+    parts = [f"{rules.waiting_per_person} run{'s' if rules.waiting_per_person != 1 else ''} waiting at once"]
+    if rules.max_epochs < MAX_EPOCHS:
+        parts.append(f"at most {rules.max_epochs} epochs")
+    if rules.max_train_images < CIFAR_TRAIN_IMAGES:
+        parts.append(f"at most {rules.max_train_images:,} training images")
+    if set(rules.presets) != set(PRESETS):
+        parts.append(f"starting from {', '.join(rules.presets)}")
+    return "This class allows " + ", ".join(parts) + "."
+
+
 def _whole(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
