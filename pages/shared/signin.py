@@ -29,7 +29,7 @@ from cifar.classroom.signin import (
     sign_in_with_code,
     sign_out,
 )
-from cifar.errors import CifarError
+from cifar.errors import CifarError, ConfigError
 from cifar.runs.audit import record
 from cifar.runs.owner import Person, alone
 from cifar.runs.run import runs_root
@@ -186,29 +186,43 @@ def sign_in_form(config: ClassSettings) -> None:
         st.info(st.session_state[_SIGNED_OUT])
     for problem in config.problems():
         st.warning(problem)
-    runs, address, session = runs_root(), _address(config), _session()
     if config.accounts:
         _remember_where()
         st.button("Sign in with your school account", type="primary", on_click=st.login, key="signin_account")
     if config.code:
-        with st.form("signin_code"):
-            name = st.text_input(
-                "Your name", max_chars=80, key="signin_name", help="The class sees it beside your runs."
-            )
-            code = st.text_input("Class code", type="password", key="signin_code_value", help="Your teacher has it.")
-            if st.form_submit_button("Sign in", type="primary"):
-                try:
-                    _signed(sign_in_with_code(config, runs, name, code, address, session, _cookie()))
-                except CifarError as error:
-                    st.error(str(error))
+        _code_form(config)
     if config.teacher_password:
-        with st.expander("I am the teacher"), st.form("signin_teacher"):
-            password = st.text_input("Teacher password", type="password", key="signin_teacher_password")
-            if st.form_submit_button("Sign in as the teacher"):
-                try:
-                    _signed(sign_in_teacher(config, runs, password, address, session))
-                except CifarError as error:
-                    st.error(str(error))
+        with st.expander("I am the teacher"):
+            _teacher_form(config)
+
+
+def _code_form(config: ClassSettings) -> None:
+    with st.form("signin_code"):
+        name = st.text_input("Your name", max_chars=80, key="signin_name", help="The class sees it beside your runs.")
+        code = st.text_input("Class code", type="password", key="signin_code_value", help="Your teacher has it.")
+        if not st.form_submit_button("Sign in", type="primary"):
+            return
+        try:
+            signed = sign_in_with_code(config, runs_root(), name, code, _address(config), _session(), _cookie())
+        except ConfigError as error:
+            st.error(f"That name cannot be used: {error}")
+        except CifarError as error:
+            st.error(str(error))
+        else:
+            _signed(signed)
+
+
+def _teacher_form(config: ClassSettings) -> None:
+    with st.form("signin_teacher"):
+        password = st.text_input("Teacher password", type="password", key="signin_teacher_password")
+        if not st.form_submit_button("Sign in as the teacher"):
+            return
+        try:
+            signed = sign_in_teacher(config, runs_root(), password, _address(config), _session())
+        except CifarError as error:
+            st.error(str(error))
+        else:
+            _signed(signed)
 
 
 def signed_in_line(person: Person) -> None:
