@@ -33,6 +33,7 @@ from cifar.config.settings import ModelConfig
 from cifar.launch.launcher import prepare_run
 from cifar.network.build import build_model
 from cifar.network.saving import save_model, save_weights
+from cifar.runs.owner import ALONE
 from cifar.runs.run import open_run_dir
 from cifar.runs.status import write_status
 from cifar.study.explain import Inspector, open_epoch
@@ -67,7 +68,7 @@ def explain_speed(repeats: int) -> dict:
 def two_epoch_run(folder: Path):
     """A tutorial-sized run with two epochs of (untrained, different) weights kept."""
     config = ModelConfig(epochs=2)
-    run = open_run_dir(prepare_run(config, folder, "bench-epochs"))
+    run = open_run_dir(prepare_run(config, folder, "bench-epochs", person=ALONE))
     run.files.weights.mkdir()
     for epoch in (1, 2):
         model = build_model(config)  # a new random network each time

@@ -14,6 +14,7 @@ from cifar.errors import TrainingFailed
 from cifar.launch.launcher import prepare_run
 from cifar.network import devices
 from cifar.runs.layout import RunFiles
+from cifar.runs.owner import ALONE
 from cifar.runs.run import Run
 from cifar.runs.status import read_status, write_status
 from cifar.runs.writer import RunWriter
@@ -91,7 +92,7 @@ def test_each_image_keeps_its_one_hot_target_in_every_batch_of_every_epoch():
 
 
 def _prepared(tmp_path, batches_dir, config=SMALL):
-    run_dir = prepare_run(config, tmp_path / "runs", data=batches_dir)
+    run_dir = prepare_run(config, tmp_path / "runs", data=batches_dir, person=ALONE)
     return run_dir, RunWriter(run_dir)
 
 
@@ -137,7 +138,7 @@ def test_a_stop_after_the_first_batch_keeps_nothing_and_says_so(tmp_path, batche
 
 
 def test_a_continued_run_on_other_test_data_is_refused_before_any_training(tmp_path, batches_dir):
-    run_dir = prepare_run(SMALL, tmp_path / "runs", data=batches_dir)
+    run_dir = prepare_run(SMALL, tmp_path / "runs", data=batches_dir, person=ALONE)
     files = RunFiles(run_dir)
     write_status(files.status, read_status(files.status).replace(start_epoch=1, resumed_from="parent-run"))
     np.save(files.labels, np.zeros(100, np.uint8))  # the parent's test labels: not these

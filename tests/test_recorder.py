@@ -18,6 +18,7 @@ from cifar.config.settings import ModelConfig
 from cifar.errors import TrainingFailed
 from cifar.launch.launcher import prepare_run
 from cifar.network.build import build_model, training_targets
+from cifar.runs.owner import ALONE
 from cifar.runs.run import Run
 from cifar.runs.writer import RunWriter
 from cifar.training import recorder
@@ -38,7 +39,7 @@ class Fitted:
 
 def _fit(tmp_path: Path, config: ModelConfig = TINY, should_stop=lambda: False, spoil=None, **status) -> Fitted:
     """Fit `config`'s model on random images with a Recorder over a new run folder."""
-    run_dir = prepare_run(config, tmp_path / "runs")
+    run_dir = prepare_run(config, tmp_path / "runs", person=ALONE)
     writer = RunWriter(run_dir)
     if status:
         writer.set_status(**status)
@@ -188,7 +189,7 @@ def test_a_continued_run_counts_on_from_its_parents_last_epoch(tmp_path):
 
 
 def test_the_time_left_counts_the_batches_and_validations_to_come(tmp_path):
-    run_dir = prepare_run(TINY, tmp_path / "runs")
+    run_dir = prepare_run(TINY, tmp_path / "runs", person=ALONE)
     writer = RunWriter(run_dir)
     config = TINY.replace(epochs=3, batch_size=20)
     callback = Recorder(writer, None, np.zeros(100, np.uint8), 10, config, lambda: False)
