@@ -13,12 +13,11 @@ from __future__ import annotations
 import argparse
 import io
 import os
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np
-from common import median, percentile, save
+from common import median, percentile, save, timed
 from PIL import Image
 
 from cifar.config.settings import ModelConfig
@@ -38,15 +37,6 @@ def photo_bytes(width: int, height: int, seed: int, kind: str = "JPEG") -> bytes
     options = {"quality": 90} if kind == "JPEG" else {}
     Image.fromarray(pixels).save(buffer, kind, **options)
     return buffer.getvalue()
-
-
-def timed(function, repeats: int) -> list[float]:
-    seconds = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        seconds.append(time.perf_counter() - start)
-    return seconds
 
 
 def main() -> None:

@@ -14,24 +14,14 @@ from __future__ import annotations
 
 import argparse
 import tempfile
-import time
 from pathlib import Path
 
-from common import median, percentile, save
+from common import median, percentile, save, timed
 
 from cifar.classroom.signin import ClassSettings, person_from_token, release_name, sign_in_with_code
 from cifar.runs.owner import administrator, alone
 
 CLASS = ClassSettings(code="owl42", teacher_password="for-the-benchmark")
-
-
-def timed(function, repeats: int) -> list[float]:
-    seconds = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        seconds.append(time.perf_counter() - start)
-    return seconds
 
 
 def main() -> None:

@@ -53,6 +53,16 @@ def machine() -> dict[str, Any]:
     return info
 
 
+def timed(function, repeats: int) -> list[float]:
+    """Seconds each of `repeats` calls of `function` took."""
+    seconds = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        function()
+        seconds.append(time.perf_counter() - start)
+    return seconds
+
+
 def median(values: list[float]) -> float:
     return statistics.median(values)
 

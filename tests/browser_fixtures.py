@@ -38,6 +38,22 @@ CHROMIUM_ARGS = [
 ]
 
 
+@pytest.fixture(name="chromium")
+def chromium_fixture():
+    """Headless Chromium, for tests that open several sessions (`new_session`)."""
+    with playwright_api.sync_playwright() as driver:
+        browser = driver.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+def new_session(browser, timeout_ms: float) -> object:
+    """A page of its own context (a person's own browser), 1280 × 900, waiting up to `timeout_ms`."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(timeout_ms)
+    return context.new_page()
+
+
 @pytest.fixture(name="server")
 def server_fixture(batches_dir, runs_dir, tmp_path):
     """The URL of `streamlit run streamlit_app.py` on a free port, on the synthetic data and `runs_dir`."""

@@ -6,6 +6,7 @@ Screenshots go to test-output/screenshots/."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from app_server import answers, free_port, running_app
-from browser_fixtures import CHROMIUM, CHROMIUM_ARGS, playwright_api, settle, shoot
+from browser_fixtures import chromium_fixture, new_session, settle, shoot  # noqa: F401 (fixture)
 from helpers import run_cli, wait_for_end, wait_until
 from playwright.sync_api import expect
 
@@ -35,18 +36,8 @@ USERS = {
 }
 
 
-@pytest.fixture
-def chromium():
-    with playwright_api.sync_playwright() as driver:
-        browser = driver.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-
-
 def new_person(browser):
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    context.set_default_timeout(ACTION_MS)
-    return context.new_page()
+    return new_session(browser, ACTION_MS)
 
 
 @pytest.fixture
@@ -99,7 +90,8 @@ def _sign_in_with_account(page, url: str, user: str) -> None:
     wait_until(lambda: "cifar_return" in {cookie["name"] for cookie in page.context.cookies()}, 60, "the cookie")
     page.get_by_role("button", name="Sign in with your school account").click()
     page.get_by_role("button", name=user, exact=True).click()  # the provider's page: this user
-    expect(page).to_have_url(f"{url}/{LESSON}", timeout=ACTION_MS)  # back where they were
+    # Back where they were; the run picker may add the run it shows to the address.
+    expect(page).to_have_url(re.compile(re.escape(f"{url}/{LESSON}") + r"(&run=[\w-]+)?"), timeout=ACTION_MS)
     page.get_by_text("Signed in as").wait_for()
 
 

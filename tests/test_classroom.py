@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from app_server import end_app, start_app
-from browser_fixtures import CHROMIUM, CHROMIUM_ARGS, launch_long_from_page, playwright_api  # skips without Chromium
+from browser_fixtures import chromium_fixture, launch_long_from_page, new_session, playwright_api  # noqa: F401 (fixture); skips without Chromium
 from helpers import ROOT, TINY, train_run, wait_for_end, wait_until
 from PIL import Image
 
@@ -80,18 +80,8 @@ def trainings() -> Iterator[list[Run]]:
                 os.kill(status.pid, signal.SIGKILL)
 
 
-@pytest.fixture
-def chromium():
-    with playwright_api.sync_playwright() as driver:
-        browser = driver.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-
-
-def new_session(browser):
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    context.set_default_timeout(ACTION_MS)
-    return context.new_page()
+def new_person(browser):
+    return new_session(browser, ACTION_MS)
 
 
 def settle(page) -> None:
@@ -198,7 +188,7 @@ def test_ten_sessions_on_one_server_while_a_training_runs(
     expected = {name: classes[int(predict(model, prepare_image(data).pixels).argmax())] for name, data in files.items()}
     assert len(set(expected.values())) == SESSIONS  # every session gets an answer of its own
     timings: dict[str, float] = {}
-    pages = [new_session(chromium) for _ in range(SESSIONS)]
+    pages = [new_person(chromium) for _ in range(SESSIONS)]
 
     with pictures_on_failure(pages, "classroom-failure"):
         # All ten open the app at once, and stay open to the end.
@@ -300,7 +290,7 @@ def test_a_training_outlives_server_restarts(long_batches_dir, runs_dir, tmp_pat
     # Launched from the page on the server's data: 300 epochs of 50,000 images outlast the restarts.
     server, url = start_server(long_batches_dir, runs_dir, log)
     servers.append(server)
-    page = new_session(chromium)
+    page = new_person(chromium)
 
     # Launched from the page: the training is the server's own child process.
     launch_long_from_page(page, url)

@@ -120,7 +120,7 @@ class ClassFiles:
                   paused            present while the teacher has paused the queue
                   board.json        where the class board starts, and the earlier boards' names
                   audit-started     when the audit log was started, so a deleted one is noticed
-                  lock              held while one of these files changes
+                  lock, launch      flocks: while these files change; while a student's launch is made
     """
 
     runs: Path
@@ -156,7 +156,3 @@ class ClassFiles:
     @property
     def board(self) -> Path:
         return self.folder / "board.json"
-
-    @property
-    def lock(self) -> Path:
-        return self.folder / "lock"
