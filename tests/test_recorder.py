@@ -18,11 +18,13 @@ from cifar.config.settings import ModelConfig
 from cifar.errors import TrainingFailed
 from cifar.launch.launcher import prepare_run
 from cifar.network.build import build_model, training_targets
+from cifar.network.schedule import OptimizerRate, rate_of
 from cifar.runs.owner import ALONE
 from cifar.runs.run import Run
 from cifar.runs.writer import RunWriter
 from cifar.training import recorder
 from cifar.training.recorder import Recorder, check_loss
+from cifar.training.steering import Steering
 
 TRAIN, TEST = 40, 30  # two batches of TINY's 20 an epoch
 
@@ -51,7 +53,9 @@ def _fit(tmp_path: Path, config: ModelConfig = TINY, should_stop=lambda: False, 
     model.run_eagerly = True  # tracing a graph takes longer than these few batches
     if spoil:
         spoil(model)
-    callback = Recorder(writer, x_test, y_test, math.ceil(TRAIN / config.batch_size), config, should_stop)
+    steps = math.ceil(TRAIN / config.batch_size)
+    steering = Steering(writer, rate_of(model), steps, config.epochs, should_stop)
+    callback = Recorder(writer, x_test, y_test, steps, config, should_stop, steering)
     try:
         history = model.fit(
             x,
@@ -192,7 +196,8 @@ def test_the_time_left_counts_the_batches_and_validations_to_come(tmp_path):
     run_dir = prepare_run(TINY, tmp_path / "runs", person=ALONE)
     writer = RunWriter(run_dir)
     config = TINY.replace(epochs=3, batch_size=20)
-    callback = Recorder(writer, None, np.zeros(100, np.uint8), 10, config, lambda: False)
+    steering = Steering(writer, OptimizerRate(None), 10, config.epochs, lambda: False)
+    callback = Recorder(writer, None, np.zeros(100, np.uint8), 10, config, lambda: False, steering)
     callback.epoch = 1
     # Epoch 1 of 3, 4 of 10 batches done at 0.3 s each: 6 + 2 × 10 batches and 3 validations left;
     # before any validation one is guessed at a third of a step per test image: 100 / 20 × 0.3 / 3.

@@ -30,6 +30,11 @@ LEVELS = {
 LAZY_IMPORTS = {
     # The trainer's entry says in words that a Python lacks NumPy or TensorFlow; fit imports both.
     ("cifar/training/process.py", "cifar.training.fit"),
+    # The learning-rate schedule is a Keras class. build.py serves the launcher and the pages,
+    # which need no Keras, and imports Keras only when it builds a model; saving.py is imported
+    # by the trainer's writer before it checks its packages, and needs Keras only to load one.
+    ("cifar/network/build.py", "cifar.network.schedule"),
+    ("cifar/network/saving.py", "cifar.network.schedule"),
 }
 CODE = sorted([*(ROOT / "cifar").rglob("*.py"), *(ROOT / "pages").rglob("*.py"), ROOT / "streamlit_app.py"])
 

@@ -16,7 +16,8 @@ APP_CODE = sorted([*(ROOT / "cifar").rglob("*.py"), *(ROOT / "pages").rglob("*.p
 MAX_FUNCTION_LINES, MAX_CLASS_LINES = 60, 120
 # The training loop's own settings: the trainer, the time estimate and the progress all use
 # them, besides the network. Every other field is the table's entry and its use in the network.
-TRAINING_LOOP_FIELDS = {"batch_size", "epochs", "train_size", "seed"}
+# The training loop's own fields; the learning rate and the epochs are also steered while it runs.
+TRAINING_LOOP_FIELDS = {"batch_size", "epochs", "train_size", "seed", "learning_rate"}
 
 
 def _relative(path: Path) -> str:
@@ -109,7 +110,7 @@ def test_the_readme_names_every_module_in_its_room():
 
 # Where two rooms have a module of the same name, the one named here has test_<module>.py and
 # the other test_<room>_<module>.py, so that neither is taken for the other's.
-PLAIN_TEST_NAME = {"audit": "runs", "explain": "study", "progress": "runs"}
+PLAIN_TEST_NAME = {"audit": "runs", "control": "runs", "explain": "study", "progress": "runs"}
 
 
 def _test_files_for(path: Path, stems: set[str]) -> list[str]:

@@ -30,7 +30,7 @@ def _config_flags(parser: argparse.ArgumentParser) -> None:
         elif isinstance(field, Choice):
             group.add_argument(flag, choices=field.choices, help=text)
         else:
-            group.add_argument(flag, type=_parser_of(field), metavar=field.metavar, help=text)
+            group.add_argument(flag, type=field_parser(field), metavar=field.metavar, help=text)
 
 
 def _flag_help(field: Field) -> str:
@@ -39,7 +39,7 @@ def _flag_help(field: Field) -> str:
     return (field.help + allowed).replace("%", "%%")
 
 
-def _parser_of(field: Field):
+def field_parser(field: Field):
     """`field.parse` as argparse wants it: a value that does not parse is a usage error naming
     the flag. Its range is checked with the whole config (with --resume, --epochs counts more)."""
 

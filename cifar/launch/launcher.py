@@ -242,7 +242,7 @@ def _check_class_limits(person: Person, config: ModelConfig, root: Path, action:
         raise
 
 
-def _check_may(person: Person, run: Run, action: str) -> None:
+def check_may(person: Person, run: Run, action: str) -> None:
     """Refuse `action` on `run` to anyone but its owner and those who may act on any run; record a refusal."""
     written = run.written_status()
     try:
@@ -290,7 +290,7 @@ def prepare_resume(
         RunError: the parent is still training or has nothing to continue from.
         ConfigError: `more_epochs` is out of range.
     """
-    _check_may(person, parent, "continue")
+    check_may(person, parent, "continue")
     config = resume_config(parent, more_epochs)
     label = name or f"{parent.written_status().name or 'run'}-more"
     return prepare_run(
@@ -344,7 +344,7 @@ def stop(run: Run | str, runs_dir: str | os.PathLike | None = None, *, person: P
             run's backend is not one this version knows.
     """
     target = run if isinstance(run, Run) else open_run(run, runs_dir)
-    _check_may(person, target, "stop")
+    check_may(person, target, "stop")
     end_overdue_stops(target.path.parent)
     written = target.written_status()
     backend = backend_of(written)
@@ -432,7 +432,7 @@ def delete(run: Run, *, person: Person) -> None:
         NotAllowed: the run is another's and `person` is no teacher (recorded in the audit log).
         RunError: the run is queued or running (stop it first), or its folder cannot be removed.
     """
-    _check_may(person, run, "delete")
+    check_may(person, run, "delete")
     end_overdue_stops(run.path.parent)
     shown = status(run)
     if shown.live:

@@ -226,20 +226,14 @@ def training_steps(config: ModelConfig, train_images: int | None = None) -> int:
 
 
 def learning_rate(config: ModelConfig, train_images: int | None = None):
-    """The optimizer's learning rate: a number, or a Keras schedule over the run's steps."""
-    if config.lr_schedule == "constant":
-        return config.learning_rate
-    import keras
+    """The optimizer's learning rate: a schedule over the run's steps that a steered training can
+    rescale and lengthen (cifar/network/schedule.py); constant, or warm-up then cosine."""
+    from cifar.network.schedule import SteerableRate  # imports Keras, which this module's callers may not need
 
+    if config.lr_schedule == "constant":
+        return SteerableRate(config.learning_rate)
     steps = training_steps(config, train_images)
-    warmup = int(steps * WARMUP_FRACTION)
-    return keras.optimizers.schedules.CosineDecay(
-        config.learning_rate / 10,
-        decay_steps=max(steps - warmup, 1),
-        alpha=0.0,
-        warmup_target=config.learning_rate,
-        warmup_steps=warmup,
-    )
+    return SteerableRate(config.learning_rate, warmup_steps=int(steps * WARMUP_FRACTION), total_steps=steps)
 
 
 def continuation_refusal(config: ModelConfig) -> str | None:

@@ -7,4 +7,4 @@ Reading a run never writes and never acts; nothing here asks a backend. layout, 
 liveness and writer import nothing beyond the standard library at their top: the training
 process imports them before it can say that a Python lacks NumPy or TensorFlow."""
 
-__all__ = ["audit", "config_file", "events", "layout", "liveness", "owner", "run", "status", "writer"]
+__all__ = ["audit", "config_file", "control", "events", "layout", "liveness", "owner", "run", "status", "writer"]

@@ -1,7 +1,8 @@
 """The files of a run directory: the one place that names them.
 
 A run directory is the only interface between a training process and its readers
-(../shared/DESIGN.md). The trainer owns every file in it; readers never write, and never see
+(../shared/DESIGN.md). The trainer owns every file in it but the stop and control files, which
+the launcher writes to ask something of it; readers never write, and never see
 a half-written file: whole files are renamed into place, and the event log is append-only.
 
     <runs>/<id>/config.json            the ModelConfig, written first
@@ -14,6 +15,9 @@ a half-written file: whole files are renamed into place, and the event log is ap
                 weights/epoch-NNN.npz     the layers' weights after epoch NNN (`kept_epoch` says which)
                 log.txt                the training process's own output, when launched
                 stop                   present when a stop was requested
+                control.json           what the owner or a teacher asks of the training while it
+                                       runs (cifar/runs/control.py); the launcher writes it, under
+                control.lock           a lock held while a request is added
 """
 
 from __future__ import annotations
@@ -77,6 +81,14 @@ class RunFiles:
     @property
     def stop(self) -> Path:
         return self.root / "stop"
+
+    @property
+    def control(self) -> Path:
+        return self.root / "control.json"
+
+    @property
+    def control_lock(self) -> Path:
+        return self.root / "control.lock"
 
     @property
     def weights(self) -> Path:

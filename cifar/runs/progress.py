@@ -24,6 +24,7 @@ class Progress:
     images_per_second: float = 0.0  # in this epoch so far
     eta_seconds: float = 0.0  # until the run ends: the batches and validations still to come
     start_epoch: int = 0  # where a continued run began: its own share of the work starts there
+    paused_seconds: float | None = None  # how long it has been paused (from its status, not its events)
 
     @property
     def fraction(self) -> float:
@@ -33,7 +34,9 @@ class Progress:
 
     def event_fields(self) -> dict[str, Any]:
         """The fields of the batch event that records it."""
-        return dataclasses.asdict(self)
+        fields = dataclasses.asdict(self)
+        del fields["paused_seconds"]
+        return fields
 
     @classmethod
     def from_event(cls, event: dict[str, Any], status: RunStatus) -> Progress | None:
@@ -44,8 +47,9 @@ class Progress:
         values = {
             field.name: event[field.name]
             for field in dataclasses.fields(cls)
-            if _is_number(event.get(field.name), whole=field.type == "int")
+            if field.name != "paused_seconds" and _is_number(event.get(field.name), whole=field.type == "int")
         }
+        values["paused_seconds"] = status.paused_seconds
         if not all(key in values for key in ("epoch", "batch", "batches")):
             return None
         values.setdefault("epochs", status.epochs or 1)
@@ -61,11 +65,20 @@ def _is_number(value: Any, whole: bool) -> bool:
 
 def describe_progress(progress: Progress, detail: bool = False) -> str:
     """'epoch 2 of 5, about 1 min left'; with `detail`, the batch and the speed too:
-    'epoch 2 of 5, batch 1,200 of 5,000: 310 images/s, about 1 min left'."""
+    'epoch 2 of 5, batch 1,200 of 5,000: 310 images/s, about 1 min left'. A paused training:
+    'epoch 2 of 5, paused for 3 min'."""
     where = f"epoch {progress.epoch} of {progress.epochs}"
+    if progress.paused_seconds is not None:
+        batch = f", batch {progress.batch:,} of {progress.batches:,}" if detail else ""
+        return f"{where}{batch}, paused for {describe_pause(progress.paused_seconds)}"
     if detail:
         where += f", batch {progress.batch:,} of {progress.batches:,}: {progress.images_per_second:,.0f} images/s"
     return f"{where}, {describe_duration(progress.eta_seconds)} left"
+
+
+def describe_pause(seconds: float) -> str:
+    """'12 s', '3 min': how long a training has been paused, to the second at first."""
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
 
 
 def epochs_kept(count: int) -> str:

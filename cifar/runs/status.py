@@ -61,6 +61,19 @@ class RunStatus:
     machine: str = ""  # where it trained, in a few words (cifar/network/devices.py)
     precision: str = ""  # the Keras dtype policy it trained in: float32, mixed_bfloat16 or mixed_float16
     notice: str | None = None  # what the training changed from what was asked, in words
+    paused_since: str | None = None  # while its owner or a teacher has paused the training: since when
+    paused_by: str = ""  # who paused it (a name), or "step" when it paused itself after one more epoch
+
+    @property
+    def paused_seconds(self) -> float | None:
+        """How long the training has been paused, or None when it is not."""
+        if not self.paused_since or not self.live:
+            return None
+        try:
+            since = datetime.fromisoformat(self.paused_since)
+        except ValueError:
+            return None
+        return max(0.0, (datetime.now(UTC) - since).total_seconds())
 
     @property
     def live(self) -> bool:

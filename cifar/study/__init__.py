@@ -3,4 +3,4 @@ the model sees), explain (feature maps, filters, Grad-CAM) and faithfulness (che
 maps), gallery (choosing images to show), compare (runs side by side) and charts (every
 Plotly figure, from plain arrays). Nothing here writes a run."""
 
-__all__ = ["charts", "compare", "evaluate", "explain", "faithfulness", "gallery", "infer"]
+__all__ = ["charts", "compare", "evaluate", "explain", "faithfulness", "gallery", "grid", "infer"]

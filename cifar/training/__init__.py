@@ -2,4 +2,4 @@
 line (local_queue) where its launcher put it there, then fits the model (fit) while a Keras
 callback records every epoch (recorder). process is its entry and its failure handling."""
 
-__all__ = ["fit", "local_queue", "process", "recorder"]
+__all__ = ["fit", "local_queue", "process", "recorder", "steering"]

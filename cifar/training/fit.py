@@ -20,12 +20,14 @@ from cifar.data import aligned, load_dataset, stratified_subset
 from cifar.errors import TrainingFailed
 from cifar.network import devices
 from cifar.network.build import build_model, training_targets
+from cifar.network.schedule import rate_of
 from cifar.runs.config_file import load_config
 from cifar.runs.layout import RunFiles
 from cifar.runs.run import Run
 from cifar.runs.status import DataInfo
 from cifar.runs.writer import RunWriter
 from cifar.training.recorder import Recorder
+from cifar.training.steering import Steering
 
 
 def shared_tensor(array: np.ndarray):
@@ -113,18 +115,30 @@ def train(run_dir: Path, writer: RunWriter, should_stop: Callable[[], bool]) -> 
         test_images=len(y_test),
         parameters=int(model.count_params()),
     )
-    recorder = Recorder(writer, shared_tensor(x_test), y_test, steps, config, should_stop)
-    model.fit(
-        training_batches(x_train, training_targets(config, y_train), config.batch_size),
-        steps_per_epoch=steps,
-        epochs=config.epochs,
-        initial_epoch=start_epoch,
-        shuffle=False,  # training_batches draws each epoch's order itself; Keras warns of its own shuffle
-        verbose=0,
-        callbacks=[recorder],
-    )
+    steering = Steering(writer, rate_of(model), steps, config.epochs, should_stop)
+    recorder = Recorder(writer, shared_tensor(x_test), y_test, steps, config, should_stop, steering)
+    batches = training_batches(x_train, training_targets(config, y_train), config.batch_size)
+    # Asked for more epochs while it trains, a run fits again from where it is: Keras fixes an
+    # epoch count for each `fit`. Fewer end it at the recorder's epoch end.
+    while True:
+        before = writer.history["epoch"][-1] if writer.history["epoch"] else start_epoch
+        model.fit(
+            batches,
+            steps_per_epoch=steps,
+            epochs=steering.epochs,
+            initial_epoch=writer.history["epoch"][-1] if writer.history["epoch"] else start_epoch,
+            shuffle=False,  # training_batches draws each epoch's order itself; Keras warns of its own shuffle
+            verbose=0,
+            callbacks=[recorder],
+        )
+        ended = recorder.stopped_at is not None or steering.ended or should_stop()
+        done = writer.history["epoch"][-1] if writer.history["epoch"] else start_epoch
+        if ended or done >= steering.epochs or done == before:
+            break
     done = len(writer.history["epoch"])
-    if recorder.stopped_at is not None or (should_stop() and done < config.epochs):
+    if steering.ended:
+        return steering.ended
+    if recorder.stopped_at is not None or (should_stop() and done < steering.epochs):
         return stopped_message(recorder.stopped_at, steps, done)
     return None
 

@@ -1,5 +1,6 @@
 """The Keras callback that makes a training watchable: it validates and saves every epoch,
-streams progress events, and stops after the batch in which a stop was asked for.
+streams progress events, stops after the batch in which a stop was asked for, and has the
+run's steering (steering.py) carry out what its owner asks between batches.
 
 Imported by the training process only once it trains (it imports Keras).
 """
@@ -18,6 +19,7 @@ from cifar.errors import TrainingFailed
 from cifar.network.build import VALIDATION_BATCH_SIZE, probabilities_as_tested, sparse_crossentropy
 from cifar.runs.progress import Progress
 from cifar.runs.writer import RunWriter
+from cifar.training.steering import Place, Steering
 
 BATCH_EVENT_SECONDS = 0.5  # a live curve without slowing training: ~2 events a second
 # Cross-entropy over 10 classes is 2.3 at chance; an epoch's mean loss above this has
@@ -45,13 +47,14 @@ class Recorder(keras.callbacks.Callback):
         steps: batches in an epoch.
         config: the run's config: its epochs, batch size and whether to test with a flip too.
         should_stop: asked after every batch.
+        steering: carries out the control file's requests; it knows the epoch the run ends at.
     """
 
     def __init__(self, writer: RunWriter, x_test, y_test: np.ndarray, steps: int, config: ModelConfig,
-                 should_stop: Callable[[], bool]) -> None:  # fmt: skip
+                 should_stop: Callable[[], bool], steering: Steering) -> None:  # fmt: skip
         super().__init__()
         self.writer, self.x_test, self.y_test = writer, x_test, y_test
-        self.steps, self.epochs, self.batch_size = steps, config.epochs, config.batch_size
+        self.steps, self.batch_size, self.steering = steps, config.batch_size, steering
         self.start_epoch = writer.status.start_epoch  # a continued run's parent's last epoch
         self.should_stop, self.config = should_stop, config
         self.stopped_at: tuple[int, int] | None = None  # (epoch, batch) of a stop inside an epoch
@@ -60,13 +63,20 @@ class Recorder(keras.callbacks.Callback):
         self.val_seconds: float | None = None
         self.last_emit = 0.0
 
+    @property
+    def epochs(self) -> int:
+        """The epoch the run ends at: as launched, or as its owner has since asked."""
+        return self.steering.epochs
+
     def on_epoch_begin(self, epoch, logs=None) -> None:
         self.epoch = epoch + 1
         self.epoch_start = time.monotonic()
 
     def on_train_batch_end(self, batch, logs=None) -> None:
         done = batch + 1
-        if self.should_stop():
+        # Time spent paused is not training time: the epoch's speed and estimate leave it out.
+        self.epoch_start += self.steering.between_batches(Place(self.epoch, done))
+        if self.should_stop() or self.steering.ended:
             self.model.stop_training = True
             if done < self.steps:
                 self.stopped_at = (self.epoch, done)
@@ -118,6 +128,8 @@ class Recorder(keras.callbacks.Callback):
             weights_seconds=round(weights_seconds, 3),
             images_per_second=round(self.steps * self.batch_size / max(train_seconds, 1e-9), 1),
         )
+        if self.steering.at_epoch_end(Place(self.epoch, self.steps)):
+            self.model.stop_training = True
 
     def _predict(self, images) -> np.ndarray:
         return self.model.predict(images, batch_size=VALIDATION_BATCH_SIZE, verbose=0)

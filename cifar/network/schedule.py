@@ -1,0 +1,137 @@
+"""The learning rate a training follows, which its owner may change while it runs.
+
+Keras 3 will not set the rate of an optimizer built with a schedule, and a schedule's own
+numbers are fixed once built. `SteerableRate` keeps the numbers a steered training changes in
+variables that the compiled training step reads: a scale (`--lr` rescales the whole schedule
+so that its value now is the rate asked for) and the step the schedule ends at (`--epochs`
+moves it). Unsteered, it gives the same rates as Keras' constant rate and `CosineDecay`.
+"""
+
+from __future__ import annotations
+
+import math
+
+import keras
+from keras import ops
+
+from cifar.config.settings import FIELDS
+from cifar.errors import ConfigError
+
+
+@keras.saving.register_keras_serializable(package="cifar")
+class SteerableRate(keras.optimizers.schedules.LearningRateSchedule):
+    """A constant rate, or a linear warm-up from a tenth of it then a cosine down to zero, times a scale.
+
+    Args:
+        rate: the rate asked for: the constant rate, or the warm-up's target.
+        warmup_steps: steps of the warm-up (a cosine schedule only).
+        total_steps: the step the cosine reaches zero at; 0 for a constant rate.
+        scale: what every rate is multiplied by (1 until someone changes the rate).
+    """
+
+    def __init__(self, rate: float, warmup_steps: int = 0, total_steps: int = 0, scale: float = 1.0) -> None:
+        self.rate, self.warmup_steps = float(rate), int(warmup_steps)
+        self.cosine = total_steps > 0  # fixed: the compiled step branches on it once
+        self._scale = keras.Variable(float(scale), dtype="float32", trainable=False, name="rate_scale")
+        self._total = keras.Variable(float(total_steps), dtype="float32", trainable=False, name="rate_total_steps")
+
+    @property
+    def total_steps(self) -> int:
+        return round(float(self._total.numpy()))
+
+    @property
+    def scale(self) -> float:
+        return float(self._scale.numpy())
+
+    def __call__(self, step):
+        scale = self._scale.value
+        if not self.cosine:
+            return ops.cast(self.rate, "float32") * scale
+        step = ops.cast(step, "float32")
+        warmup = float(max(self.warmup_steps, 0))
+        start = self.rate / 10
+        warming = start + (self.rate - start) * step / max(warmup, 1.0)
+        decay_steps = ops.maximum(self._total.value - warmup, 1.0)
+        done = ops.minimum(ops.maximum(step - warmup, 0.0), decay_steps) / decay_steps
+        decayed = self.rate * 0.5 * (1.0 + ops.cos(math.pi * done))
+        return ops.where(step < warmup, warming, decayed) * scale
+
+    def unscaled(self, step: int) -> float:
+        """The schedule's rate at `step` before scaling, in Python numbers."""
+        if not self.cosine:
+            return self.rate
+        if step < self.warmup_steps:
+            start = self.rate / 10
+            return start + (self.rate - start) * step / max(self.warmup_steps, 1)
+        decay_steps = max(self.total_steps - self.warmup_steps, 1)
+        done = min(max(step - self.warmup_steps, 0), decay_steps) / decay_steps
+        return self.rate * 0.5 * (1 + math.cos(math.pi * done))
+
+    def value_at(self, step: int) -> float:
+        """The rate the optimizer uses at `step`."""
+        return self.unscaled(step) * self.scale
+
+    def set_rate(self, rate: float, step: int) -> None:
+        """Scale the schedule so that its rate at `step` is `rate`; later steps follow, scaled.
+
+        Raises:
+            ValueError: the schedule has reached zero at `step`, so no scale can lift it.
+        """
+        base = self.unscaled(step)
+        if base <= 0:
+            raise ValueError("the cosine schedule has reached zero: there is no rate left to scale")
+        self._scale.assign(rate / base)
+
+    def set_total_steps(self, total_steps: int) -> None:
+        """End the cosine at `total_steps` instead (more or fewer epochs); a constant rate has no end."""
+        if self.cosine:
+            self._total.assign(float(max(total_steps, 1)))
+
+    def get_config(self) -> dict:
+        return {
+            "rate": self.rate,
+            "warmup_steps": self.warmup_steps,
+            "total_steps": self.total_steps,
+            "scale": self.scale,
+        }
+
+
+class OptimizerRate:
+    """A model's learning rate, as a steered training reads and changes it."""
+
+    def __init__(self, optimizer) -> None:
+        self.optimizer = optimizer
+        # Keras keeps an optimizer's schedule in `_learning_rate` and has no public way to reach it.
+        schedule = getattr(optimizer, "_learning_rate", None)
+        self.schedule = schedule if isinstance(schedule, SteerableRate) else None
+
+    def now(self) -> float:
+        """The rate of the next batch."""
+        if self.schedule is None:
+            return float(self.optimizer.learning_rate)
+        return self.schedule.value_at(int(self.optimizer.iterations.numpy()))
+
+    def set(self, rate: float) -> None:
+        """The rate from the next batch on; a schedule goes on from it, scaled.
+
+        Raises:
+            ConfigError: the rate is out of the field's range, or a cosine has reached zero.
+        """
+        FIELDS["learning_rate"].check(rate)
+        if self.schedule is None:  # a model saved before rates could be steered: a plain variable
+            self.optimizer.learning_rate = rate
+            return
+        try:
+            self.schedule.set_rate(rate, int(self.optimizer.iterations.numpy()))
+        except ValueError as error:
+            raise ConfigError(f"The rate cannot change now: {error}.") from error
+
+    def end_at(self, total_steps: int) -> None:
+        """A cosine now reaches zero at `total_steps`; a constant rate has no end to move."""
+        if self.schedule is not None:
+            self.schedule.set_total_steps(total_steps)
+
+
+def rate_of(model) -> OptimizerRate:
+    """The learning rate of a compiled model's optimizer."""
+    return OptimizerRate(model.optimizer)
