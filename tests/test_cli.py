@@ -50,7 +50,18 @@ def test_the_main_help_lists_every_command(capsys):
     assert exited.value.code == 0
     # A command's line starts four spaces in; its wrapped help, further.
     listed = [line.split()[0] for line in capsys.readouterr().out.splitlines() if re.match(r" {4}\S", line)]
-    assert listed == ["train", "launch", "evaluate", "predict", "explain", "runs", "stop", "control", "audit"]
+    assert listed == [
+        "train",
+        "launch",
+        "evaluate",
+        "predict",
+        "explain",
+        "runs",
+        "stop",
+        "control",
+        "experiment",
+        "audit",
+    ]
 
 
 def test_a_commands_error_is_printed_in_its_words_with_exit_code_2(monkeypatch, capsys):

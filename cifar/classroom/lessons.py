@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
-from cifar.config.fields import Bool, Field, PerBlock
+from cifar.config.fields import as_text
 from cifar.config.presets import PRESETS, changed_fields, preset
 from cifar.config.settings import FIELDS, ModelConfig, config_from_dict
 from cifar.errors import CifarError
@@ -71,7 +71,7 @@ def read_link(params: Mapping[str, str | Sequence[str]]) -> Lesson:
             problems.append(f"{key} in the link is not a setting, so it was left out. {_spelling_hint(key)}")
     values, refused = _fit_together(preset(name).to_dict(), parsed)
     problems += [
-        f"{key}={_text(FIELDS[key], parsed[key])} in the link was left out: {_sentence(why)}" for key, why in refused
+        f"{key}={as_text(FIELDS[key], parsed[key])} in the link was left out: {_sentence(why)}" for key, why in refused
     ]
     hidden, unknown = _hidden(params.get(HIDE_PARAM, ""))
     problems += [f"hide names {key}, which is not a setting; it was left out." for key in unknown]
@@ -128,20 +128,11 @@ def _hidden(raw: str | Sequence[str]) -> tuple[tuple[str, ...], list[str]]:
     return known, [name for name in names if name not in FIELDS]
 
 
-def _text(field: Field, value: Any) -> str:
-    """A value as a link writes it, which `field.parse` reads back."""
-    if isinstance(field, Bool):
-        return "true" if value else "false"
-    if isinstance(field, PerBlock):
-        return ",".join(str(number) for number in value)
-    return str(field.show(value))  # an OptionalInt's None as its word ("all")
-
-
 def lesson_link(config: ModelConfig, preset_name: str, hidden: Sequence[str] = (), page: str = "train") -> str:
     """The address (relative to the app) that opens the Train page on `config`: the preset,
     the fields that differ from it, and `hidden` as controls to hide."""
     params = {PRESET_PARAM: preset_name}
-    params.update({name: _text(FIELDS[name], getattr(config, name)) for name in changed_fields(config, preset_name)})
+    params.update({name: as_text(FIELDS[name], getattr(config, name)) for name in changed_fields(config, preset_name)})
     if hidden:
         params[HIDE_PARAM] = ",".join(name for name in FIELDS if name in set(hidden))
     return f"{page}?{urlencode(params, safe=',')}"

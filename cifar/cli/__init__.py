@@ -1,3 +1,3 @@
 """`python -m cifar`: parsing and printing only (main, with train, runs, study, explain and audit)."""
 
-__all__ = ["audit", "control", "explain", "main", "runs", "study", "train"]
+__all__ = ["audit", "control", "experiment", "explain", "main", "runs", "study", "train"]

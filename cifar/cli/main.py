@@ -7,6 +7,7 @@ import sys
 
 from cifar.cli.audit import add_audit_command, cmd_audit
 from cifar.cli.control import add_control_command, cmd_control
+from cifar.cli.experiment import add_experiment_command, cmd_experiment
 from cifar.cli.explain import add_explain_command, cmd_explain
 from cifar.cli.runs import add_runs_command, add_stop_command, cmd_runs, cmd_stop
 from cifar.cli.study import add_study_commands, cmd_evaluate, cmd_predict
@@ -29,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_runs_command(commands)
     add_stop_command(commands)
     add_control_command(commands)
+    add_experiment_command(commands)
     add_audit_command(commands)
     return parser
 
@@ -45,6 +47,7 @@ def main(argv: list[str] | None = None) -> int:
         "runs": cmd_runs,
         "stop": cmd_stop,
         "control": cmd_control,
+        "experiment": cmd_experiment,
         "audit": cmd_audit,
     }
     try:

@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from cifar.classroom import experiments
 from cifar.config.fields import Bool, Choice, Field
 from cifar.config.presets import PRESETS, preset
 from cifar.config.settings import CIFAR_TEST_IMAGES, CIFAR_TRAIN_IMAGES, FIELDS, ModelConfig, config_from_dict
@@ -15,11 +16,11 @@ from cifar.launch.backend import Backend
 from cifar.launch.estimate import check_feasible
 from cifar.runs.audit import record
 from cifar.runs.owner import administrator
-from cifar.runs.run import find_run
+from cifar.runs.run import Run, find_run
 from cifar.training import local_queue, process
 
 
-def _config_flags(parser: argparse.ArgumentParser) -> None:
+def config_flags(parser: argparse.ArgumentParser) -> None:
     """One flag per field of the config table, named after it, with its help and what it allows."""
     group = parser.add_argument_group("model and training (default: the preset's value)")
     for field in FIELDS.values():
@@ -88,6 +89,12 @@ def add_train_commands(commands) -> None:
         ),
     )
     _training_flags(launch)
+    launch.add_argument(
+        "--experiment",
+        metavar="NAME",
+        help="take the next cell of a class experiment (python -m cifar experiment new) and launch it; the "
+        "experiment fixes every setting",
+    )
 
 
 def _training_flags(parser: argparse.ArgumentParser) -> None:
@@ -113,7 +120,7 @@ def _training_flags(parser: argparse.ArgumentParser) -> None:
         help="your name, saved with the run; the queue takes turns between names (at most 40 characters). "
         "The command line acts as the server's administrator, in a class too",
     )
-    _config_flags(parser)
+    config_flags(parser)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -127,10 +134,16 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_launch(args: argparse.Namespace) -> int:
     chosen = backends.for_new_runs()
-    run = launcher.start(
-        _prepare(args, chosen), chosen, person=administrator(args.who), action="continue" if args.resume else "launch"
-    )
-    print(run.id, flush=True)
+    if args.experiment:
+        run = _launch_cell(args, chosen)
+    else:
+        run = launcher.start(
+            _prepare(args, chosen),
+            chosen,
+            person=administrator(args.who),
+            action="continue" if args.resume else "launch",
+        )
+        print(run.id, flush=True)
     place = next((job for job in launcher.live_jobs(args.runs_dir) if job.run.id == run.id), None)
     status = run.written_status()
     where = f" on the cluster at {status.cluster}" if status.cluster else ""
@@ -139,6 +152,21 @@ def cmd_launch(args: argparse.Namespace) -> int:
     else:
         print(f"launched{where}; follow it with: python -m cifar runs")
     return 0
+
+
+def _launch_cell(args: argparse.Namespace, backend: Backend) -> Run:
+    given = [name for name in FIELDS if getattr(args, name) is not None]
+    if args.preset or args.resume or given:
+        flags = ", ".join("--" + name.replace("_", "-") for name in [*(["preset"] if args.preset else []), *given])
+        raise ConfigError(
+            f"--experiment launches the experiment's own settings; {flags or '--resume'} cannot change them."
+        )
+    run, cell = experiments.launch_cell(
+        args.experiment, args.runs_dir, args.data, person=administrator(args.who), backend=backend
+    )
+    print(run.id, flush=True)
+    print(f"cell: {experiments.read_experiment(args.experiment, args.runs_dir).describe_cell(cell)}")
+    return run
 
 
 def _prepare(args: argparse.Namespace, backend: Backend) -> Path:

@@ -307,3 +307,14 @@ class PerBlock(Field):
     def per_block(self, value: tuple[int, ...], blocks: int) -> tuple[int, ...]:
         """One value for each of `blocks` blocks."""
         return value * blocks if len(value) == 1 else value
+
+
+def as_text(field: Field, value: Any) -> str:
+    """A value as a link or the command line writes it, which `field.parse` reads back."""
+    if isinstance(field, Bool):
+        return "true" if value else "false"
+    if isinstance(field, PerBlock):
+        return ",".join(str(number) for number in value)
+    if isinstance(field, Float) and isinstance(value, float):
+        return repr(int(value)) if value.is_integer() else repr(value)  # 0 for 0.0, and 0.0001 whole
+    return str(field.show(value))  # an OptionalInt's None as its word ("all")

@@ -77,6 +77,7 @@ def prepare_run(
     *,
     person: Person,
     backend: Backend | None = None,
+    cell: tuple[str, tuple[int, ...]] | None = None,
 ) -> Path:
     """Create a run directory holding the config and a queued status; return its path.
 
@@ -84,6 +85,7 @@ def prepare_run(
     A student's launch is held to the class's limits (cifar/launch/rules.py).
     `backend` is what will start it (default: where new trainings go); the command line's
     `train`, which trains in its own process, names this machine's.
+    `cell` is the class experiment and the cell the run trains, when it trains one.
     With `resume`, the new run continues that run: it starts with a copy of its model
     (weights and optimizer state), history and per-epoch predictions, and `config.epochs`
     is the epoch the new run ends at.
@@ -102,7 +104,7 @@ def prepare_run(
     # that launches pressed at once cannot all pass a count taken before any was made.
     with class_lock(root, "launch") if person.role == "student" else contextlib.nullcontext():
         _check_class_limits(person, config, root, "continue" if resume is not None else "launch")
-        return _write_new_run(config, root, name, data, resume, person, chosen)
+        return _write_new_run(config, root, name, data, resume, person, chosen, cell)
 
 
 def _write_new_run(
@@ -113,6 +115,7 @@ def _write_new_run(
     resume: Run | None,
     person: Person,
     chosen: Backend,
+    cell: tuple[str, tuple[int, ...]] | None = None,
 ) -> Path:
     path = _create_run_dir(root, name or "run")
     status = RunStatus(
@@ -127,6 +130,7 @@ def _write_new_run(
         **chosen.placement(path.name),
         epochs=config.epochs,
         data_path=str(Path(data).absolute()) if data else None,
+        **({"experiment": cell[0], "cell": tuple(cell[1])} if cell else {}),
     )
     try:
         with os_errors_as(RunError, f"Could not write the new run {path.name}", _WRITABLE):

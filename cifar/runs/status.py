@@ -62,6 +62,8 @@ class RunStatus:
     precision: str = ""  # the Keras dtype policy it trained in: float32, mixed_bfloat16 or mixed_float16
     notice: str | None = None  # what the training changed from what was asked, in words
     paused_since: str | None = None  # while its owner or a teacher has paused the training: since when
+    experiment: str = ""  # the class experiment it trains a cell of (cifar/classroom/experiments.py)
+    cell: tuple[int, ...] = ()  # which cell: the index of each varied setting's value
     paused_by: str = ""  # who paused it (a name), or "step" when it paused itself after one more epoch
 
     @property
@@ -97,6 +99,9 @@ def status_from_dict(values: Any) -> RunStatus:
         for key, value in values.items()
         if key in _DEFAULTS and (value is not None or _DEFAULTS[key] is None)
     }
+    cell = known.get("cell")
+    whole = isinstance(cell, list | tuple) and all(isinstance(i, int) and not isinstance(i, bool) for i in cell)
+    known["cell"] = tuple(cell) if whole else ()
     data = known.get("data")
     if isinstance(data, dict):
         info = {key: value for key, value in data.items() if key in _DATA_FIELDS}
@@ -117,6 +122,7 @@ def write_status(path: Path, status: RunStatus) -> None:
     values = dataclasses.asdict(status)
     if status.data is not None:
         values["data"]["class_names"] = list(status.data.class_names)
+    values["cell"] = list(status.cell)
     write_json_atomic(path, values)
 
 
