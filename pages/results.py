@@ -8,6 +8,7 @@ import streamlit as st
 from cifar.launch import launcher
 from cifar.network.build import how_tested
 from cifar.study import evaluate
+from cifar.study.changes import changes, changes_table, marks
 from cifar.study.charts import confusion_figure, history_figure, selected_cell
 from cifar.study.gallery import enlarge
 from pages.parts.results_flip import try_flip
@@ -38,9 +39,21 @@ where = (
 st.caption(f"Run **{run.id}** · {status.state} · {len(epochs)} of {status.epochs or '?'} epochs{continues}{where}")
 if status.notice:
     st.info(status.notice)
+changed = changes(run.events()[0])
 accuracy_column, loss_column = st.columns(2)
-accuracy_column.plotly_chart(history_figure(history, "accuracy", continued_after), key="accuracy_curve")
-loss_column.plotly_chart(history_figure(history, "loss", continued_after), key="loss_curve")
+for column, metric in ((accuracy_column, "accuracy"), (loss_column, "loss")):
+    figure = history_figure(history, metric, continued_after, marks(changed))
+    column.plotly_chart(figure, key=f"{metric}_curve")
+if changed:
+    st.caption(
+        "What was asked of the training while it ran, and what it did; dashed lines on the curves mark the changes."
+    )
+    st.dataframe(
+        changes_table(changed),
+        hide_index=True,
+        key="changes",
+        column_config={"time": st.column_config.DatetimeColumn(format="HH:mm:ss", help="In UTC")},
+    )
 
 epoch = epochs[-1]
 if len(epochs) > 1:

@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
+from cifar.study.changes import Mark
 from cifar.study.charts import CELL_TRACE_NAME, confusion_figure, history_figure, probability_figure, selected_cell
 
 HISTORY = {
@@ -80,3 +82,68 @@ def test_batch_figure_places_batches_on_an_epoch_axis():
     loss, accuracy = batch_figure(events).data
     assert list(loss.x) == [0.5, 2.0] and list(loss.y) == [2.0, 1.5]
     assert list(accuracy.y) == [0.2, 0.45] and accuracy.yaxis == "y2"
+
+
+# A pause at epoch 3, batch 50 of 100, and a new rate at the end of epoch 1: by hand, half an
+# epoch past the end of epoch 2, and exactly where epoch 1's point sits.
+MARKS = [Mark(2.5, "paused", "Ann: Paused."), Mark(1.0, "lr 0.0001")]
+
+
+def _marks_drawn(figure) -> list[tuple[float, str]]:
+    """(x, label) of each mark: a dashed line from the bottom of the plot to its top, labelled at x."""
+    lines = [(shape.x0, shape.x1, shape.y0, shape.y1, shape.yref, shape.line.dash) for shape in figure.layout.shapes]
+    assert all(x0 == x1 and (y0, y1, yref, dash) == (0, 1, "paper", "dash") for x0, x1, y0, y1, yref, dash in lines)
+    labels = [(note.x, note.text) for note in figure.layout.annotations]
+    assert [x0 for x0, *_ in lines] == [x for x, _ in labels]
+    return labels
+
+
+def test_history_figure_draws_each_mark_where_it_happened_between_the_epochs():
+    figure = history_figure(HISTORY, "accuracy", marks=MARKS)
+    assert _marks_drawn(figure) == [(2.5, "paused"), (1.0, "lr 0.0001")]
+    assert list(figure.data[0].x) == [1, 2, 3]  # each epoch's point where it ends: the pause lies between 2 and 3
+    paused = figure.layout.annotations[0]
+    assert paused.hovertext == "Ann: Paused." and figure.layout.annotations[1].hovertext is None
+    assert _marks_drawn(history_figure(HISTORY, "loss", marks=[(0.25, "resumed")])) == [(0.25, "resumed")]
+    assert not history_figure(HISTORY, "loss").layout.shapes
+
+
+def test_a_continued_runs_line_and_the_marks_are_both_drawn():
+    figure = history_figure(HISTORY, "loss", continued_after=2, marks=MARKS)
+    drawn = [(shape.x0, note.text) for shape, note in zip(figure.layout.shapes, figure.layout.annotations, strict=True)]
+    assert drawn == [(2, "continued"), (2.5, "paused"), (1.0, "lr 0.0001")]
+
+
+def test_batch_figure_draws_each_mark_on_the_batch_it_happened_after():
+    from cifar.study.charts import batch_figure
+
+    events = [{"epoch": 3, "batch": 50, "batches": 100, "loss": 1.0, "accuracy": 0.5}]
+    figure = batch_figure(events, marks=MARKS)
+    assert list(figure.data[0].x) == [2.5]  # the batch the pause came after
+    assert _marks_drawn(figure) == [(2.5, "paused"), (1.0, "lr 0.0001")]
+    assert not batch_figure(events).layout.shapes
+
+
+def test_marks_close_together_put_their_labels_at_different_heights():
+    figure = history_figure(HISTORY, "loss", marks=[(2.4, "paused"), (2.5, "lr 0.01"), (2.6, "resumed")])
+    heights = [note.y for note in figure.layout.annotations]
+    assert len(set(heights)) == 3 and all(0.5 < height <= 1 for height in heights)
+
+
+def test_the_axis_holds_the_curves_and_the_marks_and_labels_stay_inside_it():
+    # Plotly would widen the axis to fit each label: the range is set, and a label in its right
+    # half goes left of its line.
+    figure = history_figure(HISTORY, "accuracy", marks=MARKS)
+    assert list(figure.layout.xaxis.range) == [0.5, 3.5] and figure.layout.xaxis.autorange is False
+    assert [note.xanchor for note in figure.layout.annotations] == ["right", "left"]  # 2.5 and 1.0
+    early = history_figure({}, "loss", marks=[Mark(0.25, "paused")])
+    assert list(early.layout.xaxis.range) == [-0.25, 0.75]
+    assert history_figure(HISTORY, "loss").layout.xaxis.range is None  # no marks: plotly ranges it
+
+
+def test_the_batch_axis_starts_at_zero_and_ends_just_past_the_last_batch_or_mark():
+    from cifar.study.charts import batch_figure
+
+    events = [{"epoch": 3, "batch": 50, "batches": 100, "loss": 1.0, "accuracy": 0.5}]
+    assert list(batch_figure(events, marks=MARKS).layout.xaxis.range) == pytest.approx([0, 2.575])
+    assert list(batch_figure(events[:0], marks=[Mark(1.0, "paused")]).layout.xaxis.range) == [0, 1.05]

@@ -16,6 +16,7 @@ from __future__ import annotations
 import fcntl
 import json
 import math
+import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -29,9 +30,20 @@ from cifar.runs.status import now_iso
 # What a request may ask, and what its value must be: lr a rate, epochs a whole number.
 ACTIONS = ("pause", "resume", "lr", "epochs", "stop_after_epoch", "step")
 VALUE_ACTIONS = ("lr", "epochs")
+DEFAULT_PAUSE_MINUTES = 10.0
 KEPT_REQUESTS = 200  # older ones have been carried out long since; ids keep counting
 MAX_FILE_BYTES = 1_000_000  # a control file is a few kB; anything far larger is not ours
 _WRITABLE = "check that the runs folder is writable and the disk has room"
+
+
+def pause_limit_seconds() -> float:
+    """How long a training may stay paused before it stops, keeping its finished epochs:
+    CIFAR_PAUSE_MINUTES (default 10), in seconds."""
+    try:
+        minutes = float(os.environ.get("CIFAR_PAUSE_MINUTES", DEFAULT_PAUSE_MINUTES))
+    except ValueError:
+        minutes = DEFAULT_PAUSE_MINUTES
+    return max(minutes, 0.0) * 60 if math.isfinite(minutes) else DEFAULT_PAUSE_MINUTES * 60
 
 
 @dataclass(frozen=True)

@@ -52,7 +52,9 @@ class Progress:
         values["paused_seconds"] = status.paused_seconds
         if not all(key in values for key in ("epoch", "batch", "batches")):
             return None
-        values.setdefault("epochs", status.epochs or 1)
+        if status.epochs:  # the end its owner may have moved since this batch (cifar/launch/steer.py)
+            values["epochs"] = status.epochs
+        values.setdefault("epochs", 1)
         values.setdefault("start_epoch", status.start_epoch)
         return cls(**values)
 

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from cifar.study.changes import Mark
 from cifar.study.evaluate import row_shares
 
 TRAIN_COLOUR = "#2563eb"
@@ -19,15 +20,27 @@ VALIDATION_COLOUR = "#ea580c"
 # A click on a heatmap cell comes back empty in Streamlit (streamlit issue 8760); an
 # invisible marker over each cell is what the page's selection can report.
 CELL_TRACE_NAME = "cells"
+MARK_COLOUR = "#64748b"
+MARK_ROWS = 3  # labels of marks close together take turns at these heights, so they do not overlap
 
 
-def history_figure(history: dict[str, list[float]], metric: str, continued_after: int | None = None) -> go.Figure:
+def history_figure(
+    history: dict[str, list[float]],
+    metric: str,
+    continued_after: int | None = None,
+    marks: Sequence[Mark] = (),
+) -> go.Figure:
     """Train against validation per epoch for `metric` ("accuracy" or "loss"), as in the tutorial.
+
+    Epoch k's point is at x = k, where epoch k ends, so a mark at x = 2.5 (epoch 3, batch 50 of
+    100) falls halfway between the points of epochs 2 and 3.
 
     Args:
         history: a run's history: lists under "epoch", metric and "val_" + metric.
         metric: which pair of curves to draw.
         continued_after: for a continued run, the parent's last epoch: a dashed line marks it.
+        marks: where the course changed (cifar/study/changes.py), in epochs done: a dashed line
+            and a label each.
     """
     epochs = history.get("epoch", [])
     figure = go.Figure()
@@ -63,7 +76,52 @@ def history_figure(history: dict[str, list[float]], metric: str, continued_after
             annotation={"text": "continued", "font": {"size": 11, "color": "#64748b"}},
             annotation_position="top right",
         )
+    if marks:
+        shown = [*epochs, *(x for x, *_ in marks), *([continued_after] if continued_after else [])]
+        draw_marks(figure, marks, (min(shown) - 0.5, max(shown) + 0.5))  # half an epoch beyond either end
     return figure
+
+
+def draw_marks(figure: go.Figure, marks: Sequence[Mark], x_range: tuple[float, float]) -> None:
+    """A dashed vertical line at each mark's x, its label beside the line's top, its note on hover.
+
+    Plotly widens an axis it ranges itself until every label fits, which would squeeze the curves
+    into a part of the chart: the axis holds `x_range`, and a label in its right half goes on
+    the left of its line.
+
+    Args:
+        figure: a figure whose x axis counts epochs done.
+        marks: Mark records or plain (x, label) pairs.
+        x_range: the x axis's range, which holds the curves and every mark.
+    """
+    low, high = x_range
+    figure.update_xaxes(range=[low, high], autorange=False)
+    for index, (x, label, *note) in enumerate(marks):
+        leftwards = x > (low + high) / 2
+        figure.add_shape(
+            type="line",
+            x0=x,
+            x1=x,
+            xref="x",
+            y0=0,
+            y1=1,
+            yref="paper",
+            line={"dash": "dash", "color": MARK_COLOUR, "width": 1},
+        )
+        figure.add_annotation(
+            x=x,
+            y=1 - 0.1 * (index % MARK_ROWS),
+            xref="x",
+            yref="paper",
+            text=label,
+            hovertext=note[0] if note and note[0] else None,
+            showarrow=False,
+            xanchor="right" if leftwards else "left",
+            yanchor="top",
+            xshift=-2 if leftwards else 2,
+            font={"size": 10, "color": MARK_COLOUR},
+            bgcolor="rgba(255, 255, 255, 0.8)",
+        )
 
 
 # Runs told apart by colour in the overlays; a run past the tenth reuses a colour with dashes.
@@ -319,10 +377,12 @@ def class_counts_figure(
     return figure
 
 
-def batch_figure(batch_events: Sequence[dict]) -> go.Figure:
+def batch_figure(batch_events: Sequence[dict], marks: Sequence[Mark] = ()) -> go.Figure:
     """Live training curves: the running loss and accuracy of the current epoch, batch by batch.
 
     Keras reports the mean over the epoch so far, so each epoch's curve starts noisy and settles.
+    A batch is at x = epochs done when it ended (epoch 3, batch 50 of 100 at 2.5), as are
+    `marks`, where the course changed (cifar/study/changes.py).
     """
     x = [event["epoch"] - 1 + event["batch"] / event["batches"] for event in batch_events]
     figure = go.Figure()
@@ -353,4 +413,7 @@ def batch_figure(batch_events: Sequence[dict]) -> go.Figure:
         margin={"l": 40, "r": 40, "t": 10, "b": 40},
         height=300,
     )
+    if marks:
+        end = max([*x, *(mark_x for mark_x, *_ in marks)])
+        draw_marks(figure, marks, (0, end + max(0.03 * end, 0.05)))
     return figure

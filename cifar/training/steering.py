@@ -15,7 +15,6 @@ finished epochs, so that a forgotten pause does not hold the class's machine.
 
 from __future__ import annotations
 
-import math
 import os
 import time
 from collections.abc import Callable
@@ -25,22 +24,12 @@ from pathlib import Path
 from cifar.config.settings import MAX_EPOCHS
 from cifar.errors import ConfigError
 from cifar.network.schedule import OptimizerRate
-from cifar.runs.control import Request, read_requests
+from cifar.runs.control import Request, pause_limit_seconds, read_requests
 from cifar.runs.progress import epochs_kept
 from cifar.runs.status import now_iso
 from cifar.runs.writer import RunWriter
 
-DEFAULT_PAUSE_MINUTES = 10.0
 POLL_SECONDS = 0.2  # while paused: how soon a resume or a stop is seen
-
-
-def pause_limit_seconds() -> float:
-    """How long a training may stay paused: CIFAR_PAUSE_MINUTES (default 10), in seconds."""
-    try:
-        minutes = float(os.environ.get("CIFAR_PAUSE_MINUTES", DEFAULT_PAUSE_MINUTES))
-    except ValueError:
-        minutes = DEFAULT_PAUSE_MINUTES
-    return max(minutes, 0.0) * 60 if math.isfinite(minutes) else DEFAULT_PAUSE_MINUTES * 60
 
 
 def held_too_long(limit_seconds: float, finished: int) -> str:
