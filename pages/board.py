@@ -10,6 +10,7 @@ from cifar.launch.waits import live_places
 from cifar.runs.run import list_runs, runs_root
 from cifar.study.charts import parallel_figure
 from cifar.study.compare import ACCURACY_AXIS, axis, parallel_columns, run_row, runs_frame
+from pages.parts.experiment_view import experiments_section
 from pages.parts.teacher_keys import teacher_keys
 from pages.shared.common import use_app_navigation
 from pages.shared.signin import current_person
@@ -92,5 +93,6 @@ def board() -> None:
 
 
 board()
+experiments_section(person)
 if person.teacher:
     teacher_keys(person)

@@ -17,9 +17,12 @@ from cifar.network.build import augmentation_preview, describe
 from cifar.runs.owner import may_act
 from cifar.runs.progress import describe_duration, describe_progress
 from cifar.runs.run import open_run, runs_root
+from cifar.study.changes import changes, marks
 from cifar.study.charts import batch_figure, history_figure
 from cifar.study.compare import run_outcome
 from cifar.study.gallery import enlarge, samples_per_class, strip
+from pages.parts.experiment_cell import experiment_cell, experiment_name
+from pages.parts.steer_panel import pause_notice, run_controls
 from pages.parts.train_controls import config_from_widgets, continue_run, preset_picker
 from pages.parts.train_share import share_setup
 from pages.shared.common import RUN_PARAM, dataset, use_app_navigation
@@ -62,8 +65,12 @@ def augmentation_view(config: ModelConfig, data: Dataset) -> None:
 
 controls, summary = st.columns([1, 1], gap="medium")
 with controls:
-    preset_picker()
-    config = config_from_widgets()
+    if experiment_name():  # a class experiment's link: its cell, every setting fixed
+        experiment_cell(experiment_name(), person, data is not None)
+        config = None
+    else:
+        preset_picker()
+        config = config_from_widgets()
     if config is not None and data is not None:
         augmentation_view(config, data)
 
@@ -123,9 +130,10 @@ def live_view() -> None:
             f"Queued: number {job.queue_position} in line{wait}. It starts by itself when its turn comes: "
             "the queue takes turns between people's names."
         )
-    notice = run.written_status().notice  # what the training changed from what was asked
-    if notice:
-        st.info(notice)
+    written = run.written_status()
+    if written.notice:  # what the training changed from what was asked
+        st.info(written.notice)
+    pause_notice(run, may_act(person, written.owner))
     progress = run.progress()
     if progress:
         st.progress(progress.fraction, text=describe_progress(progress, detail=True).capitalize())
@@ -136,9 +144,10 @@ def live_view() -> None:
 
 def curves(run) -> None:
     live_curves, epoch_curves = st.columns(2)
-    batches = [event for event in run.events()[0] if event["type"] == "batch"]
-    live_curves.plotly_chart(batch_figure(batches), key="batch_curves")
-    epoch_curves.plotly_chart(history_figure(run.history(), "accuracy"), key="epoch_curves")
+    events = run.events()[0]
+    batches, changed = [event for event in events if event["type"] == "batch"], marks(changes(events))
+    live_curves.plotly_chart(batch_figure(batches, changed), key="batch_curves")
+    epoch_curves.plotly_chart(history_figure(run.history(), "accuracy", marks=changed), key="epoch_curves")
 
 
 def ended_view() -> None:
@@ -164,15 +173,6 @@ def ended_view() -> None:
 live_view()
 # Outside the fragment: a button redrawn every second can lose a click that lands mid-redraw.
 current = watched_job()
-if (
-    current is not None
-    and may_act(person, current.run.written_status().owner)
-    and st.button("Stop training", key="stop_training", help="Stops after the current batch; finished epochs are kept.")
-):
-    try:
-        launcher.stop(current.run, person=person)
-    except CifarError as error:
-        st.error(f"Could not stop {current.run.id}: {error}")
-    else:
-        st.toast(f"Stopping {current.run.id} after its current batch.")
+if current is not None and may_act(person, current.run.written_status().owner):
+    run_controls(current, person)
 st.caption("A training keeps going if you leave this page, reload it or close the tab.")

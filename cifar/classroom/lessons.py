@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
+from cifar.classroom.experiments import EXPERIMENT_PARAM
 from cifar.config.fields import as_text
 from cifar.config.presets import PRESETS, changed_fields, preset
 from cifar.config.settings import FIELDS, ModelConfig, config_from_dict
@@ -22,7 +23,7 @@ from cifar.errors import CifarError
 WHO_PARAM, PRESET_PARAM, HIDE_PARAM = "who", "preset", "hide"
 DEFAULT_PRESET = "tutorial"
 # Parameters other parts of the app keep in the address; a link may carry them.
-APP_PARAMS = ("run", WHO_PARAM, "image")
+APP_PARAMS = ("run", WHO_PARAM, "image", EXPERIMENT_PARAM)
 
 
 @dataclass(frozen=True)

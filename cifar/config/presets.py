@@ -147,3 +147,8 @@ def nearest_preset(config: ModelConfig) -> tuple[str, list[str]]:
     and those fields."""
     name = min(PRESETS, key=lambda candidate: len(changed_fields(config, candidate)))
     return name, changed_fields(config, name)
+
+
+# What the Class page's form for a new class experiment offers first: each varied setting with
+# its values written as on the command line (cifar/classroom/experiments.py).
+EXAMPLE_GRID = (("dropout", "0/0.25/0.5"), ("filters", "16,32/32,64"))
