@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import io
+import os
 import shutil
+from datetime import UTC, datetime, timedelta
 
 import pandas as pd
+import pytest
 from test_charts import HISTORY
 
 from cifar.runs.run import open_run
+from cifar.runs.status import write_status
 from cifar.study.charts import history_figure, overlay_figure, parallel_figure
 from cifar.study.compare import (
     ACCURACY_AXIS,
@@ -17,6 +21,7 @@ from cifar.study.compare import (
     history_csv,
     parallel_columns,
     run_row,
+    run_summary,
     runs_frame,
 )
 
@@ -100,3 +105,13 @@ def test_history_figure_marks_where_a_run_was_continued():
     figure = history_figure(HISTORY, "accuracy", continued_after=2)
     assert figure.layout.shapes[0].x0 == 2 and figure.layout.annotations[0].text == "continued"
     assert not history_figure(HISTORY, "accuracy").layout.shapes
+
+
+def test_a_paused_run_says_so_in_its_row(finished_run, runs_dir):
+    shutil.copytree(finished_run.path, runs_dir / finished_run.id)
+    run = open_run(finished_run.id, runs_dir)
+    since = (datetime.now(UTC) - timedelta(seconds=75)).isoformat()
+    write_status(run.files.status, run.written_status().replace(state="running", pid=os.getpid(), pid_start=None,
+                                                                paused_since=since))  # fmt: skip
+    assert run_summary(run)["paused_seconds"] == pytest.approx(75, abs=5)
+    assert run_row(run)["state"] == "paused"

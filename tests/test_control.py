@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from cifar.runs.control import KEPT_REQUESTS, add_request, read_requests
+from cifar.runs.control import KEPT_REQUESTS, add_request, rate_text, read_requests
 
 
 def test_requests_are_read_back_as_written_with_ids_counting_up(tmp_path):
@@ -64,3 +64,13 @@ def test_a_missing_file_holds_no_requests_and_a_huge_one_is_not_read(tmp_path):
     (tmp_path / "control.json").write_bytes(b" " * 2_000_000)
     requests, problems = read_requests(tmp_path / "control.json")
     assert requests == [] and "is not one this app wrote" in problems[0]
+
+
+def test_a_rate_reads_as_a_decimal_with_three_significant_digits():
+    assert [rate_text(rate) for rate in (0.001, 5e-5, 0.00123456, 1.0, 0.3)] == [
+        "0.001",
+        "0.00005",
+        "0.00123",
+        "1",
+        "0.3",
+    ]

@@ -59,12 +59,18 @@ class Request:
     def describe(self) -> str:
         """'pause', 'learning rate 0.0001', 'end at epoch 12', ... in words."""
         if self.action == "lr":
-            return f"learning rate {self.value:g}"
+            return f"learning rate {rate_text(self.value or 0)}"
         if self.action == "epochs":
             return f"end at epoch {int(self.value or 0)}"
         return {"stop_after_epoch": "stop after this epoch", "step": "train one more epoch, then pause"}.get(
             self.action, self.action
         )
+
+
+def rate_text(rate: float) -> str:
+    """A learning rate as a student reads it: 0.00005, not 5e-05; three significant digits."""
+    text = f"{float(f'{rate:.3g}'):.12f}".rstrip("0").rstrip(".")
+    return text or "0"
 
 
 def request_problem(raw: Any, after: int) -> str | None:

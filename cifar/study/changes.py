@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 
 import pandas as pd
 
-from cifar.runs.control import VALUE_ACTIONS, Request
+from cifar.runs.control import VALUE_ACTIONS, Request, rate_text
 
 # The outcome of a request the training carried out; "refused", "ignored" and "ended" change no course.
 DONE = "done"
@@ -139,7 +139,7 @@ def changes_table(found: Sequence[Change]) -> pd.DataFrame:
 
 def _label(change: Change) -> str:
     if change.action == "lr":
-        return f"lr {change.value:g}"
+        return f"lr {rate_text(change.value)}"
     if change.action == "epochs":
         return f"ends at {int(change.value or 0)}"
     if change.action == "stop_after_epoch":

@@ -42,6 +42,7 @@ def run_summary(run: Run) -> dict[str, Any]:
         "best_accuracy": max(val) if val else None,
         "seconds": sum(history.get("seconds") or []) or None,
         "created": status.created,
+        "paused_seconds": None if status.paused_seconds is None else round(status.paused_seconds),
     }
 
 
@@ -72,7 +73,7 @@ def run_row(run: Run) -> dict[str, Any]:
     row: dict[str, Any] = {
         "run": run.id,
         "name": summary["name"],
-        "state": summary["state"],
+        "state": summary["state"] if summary["paused_seconds"] is None else "paused",
         "epochs done": summary["epoch"],
         "test accuracy": summary["final_accuracy"],
         "best accuracy": summary["best_accuracy"],

@@ -24,7 +24,7 @@ from pathlib import Path
 from cifar.config.settings import MAX_EPOCHS
 from cifar.errors import ConfigError
 from cifar.network.schedule import OptimizerRate
-from cifar.runs.control import Request, pause_limit_seconds, read_requests
+from cifar.runs.control import Request, pause_limit_seconds, rate_text, read_requests
 from cifar.runs.progress import epochs_kept
 from cifar.runs.status import now_iso
 from cifar.runs.writer import RunWriter
@@ -191,7 +191,7 @@ def _stop_after_epoch(steering: Steering, request: Request, place: Place) -> str
 def _lr(steering: Steering, request: Request, place: Place) -> str:
     previous = steering.rate.now()
     steering.rate.set(float(request.value or 0))
-    return f"Learning rate {previous:.3g} → {request.value:.3g} from the next batch."
+    return f"Learning rate {rate_text(previous)} → {rate_text(request.value or 0)} from the next batch."
 
 
 def _epochs(steering: Steering, request: Request, place: Place) -> str:
