@@ -178,3 +178,41 @@ def test_the_answer_lists_every_cell_and_the_setting_that_mattered(runs_dir, fak
     assert [each["setting"] for each in found["importances"]] == ["dropout", "filters"]
     assert found["importances"][0]["best_value"] == "0.25"
     assert "dropout" in found["in_words"] and "0.25 was best" in found["in_words"]
+
+
+def test_a_cell_s_runs_never_share_a_seed_when_one_of_them_is_deleted(runs_dir, fake_backend):
+    experiment = _grid(runs_dir)
+    runs = [launch_cell(experiment.name, runs_dir, person=student, backend=fake_backend) for student in STUDENTS]
+    first = next(run for run, cell in runs if cell == (0, 0))
+    second = runs[6][0]  # the cell's second seed
+    fake_backend.states[first.id] = "finished"
+    launcher.delete(first, person=TEACHER)
+    third, cell = launch_cell(experiment.name, runs_dir, person=administrator("Zed"), backend=fake_backend)
+    assert cell == (0, 0) and third.config().seed != second.config().seed
+
+
+def test_a_run_stopped_before_its_first_epoch_gives_its_cell_back(runs_dir, fake_backend):
+    experiment = _grid(runs_dir)
+    run, cell = launch_cell(experiment.name, runs_dir, person=STUDENTS[0], backend=fake_backend)
+    fake_backend.states[run.id] = "stopped"
+    assert next_cell(experiment, runs_dir) == (cell, 0)
+    write_json_atomic(run.files.history, {"epoch": [1], "val_accuracy": [0.3]})
+    assert next_cell(experiment, runs_dir) != (cell, 0)
+
+
+@pytest.mark.parametrize(
+    "vary",
+    [
+        [{"setting": "dropout", "values": [0.0, 0.5]}, {"setting": "epochs", "values": [1, 2]},
+         {"setting": "batch_size", "values": [8, 16]}, {"setting": "dense_units", "values": [8, 16]}],
+        [{"setting": "dropout", "values": [0.0, 7.5]}],
+        [{"setting": "dropout", "values": [0.5, 0.5]}],
+        [{"setting": "epochs", "values": list(range(1, 41))}],
+    ],
+)  # fmt: skip
+def test_an_experiment_file_damaged_by_hand_is_refused_in_words(runs_dir, vary):
+    experiment = _grid(runs_dir)
+    values = experiment.to_json() | {"vary": vary}
+    write_json_atomic(runs_dir / ".class" / "experiments" / "drop-filters.json", values)
+    with pytest.raises(RunError, match="The experiment drop-filters is damaged"):
+        read_experiment("drop-filters", runs_dir)

@@ -69,3 +69,12 @@ def test_a_rate_out_of_the_fields_range_is_refused(rate):
     with pytest.raises(ConfigError, match="learning_rate must be above 0 and at most 10"):
         OptimizerRate(optimizer).set(rate)
     assert OptimizerRate(optimizer).now() == pytest.approx(0.001)
+
+
+def test_a_rate_asked_during_the_warm_up_is_not_passed_later():
+    """The warm-up ends where the rate was asked: the cosine starts from it and only falls."""
+    ours = SteerableRate(0.004, warmup_steps=100, total_steps=1000)
+    ours.set_rate(0.001, 10)
+    assert float(ours(10)) == pytest.approx(0.001, rel=1e-6)
+    later = [float(ours(step)) for step in range(10, 1000, 7)]
+    assert max(later) <= 0.001 * (1 + 1e-6) and later == sorted(later, reverse=True)

@@ -82,8 +82,9 @@ def test_epochs_before_the_one_under_way_or_past_the_limit_are_refused(runs_dir,
     for epochs in (1, 2, 501):
         with pytest.raises(ConfigError, match="at epoch 3: it can end at epoch 3 at the earliest and 500"):
             steer(run, "epochs", epochs, person=ANN)
-    with pytest.raises(ConfigError, match="whole number"):
-        steer(run, "epochs", 4.5, person=ANN)
+    for epochs in (4.5, float("inf"), float("nan"), "12", None):
+        with pytest.raises(ConfigError, match="whole number"):
+            steer(run, "epochs", epochs, person=ANN)
     assert steer(run, "epochs", 3, person=ANN).value == 3
 
 
@@ -117,3 +118,13 @@ def test_requests_made_at_once_all_land_in_order(runs_dir, fake_backend):
     assert not problems and len(requests) == 12
     assert sorted(request.value for request in requests) == pytest.approx([0.001 * (i + 1) for i in range(12)])
     assert [request.id for request in requests] == sorted({request.id for request in requests})
+
+
+def test_a_student_s_experiment_run_keeps_its_rate_and_epochs_but_may_pause(runs_dir, fake_backend):
+    run = _run(runs_dir, fake_backend, experiment="drop", cell=(0, 1))
+    for action, value in (("lr", 0.0001), ("epochs", 9)):
+        with pytest.raises(NotAllowed, match="trains a cell of the class experiment drop"):
+            steer(run, action, value, person=ANN)
+    steer(run, "pause", person=ANN)
+    steer(run, "lr", 0.0001, person=TEACHER)
+    assert [request.action for request in read_requests(run.files.control)[0]] == ["pause", "lr"]

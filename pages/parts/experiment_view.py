@@ -9,6 +9,7 @@ from cifar.classroom.experiments import (
     EXPERIMENT_PARAM,
     MAX_CELLS,
     NOT_VARIED,
+    Answer,
     answer,
     describe_grid,
     list_experiments,
@@ -21,6 +22,7 @@ from cifar.config.presets import EXAMPLE_GRID, PRESETS
 from cifar.config.settings import FIELDS
 from cifar.errors import CifarError
 from cifar.runs.owner import Person
+from cifar.runs.run import runs_root
 from cifar.study.grid import cell_name, curves_figure, experiment_table, grid_figure
 
 REFRESH_SECONDS = 5
@@ -74,10 +76,17 @@ def new_experiment_form(person: Person) -> None:
                 st.success(f"Made {experiment.name}: {describe_grid(experiment)}. Share its link below.")
 
 
+@st.cache_data(ttl=REFRESH_SECONDS, max_entries=32, show_spinner=False)
+def shared_answer(name: str, runs: str) -> Answer:
+    """The experiment's answer, worked out once every few seconds for everyone who looks: its
+    importance fits many small forests (cifar/study/grid.py)."""
+    return answer(read_experiment(name, runs), runs)
+
+
 @st.fragment(run_every=REFRESH_SECONDS)
 def experiment_answer(name: str) -> None:
     try:
-        found = answer(read_experiment(name))
+        found = shared_answer(name, str(runs_root()))
     except CifarError as error:
         st.error(str(error))
         return
