@@ -97,7 +97,8 @@ def test_the_file_is_plain_json_with_every_field_and_class_names_as_a_list(tmp_p
         "state", "name", "who", "owner", "created", "created_unix", "queue_key", "queue_turn", "backend", "cluster",
         "job_id", "host", "epoch", "epochs", "data_path", "pid", "pid_start", "started", "ended", "message", "error",
         "data",
-        "resumed_from", "start_epoch", "machine", "precision", "notice",
+        "resumed_from", "start_epoch", "machine", "precision", "notice", "paused_since", "paused_by", "experiment",
+        "cell",
     ]  # fmt: skip
     assert os.listdir(tmp_path) == ["status.json"]
 

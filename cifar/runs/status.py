@@ -62,9 +62,9 @@ class RunStatus:
     precision: str = ""  # the Keras dtype policy it trained in: float32, mixed_bfloat16 or mixed_float16
     notice: str | None = None  # what the training changed from what was asked, in words
     paused_since: str | None = None  # while its owner or a teacher has paused the training: since when
+    paused_by: str = ""  # who paused it (a name), or "step" when it paused itself after one more epoch
     experiment: str = ""  # the class experiment it trains a cell of (cifar/classroom/experiments.py)
     cell: tuple[int, ...] = ()  # which cell: the index of each varied setting's value
-    paused_by: str = ""  # who paused it (a name), or "step" when it paused itself after one more epoch
 
     @property
     def paused_seconds(self) -> float | None:

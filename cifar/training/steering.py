@@ -95,7 +95,9 @@ class Steering:
             self._read(place)
             waited += time.monotonic() - started
             if self.paused and time.monotonic() - self.paused_at > self.pause_limit:
-                self._end_pause_held_too_long(place)
+                finished = place.epoch - (place.batch < self.steps)
+                self.ended = held_too_long(self.pause_limit, finished, continuable=not self.rate.schedule_ends)
+                self._event(Request(0, "pause"), place, "ended", self.ended)
         return waited
 
     def at_epoch_end(self, place: Place) -> bool:
@@ -150,11 +152,6 @@ class Steering:
         self.paused_at = None
         self.writer.set_status(paused_since=None, paused_by="")
         return "Resumed."
-
-    def _end_pause_held_too_long(self, place: Place) -> None:
-        finished = place.epoch - (place.batch < self.steps)
-        self.ended = held_too_long(self.pause_limit, finished, continuable=not self.rate.schedule_ends)
-        self._event(Request(0, "pause"), place, "ended", self.ended)
 
     def _event(self, request: Request, place: Place, outcome: str, detail: str) -> None:
         fields = {"id": request.id, "action": request.action, "who": request.who}
