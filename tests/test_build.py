@@ -183,7 +183,10 @@ def test_training_steps_count_a_short_last_batch():
     config = ModelConfig(batch_size=100, epochs=3)
     assert training_steps(config, 1001) == 11 * 3
     assert training_steps(config, 1000) == 10 * 3
-    assert build.learning_rate(config) == 0.001  # constant: a plain number, no schedule
+    constant = build.learning_rate(config)  # a rate steering can rescale, and no schedule's end
+    assert not constant.cosine and float(constant(10_000)) == pytest.approx(0.001)
+    cosine = build.learning_rate(config.replace(lr_schedule="cosine"), 1001)
+    assert (cosine.warmup_steps, cosine.total_steps) == (int(33 * 0.1), 33)
 
 
 def test_only_a_scheduled_run_refuses_to_continue_and_says_why():
