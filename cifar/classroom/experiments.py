@@ -329,15 +329,21 @@ def runs_of(experiment: Experiment, runs_dir: str | os.PathLike | None = None) -
 
 def next_cell(experiment: Experiment, runs_dir: str | os.PathLike | None = None) -> tuple[Cell, int]:
     """The cell the next person trains: the first of those with the fewest runs; and how many it has."""
-    taken = runs_of(experiment, runs_dir)
+    cell, runs = _next(runs_of(experiment, runs_dir))
+    return cell, len(runs)
+
+
+def next_launch(experiment: Experiment, runs_dir: str | os.PathLike | None = None) -> tuple[Cell, int, int]:
+    """The next cell, how many runs it has, and the seed offset its next run takes: the smallest
+    none of its runs has (a cell's runs never share a seed, a deleted one's too)."""
+    cell, runs = _next(runs_of(experiment, runs_dir))
+    used = {run.config().seed - experiment.base.seed for run in runs}
+    return cell, len(runs), min(set(range(len(used) + 1)) - used)
+
+
+def _next(taken: dict[Cell, list[Run]]) -> tuple[Cell, list[Run]]:
     cell = min(taken, key=lambda each: (len(taken[each]), each))
-    return cell, len(taken[cell])
-
-
-def seed_offset(experiment: Experiment, cell: Cell, runs_dir: str | os.PathLike | None = None) -> int:
-    """What the next run of `cell` adds to the base's seed: the smallest offset none of its runs has."""
-    used = {run.config().seed - experiment.base.seed for run in runs_of(experiment, runs_dir)[cell]}
-    return min(set(range(len(used) + 1)) - used)
+    return cell, taken[cell]
 
 
 def launch_cell(
@@ -363,9 +369,9 @@ def launch_cell(
     launcher.end_overdue_stops(root)
     with class_lock(root, "experiment"):
         experiment = read_experiment(name, root)
-        cell, _ = next_cell(experiment, root)
+        cell, _, offset = next_launch(experiment, root)
         path = launcher.prepare_run(
-            experiment.config(cell, seed_offset=seed_offset(experiment, cell, root)),
+            experiment.config(cell, seed_offset=offset),
             root,
             f"{experiment.name}-{'-'.join(map(str, cell))}",
             data,

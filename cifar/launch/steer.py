@@ -72,7 +72,7 @@ def _current_epoch(run: Run, shown: RunStatus) -> int:
 def _checked_value(run: Run, shown: RunStatus, action: str, value: Any) -> float | None:
     if action == "lr":
         field = FIELDS["learning_rate"]
-        number = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+        number = _finite(value)
         try:
             field.check(float(value) if number else value)
         except ConfigError:
@@ -81,8 +81,7 @@ def _checked_value(run: Run, shown: RunStatus, action: str, value: Any) -> float
             raise ConfigError(f"a learning rate must be {field.allowed()} (the tutorial uses 0.001); got {value!r}")
         return float(value)
     if action == "epochs":
-        number = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-        if not number or value != int(value):
+        if not _finite(value) or value != int(value):
             raise ConfigError(f"epochs must be a whole number; got {value!r}")
         epoch = _current_epoch(run, shown)
         if not epoch <= value <= MAX_EPOCHS:
@@ -92,6 +91,10 @@ def _checked_value(run: Run, shown: RunStatus, action: str, value: Any) -> float
             )
         return int(value)
     return None
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _check_class_epochs(run: Run, shown: RunStatus, action: str, value: float | None, person: Person) -> None:

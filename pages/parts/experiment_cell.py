@@ -9,9 +9,8 @@ from cifar.classroom.experiments import (
     EXPERIMENT_PARAM,
     describe_grid,
     launch_cell,
-    next_cell,
+    next_launch,
     read_experiment,
-    seed_offset,
 )
 from cifar.config.fields import as_text
 from cifar.config.settings import FIELDS
@@ -32,7 +31,7 @@ def experiment_cell(name: str, person: Person, data_ready: bool) -> None:
     except CifarError as error:
         st.error(f"{error} Ask your teacher for the experiment's link again.")
         return
-    cell, earlier = next_cell(experiment)
+    cell, earlier, offset = next_launch(experiment)
     st.subheader(f"Class experiment: {experiment.name}")
     if experiment.note:
         st.markdown(f"*{experiment.note}*")
@@ -47,7 +46,7 @@ def experiment_cell(name: str, person: Person, data_ready: bool) -> None:
         "another seed"
     )
     st.info(f"Your cell: **{experiment.describe_cell(cell)}** ({why}).")
-    config = experiment.config(cell, seed_offset=seed_offset(experiment, cell))
+    config = experiment.config(cell, seed_offset=offset)
     shown = {FIELDS[name].label: as_text(FIELDS[name], getattr(config, name)) for name in FIELDS}
     st.dataframe(
         [{"setting": label, "value": value} for label, value in shown.items()],
