@@ -35,18 +35,41 @@ def open_epoch(run: Run, epoch: int | None = None):
         RunError: no finished epoch, an epoch whose weights were not kept, or a file that
             does not load; the message says which and what there is.
     """
+    epoch = kept_epoch(run, epoch)
+    if epoch not in run.weight_epochs():
+        model = run.load_model()
+        check_image_size(model, f"Run {run.id}'s network")
+        return model
+
+    model = build_model(run.config())
+    load_weights(model, run.files.weights_file(epoch), f"Run {run.id}'s weights of epoch {epoch}")
+    return model
+
+
+def check_image_size(model, what: str) -> None:
+    """Raise `RunError` unless `model` (named `what` in the message) takes 32×32 colour images."""
+    shape = tuple(model.input.shape[1:])
+    if shape != IMAGE_SHAPE:
+        size = "×".join(str(side) for side in shape)
+        raise RunError(
+            f"{what} takes images of {size}, not the 32×32×3 of CIFAR-10, so it cannot be shown or attacked "
+            "with these images. Choose a run trained here."
+        )
+
+
+def kept_epoch(run: Run, epoch: int | None = None) -> int:
+    """`epoch`, or the run's last kept one, checked without opening the network.
+
+    Raises:
+        RunError: no finished epoch, or an epoch whose network was not kept.
+    """
     epochs = run.inside_epochs()
     if not epochs:
         raise RunError(f"Run {run.id} has no finished epoch yet: its network appears after the first one.")
     epoch = epochs[-1] if epoch is None else epoch
     if epoch not in epochs:
         raise RunError(f"Run {run.id} kept its network for epochs {_listed(epochs)}, not for epoch {epoch}.")
-    if epoch not in run.weight_epochs():
-        return run.load_model()
-
-    model = build_model(run.config())
-    load_weights(model, run.files.weights_file(epoch), f"Run {run.id}'s weights of epoch {epoch}")
-    return model
+    return epoch
 
 
 def _listed(epochs: list[int]) -> str:
@@ -89,7 +112,7 @@ class Inspector:
         import keras
 
         self.model = model
-        self.maps = _map_layers(model)  # (name, kind) in order
+        self.maps = map_layers(model)  # (name, kind) in order
         self.cam_layers = [name for name, kind in self.maps if kind == "conv"]
         if not self.cam_layers:
             raise CifarError("This model has no convolution layer to look inside.")
@@ -172,7 +195,7 @@ def _batch(images: np.ndarray) -> np.ndarray:
     return images[None] if images.ndim == 3 else images
 
 
-def _map_layers(model) -> list[tuple[str, str]]:
+def map_layers(model) -> list[tuple[str, str]]:
     """The layers whose maps are worth showing: each convolution's activation (its ReLU when a
     BatchNorm comes between) and each pooling."""
     found: list[tuple[str, str]] = []
