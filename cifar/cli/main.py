@@ -1,12 +1,14 @@
-"""`python -m cifar`: train, evaluate, predict, explain, list and stop runs from a terminal."""
+"""`python -m cifar`: train, evaluate, predict, explain, map, attack, list and stop runs from a terminal."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
+from cifar.cli.attack import add_attack_command, cmd_attack
 from cifar.cli.audit import add_audit_command, cmd_audit
 from cifar.cli.control import add_control_command, cmd_control
+from cifar.cli.embed import add_embed_command, cmd_embed
 from cifar.cli.experiment import add_experiment_command, cmd_experiment
 from cifar.cli.explain import add_explain_command, cmd_explain
 from cifar.cli.runs import add_runs_command, add_stop_command, cmd_runs, cmd_stop
@@ -27,6 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_train_commands(commands)
     add_study_commands(commands)
     add_explain_command(commands)
+    add_embed_command(commands)
+    add_attack_command(commands)
     add_runs_command(commands)
     add_stop_command(commands)
     add_control_command(commands)
@@ -44,6 +48,8 @@ def main(argv: list[str] | None = None) -> int:
         "evaluate": cmd_evaluate,
         "predict": cmd_predict,
         "explain": cmd_explain,
+        "embed": cmd_embed,
+        "attack": cmd_attack,
         "runs": cmd_runs,
         "stop": cmd_stop,
         "control": cmd_control,

@@ -95,11 +95,22 @@ def _flip_test(run, epoch: int) -> dict[str, float]:
         raise RunError(f"Run {run.id} has no model file ({run.files.model.name}) to test with a flip.")
     if epoch != run.prediction_epochs()[-1]:
         raise RunError(f"--flip tests the model of the last epoch only; leave out --epoch {epoch}.")
+    x_test, y_test = tested_images(run)
+    plain, flipped = flip_accuracies(run.load_model(), x_test, y_test)
+    return {"accuracy": plain, "with_flip": flipped}
+
+
+def tested_images(run) -> tuple:
+    """The test images (uint8) and labels `run` was tested on.
+
+    Raises:
+        DataError: the data cannot be loaded.
+        RunError: the data found is not the data the run was tested on.
+    """
     data = load_dataset(run.written_status().data_path)
     if not tested_on(run, data.y_test):
         raise RunError(f"Run {run.id} was tested on other data than {data.source}: point CIFAR10_DIR at its data.")
-    plain, flipped = flip_accuracies(run.load_model(), data.x_test, data.y_test)
-    return {"accuracy": plain, "with_flip": flipped}
+    return data.x_test, data.y_test
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
