@@ -29,6 +29,8 @@ def run() -> None:
             st.Page("pages/runs.py", title="Runs", icon=":material/table_rows:"),
             st.Page("pages/board.py", title="Class", icon=":material/groups:"),
             st.Page("pages/inside.py", title="Inside", icon=":material/layers:"),
+            st.Page("pages/map.py", title="Map", icon=":material/scatter_plot:"),
+            st.Page("pages/attack.py", title="Fool it", icon=":material/bug_report:"),
         ],
         position="hidden" if needs_sign_in() else "sidebar",  # a class shows nothing before sign-in
     )

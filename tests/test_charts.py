@@ -4,7 +4,17 @@ import numpy as np
 import pytest
 
 from cifar.study.changes import Mark
-from cifar.study.charts import CELL_TRACE_NAME, confusion_figure, history_figure, probability_figure, selected_cell
+from cifar.study.charts import (
+    CELL_TRACE_NAME,
+    MISTAKE_SYMBOL,
+    chosen_point,
+    confusion_figure,
+    feature_map_figure,
+    history_figure,
+    probability_figure,
+    robustness_figure,
+    selected_cell,
+)
 
 HISTORY = {
     "epoch": [1, 2, 3],
@@ -147,3 +157,29 @@ def test_the_batch_axis_starts_at_zero_and_ends_just_past_the_last_batch_or_mark
     events = [{"epoch": 3, "batch": 50, "batches": 100, "loss": 1.0, "accuracy": 0.5}]
     assert list(batch_figure(events, marks=MARKS).layout.xaxis.range) == pytest.approx([0, 2.575])
     assert list(batch_figure(events[:0], marks=[Mark(1.0, "paused")]).layout.xaxis.range) == [0, 1.05]
+
+
+def test_the_feature_map_colours_by_class_crosses_the_mistakes_and_reports_positions():
+    points = np.arange(12, dtype=np.float32).reshape(6, 2)
+    labels, predicted = np.array([0, 0, 1, 1, 2, 2]), np.array([0, 1, 1, 1, 0, 2])
+    figure = feature_map_figure(points, labels, predicted, np.array([5, 9, 13, 17, 21, 25]), ["a", "b", "c"], chosen=3)
+    shown = {
+        (trace.name, trace.marker.symbol): list(trace.customdata)
+        for trace in figure.data
+        if trace.customdata is not None and len(trace.x)
+    }
+    assert shown[("a", "circle")] == [0] and shown[("a", MISTAKE_SYMBOL)] == [1]
+    assert shown[("c", MISTAKE_SYMBOL)] == [4] and ("b", MISTAKE_SYMBOL) not in shown
+    assert [trace.name for trace in figure.data if trace.showlegend is not False] == ["a", "b", "c"]  # one entry each
+    crossed = next(trace for trace in figure.data if trace.name == "a" and trace.marker.symbol == MISTAKE_SYMBOL)
+    assert crossed.text == ("#9: a, taken for b",)
+    ring = figure.data[-1]
+    assert (ring.x[0], ring.y[0]) == (6.0, 7.0)  # the chosen point, position 3
+    assert chosen_point([{"customdata": [4]}]) == 4 and chosen_point([{"customdata": 2}]) == 2
+    assert chosen_point([{"x": 1}]) is None and chosen_point([]) is None
+
+
+def test_the_robustness_figure_has_a_line_per_attack_over_the_budgets():
+    figure = robustness_figure((0, 1, 2, 4, 8), {"fgsm": (0.5, 0.4, 0.3, 0.2, 0.05), "pgd": (0.5, 0.4, 0.3, 0.1, 0.0)})
+    assert [trace.name for trace in figure.data] == ["FGSM", "PGD"]
+    assert list(figure.data[1].y) == [0.5, 0.4, 0.3, 0.1, 0.0] and list(figure.layout.xaxis.tickvals) == [0, 1, 2, 4, 8]

@@ -4,6 +4,7 @@ run offers no Stop or Delete, and refuses them in words when the session state i
 
 from __future__ import annotations
 
+import re
 import shutil
 
 import pytest
@@ -16,7 +17,7 @@ from cifar.runs.audit import read_audit
 from cifar.runs.run import open_run
 from cifar.runs.status import write_status
 
-PAGES = ["data", "train", "results", "predictions", "classify", "runs", "board", "inside"]
+PAGES = re.findall(r'st\.Page\("pages/(\w+)\.py"', (ROOT / "streamlit_app.py").read_text())  # every page, as registered
 CLASS = ClassSettings(code="owl42", teacher_password="sesame")
 
 

@@ -417,3 +417,89 @@ def batch_figure(batch_events: Sequence[dict], marks: Sequence[Mark] = ()) -> go
         end = max([*x, *(mark_x for mark_x, *_ in marks)])
         draw_marks(figure, marks, (0, end + max(0.03 * end, 0.05)))
     return figure
+
+
+# Ten colours told apart by most eyes, one per CIFAR-10 class (Tableau 10).
+CLASS_COLOURS = (
+    "#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f",
+    "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac",
+)  # fmt: skip
+MISTAKE_SYMBOL = "x"
+
+
+def feature_map_figure(
+    points: np.ndarray,
+    labels: np.ndarray,
+    predicted: np.ndarray,
+    indices: np.ndarray,
+    class_names: Sequence[str],
+    chosen: int | None = None,
+) -> go.Figure:
+    """The map of what a network learned: one point per image, coloured by its true class, a
+    cross where the network got it wrong; `chosen` (a position in the map) ringed.
+
+    Each point's customdata is its position in the map, which a selection reports back.
+    """
+    figure = go.Figure()
+    for class_index, name in enumerate(class_names):
+        colour = CLASS_COLOURS[class_index % len(CLASS_COLOURS)]
+        mine = np.flatnonzero(labels == class_index)
+        for group, symbol in (
+            (mine[predicted[mine] == class_index], "circle"),
+            (mine[predicted[mine] != class_index], MISTAKE_SYMBOL),
+        ):
+            wrong = symbol == MISTAKE_SYMBOL
+            text = [
+                f"#{indices[p]}: {name}, taken for {class_names[predicted[p]]}" if wrong else f"#{indices[p]}: {name}"
+                for p in group
+            ]
+            figure.add_trace(
+                go.Scatter(
+                    x=points[group, 0], y=points[group, 1], mode="markers", name=name, customdata=group, text=text,
+                    legendgroup=name, showlegend=not wrong, hovertemplate="%{text}<extra></extra>",
+                    marker={"color": colour, "size": 7 if wrong else 6, "symbol": symbol, "opacity": 0.8},
+                )
+            )  # fmt: skip
+    if chosen is not None:
+        figure.add_trace(
+            go.Scatter(
+                x=[points[chosen, 0]], y=[points[chosen, 1]], mode="markers", name="chosen", hoverinfo="skip",
+                marker={"size": 18, "color": "rgba(0,0,0,0)", "line": {"color": "#111827", "width": 2}},
+                showlegend=False,
+            )
+        )  # fmt: skip
+    figure.update_layout(
+        xaxis={"visible": False}, yaxis={"visible": False}, height=520,
+        legend={"orientation": "h", "y": -0.05, "itemclick": "toggle"}, margin={"l": 0, "r": 0, "t": 10, "b": 10},
+        dragmode="pan", clickmode="event+select", plot_bgcolor="white",
+    )  # fmt: skip
+    return figure
+
+
+def chosen_point(points: Sequence[dict]) -> int | None:
+    """The map position of the point a selection on `feature_map_figure` reports, or None."""
+    for point in points:
+        data = point.get("customdata")
+        if isinstance(data, list):
+            data = data[0] if data else None
+        if isinstance(data, int | float) and not isinstance(data, bool):
+            return int(data)
+    return None
+
+
+def robustness_figure(budgets: Sequence[int], accuracy: dict[str, Sequence[float]]) -> go.Figure:
+    """Test accuracy under attack against the budget ε, one line per attack."""
+    figure = go.Figure()
+    for (method, values), colour in zip(accuracy.items(), (VALIDATION_COLOUR, TRAIN_COLOUR), strict=False):
+        figure.add_trace(
+            go.Scatter(
+                x=list(budgets), y=list(values), name=method.upper(), mode="lines+markers", line={"color": colour},
+                hovertemplate=f"{method.upper()} at ε = %{{x}}/255: %{{y:.1%}}<extra></extra>",
+            )
+        )  # fmt: skip
+    figure.update_layout(
+        xaxis={"title": "ε, the budget (pixel levels of 255)", "tickvals": list(budgets)},
+        yaxis={"title": "test accuracy under attack", "tickformat": ".0%", "range": [0, 1]},
+        legend={"orientation": "h", "y": -0.3}, margin={"l": 40, "r": 10, "t": 20, "b": 40}, height=320,
+    )  # fmt: skip
+    return figure
