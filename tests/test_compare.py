@@ -13,6 +13,8 @@ from test_charts import HISTORY
 
 from cifar.runs.run import open_run
 from cifar.runs.status import write_status
+from cifar.study import kept
+from cifar.study.attack import ROBUSTNESS_IMAGES
 from cifar.study.charts import history_figure, overlay_figure, parallel_figure
 from cifar.study.compare import (
     ACCURACY_AXIS,
@@ -43,9 +45,9 @@ def test_differing_fields_in_config_order():
 
 def test_runs_frame_columns():
     frame = runs_frame([{**row, "continues": "a" if row["run"] == "c" else ""} for row in ROWS])
-    assert list(frame.columns)[:7] == ["run", "state", "epochs done", "test accuracy", "best accuracy", "minutes",
-                                       "parameters"]  # fmt: skip
-    assert list(frame.columns)[7:] == ["continues", "filters", "augment", "learning_rate", "seed"]
+    assert list(frame.columns)[:8] == ["run", "state", "epochs done", "test accuracy", "best accuracy",
+                                       "under attack", "minutes", "parameters"]  # fmt: skip
+    assert list(frame.columns)[8:] == ["continues", "filters", "augment", "learning_rate", "seed"]
     assert "continues" not in runs_frame(ROWS).columns
 
 
@@ -56,6 +58,20 @@ def test_run_row_of_a_real_run(finished_run, runs_dir):
     assert row["best accuracy"] == max(run.history()["val_accuracy"])
     assert row["parameters"] == run.start_event()["parameters"] > 0
     assert row["filters"] == "8" and row["train_size"] == 200 and row["continues"] == ""
+
+
+def test_the_under_attack_column_is_a_dash_until_measured_then_the_kept_figure(finished_run):
+    run = finished_run
+    assert run_row(run)["under attack"] == "—"
+    epoch = run.inside_epochs()[-1]
+    record = {"epoch": epoch, "images": 100, "budgets": [0, 1, 2, 4, 8],
+              "accuracy": {"fgsm": [0.9, 0.8, 0.6, 0.4, 0.234], "pgd": [0.9, 0.7, 0.5, 0.2, 0.01]}}  # fmt: skip
+    path = kept.kept_file(run, epoch, "robustness", str(ROBUSTNESS_IMAGES), ".json")
+    assert kept.keep_record(path, record)
+    try:
+        assert run_row(run)["under attack"] == "23%"  # FGSM at ε = 8
+    finally:
+        path.unlink()
 
 
 def test_a_damaged_config_still_gets_a_row(finished_run, runs_dir):

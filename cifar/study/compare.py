@@ -16,11 +16,21 @@ from cifar.config.settings import FIELDS, ModelConfig
 from cifar.errors import CifarError
 from cifar.launch import launcher
 from cifar.runs.run import Run
+from cifar.study.attack import HARDEST_BUDGET, HARDEST_METHOD, kept_robustness
 from cifar.study.charts import Axis
 
 HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds")
 # Table columns every run has, in order; the config fields that differ follow them.
-BASE_COLUMNS = ("run", "state", "epochs done", "test accuracy", "best accuracy", "minutes", "parameters")
+BASE_COLUMNS = (
+    "run",
+    "state",
+    "epochs done",
+    "test accuracy",
+    "best accuracy",
+    "under attack",
+    "minutes",
+    "parameters",
+)
 # Columns shown only when some run has a value: who launched it, the preset it is, where it trained (runs
 # made before the machine was recorded have none), the run it continues.
 OPTIONAL_COLUMNS = ("who", "preset", "machine", "continues")
@@ -44,6 +54,16 @@ def run_summary(run: Run) -> dict[str, Any]:
         "created": status.created,
         "paused_seconds": None if status.paused_seconds is None else round(status.paused_seconds),
     }
+
+
+NOT_MEASURED = "—"
+
+
+def under_attack(run: Run) -> str:
+    """The run's test accuracy under FGSM at ε = 8 of 255 in words ("4%"), or "—" until it is
+    measured (on the Fool it page, or `attack RUN --curve`); never measured here."""
+    found = kept_robustness(run)
+    return NOT_MEASURED if found is None else f"{found.at(HARDEST_BUDGET, HARDEST_METHOD):.0%}"
 
 
 def run_outcome(run: Run) -> str:
@@ -77,6 +97,7 @@ def run_row(run: Run) -> dict[str, Any]:
         "epochs done": summary["epoch"],
         "test accuracy": summary["final_accuracy"],
         "best accuracy": summary["best_accuracy"],
+        "under attack": under_attack(run),
         "minutes": summary["seconds"] / 60 if summary["seconds"] else None,
         "parameters": (run.start_event() or {}).get("parameters"),
         "who": status.who,
