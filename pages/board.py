@@ -72,8 +72,9 @@ def board() -> None:
         column_config={
             "who": st.column_config.TextColumn(pinned=True),
             "best accuracy": st.column_config.NumberColumn(format="percent", help="Their best run's best epoch"),
-            "under attack": st.column_config.TextColumn(
-                help="Hardest to fool: their best run's accuracy under FGSM at ε = 8 of 255, once measured on Fool it"
+            "under attack": st.column_config.NumberColumn(
+                format="percent",
+                help="Hardest to fool: their best run's accuracy under FGSM at ε = 8 of 255; None until measured",
             ),
             "now": st.column_config.TextColumn(help="Their training now: its place in line and wait, or its progress"),
             "progress": st.column_config.ProgressColumn(min_value=0.0, max_value=1.0, format="percent"),

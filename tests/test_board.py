@@ -67,7 +67,7 @@ def test_the_board_has_each_persons_best_run_and_what_it_changed(twelve_runs):
     assert "dropout 0.2" in ann["changes"]
     csv = board_csv(rows).splitlines()
     assert csv[0] == "who,best accuracy,under attack,now,progress,preset,changes,runs,best run"
-    assert csv[1].startswith("ann,0.7,—,finished,,") and csv[1].endswith(",3," + ann["best run"])
+    assert csv[1].startswith("ann,0.7,,finished,,") and csv[1].endswith(",3," + ann["best run"])
 
 
 def test_people_with_no_finished_epoch_come_last_in_name_order_even_after_a_zero(runs_dir):
@@ -167,7 +167,7 @@ def test_the_boards_csv_and_frame_keep_the_columns_in_order_even_when_empty(runs
     assert list(board_frame([]).columns) == list(BOARD_COLUMNS)
     _run(runs_dir, "run-1", "Lee, Ann", [0.5])
     csv = board_csv(board_rows(list_runs(runs_dir), {})).splitlines()
-    assert csv[1].startswith('"Lee, Ann",0.5,—,finished,,')  # a comma in a name stays in its cell
+    assert csv[1].startswith('"Lee, Ann",0.5,,finished,,')  # a comma in a name stays in its cell
     assert json.loads(board_frame(board_rows(list_runs(runs_dir), {})).to_json(orient="records"))[0]["runs"] == 1
 
 

@@ -60,16 +60,16 @@ def test_run_row_of_a_real_run(finished_run, runs_dir):
     assert row["filters"] == "8" and row["train_size"] == 200 and row["continues"] == ""
 
 
-def test_the_under_attack_column_is_a_dash_until_measured_then_the_kept_figure(finished_run):
+def test_the_under_attack_column_is_empty_until_measured_then_the_kept_figure(finished_run):
     run = finished_run
-    assert run_row(run)["under attack"] == "—"
+    assert run_row(run)["under attack"] is None
     epoch = run.inside_epochs()[-1]
     record = {"epoch": epoch, "images": 100, "budgets": [0, 1, 2, 4, 8],
               "accuracy": {"fgsm": [0.9, 0.8, 0.6, 0.4, 0.234], "pgd": [0.9, 0.7, 0.5, 0.2, 0.01]}}  # fmt: skip
     path = kept.kept_file(run, epoch, "robustness", str(ROBUSTNESS_IMAGES), ".json")
     assert kept.keep_record(path, record)
     try:
-        assert run_row(run)["under attack"] == "23%"  # FGSM at ε = 8
+        assert run_row(run)["under attack"] == 0.234  # FGSM at ε = 8
     finally:
         path.unlink()
 

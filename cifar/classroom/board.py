@@ -27,7 +27,7 @@ from cifar.runs.audit import class_lock, record
 from cifar.runs.layout import ClassFiles
 from cifar.runs.owner import Person, clean_who
 from cifar.runs.run import Run
-from cifar.study.compare import NOT_MEASURED, under_attack
+from cifar.study.attack import under_attack
 
 NO_NAME = "(no name)"
 BOARD_COLUMNS = ("who", "best accuracy", "under attack", "now", "progress", "preset", "changes", "runs", "best run")
@@ -51,7 +51,7 @@ def person_row(who: str, runs: Sequence[Run], live: dict[str, Place]) -> dict[st
         "who": who or NO_NAME,
         "runs": len(runs),
         "best accuracy": accuracy,
-        "under attack": NOT_MEASURED if best is None else under_attack(best),
+        "under attack": None if best is None else under_attack(best),
         "now": now,
         "progress": theirs[0].fraction if theirs and theirs[0].state == "running" else None,
         "best run": best.id if best else "",

@@ -16,7 +16,7 @@ from cifar.config.settings import FIELDS, ModelConfig
 from cifar.errors import CifarError
 from cifar.launch import launcher
 from cifar.runs.run import Run
-from cifar.study.attack import HARDEST_BUDGET, HARDEST_METHOD, kept_robustness
+from cifar.study.attack import under_attack
 from cifar.study.charts import Axis
 
 HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds")
@@ -54,16 +54,6 @@ def run_summary(run: Run) -> dict[str, Any]:
         "created": status.created,
         "paused_seconds": None if status.paused_seconds is None else round(status.paused_seconds),
     }
-
-
-NOT_MEASURED = "—"
-
-
-def under_attack(run: Run) -> str:
-    """The run's test accuracy under FGSM at ε = 8 of 255 in words ("4%"), or "—" until it is
-    measured (on the Fool it page, or `attack RUN --curve`); never measured here."""
-    found = kept_robustness(run)
-    return NOT_MEASURED if found is None else f"{found.at(HARDEST_BUDGET, HARDEST_METHOD):.0%}"
 
 
 def run_outcome(run: Run) -> str:

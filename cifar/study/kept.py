@@ -51,6 +51,12 @@ def _digest(path: str, written_ns: int, size: int) -> str:
     return digest.hexdigest()[:16]
 
 
+def images_digest(images: np.ndarray) -> str:
+    """A digest of the images a result was worked out on: the same run tested on another copy
+    of CIFAR-10 (the JPEG one, the originals) is worked out anew."""
+    return hashlib.sha256(np.ascontiguousarray(images).tobytes()).hexdigest()[:16]
+
+
 def kept_file(run: Run, epoch: int, kind: str, detail: str, suffix: str) -> Path:
     """Where a result of `kind` (with `detail`: its layer, sample…) for `epoch` of `run` is kept."""
     safe_detail = "".join(c if c.isalnum() or c in "-_." else "_" for c in detail)
