@@ -36,6 +36,7 @@ PERPLEXITY = 30.0  # t-SNE's effective number of neighbours per point (5 to 50 i
 # from their own layout landed 0.47 spreads away (4 islands of 30), 0.03 from a spread of 1e-2.
 _INIT_SPREAD = 1e-2
 _BATCH = 250  # images per forward pass while features are read
+POOLED_SIDE = 4  # a convolution layer's maps are averaged down to at most 4×4 before they are mapped
 FLAT_KINDS = ("Flatten", "GlobalAveragePooling2D", "GlobalMaxPooling2D", "Dense")
 _KEPT = ("indices", "points", "labels", "predicted", "neighbours")  # the arrays a kept map holds
 
@@ -50,11 +51,17 @@ class FeatureMap:
     points: np.ndarray  # (N, 2) float32, the t-SNE layout
     labels: np.ndarray  # (N,) true classes
     predicted: np.ndarray  # (N,) the network's answers after `epoch`
-    neighbours: np.ndarray  # (N, NEIGHBOURS) positions in this map of each image's nearest, nearest first
+    neighbours: (
+        np.ndarray
+    )  # (N, NEIGHBOURS) positions of each image's nearest in feature space (its 50 principal components)
 
     def agreement(self) -> float:
         """The share of each image's nearest neighbours (in feature space) that have its true class."""
         return float((self.labels[self.neighbours] == self.labels[:, None]).mean())
+
+    def alike(self, position: int) -> int:
+        """How many of the image at `position`'s nearest neighbours share its true class."""
+        return int((self.labels[self.neighbours[position]] == self.labels[position]).sum())
 
     def chance(self) -> float:
         """The share `agreement` would have if neighbours were drawn at random from the sample."""
@@ -104,14 +111,23 @@ def map_sample(labels: np.ndarray, everything: bool = False) -> np.ndarray:
 
 
 def features(model, images: np.ndarray, layer: str) -> tuple[np.ndarray, np.ndarray]:
-    """Each image's activation in `layer`, flattened (N, D) float32, and the network's answers (N,)."""
+    """Each image's activation in `layer`, flattened (N, D) float32, and the network's answers (N,).
+
+    A convolution's maps are averaged over areas down to at most `POOLED_SIDE`×`POOLED_SIDE`
+    first: the first layer of a 32-filter network is 32,768 numbers an image (512 filters:
+    524,288), which 10,000 images would make gigabytes, and PCA a multiple of that.
+    """
     import keras
+    import tensorflow as tf
 
     probe = keras.Model(model.input, [model.get_layer(layer).output, model.output])
     found, answers = [], []
     for start in range(0, len(images), _BATCH):
         activation, probabilities = probe(images[start : start + _BATCH], training=False)
-        found.append(np.asarray(activation, dtype=np.float32).reshape(len(activation), -1))
+        activation = tf.cast(activation, tf.float32)
+        if len(activation.shape) == 4 and activation.shape[1] > POOLED_SIDE:
+            activation = tf.image.resize(activation, (POOLED_SIDE, POOLED_SIDE), method="area")
+        found.append(np.asarray(activation).reshape(len(activation), -1))
         answers.append(np.asarray(probabilities).argmax(axis=1))
     return np.concatenate(found), np.concatenate(answers)
 
@@ -205,34 +221,38 @@ def map_of(
         RunError: no kept epoch, an epoch not kept, or a network that cannot be opened.
         CifarError: a layer that does not exist (the message lists them).
     """
-    epochs = run.inside_epochs()
+    last = kept_epoch(run)
     epoch = kept_epoch(run, epoch)  # says in words when there is no such epoch
-    found = None if layer is None else _kept_map(run, epoch, layer, everything)
+    sample = map_sample(labels, everything)
+    detail = _detail(run, epoch, last, everything, images[sample])
+    found = None if layer is None else _kept_map(run, epoch, layer, detail)
     if found is not None:
         return found
     model = open_epoch(run, epoch)
     layer = check_layer(model, layer)
-    found = _kept_map(run, epoch, layer, everything)
+    found = _kept_map(run, epoch, layer, detail)
     if found is not None:
         return found
-    path = kept.kept_file(run, epoch, "map", _detail(layer, everything), ".npz")
-    reference = None
-    if epoch != epochs[-1]:
-        reference = map_of(run, images, labels, epochs[-1], layer, everything, on_step).points
+    reference = None if epoch == last else map_of(run, images, labels, last, layer, everything, on_step).points
     if on_step:
-        count = len(map_sample(labels, everything))
-        on_step(f"Placing {count:,} test images by their features in {layer} (epoch {epoch})…")
-    made = make_map(model, images, labels, map_sample(labels, everything), layer, epoch, reference)
-    kept.keep_arrays(path, {name: getattr(made, name) for name in _KEPT})
+        on_step(f"Placing {len(sample):,} test images by their features in {layer} (epoch {epoch})…")
+    made = make_map(model, images, labels, sample, layer, epoch, reference)
+    kept.keep_arrays(
+        kept.kept_file(run, epoch, "map", f"{layer}-{detail}", ".npz"), {n: getattr(made, n) for n in _KEPT}
+    )
     return made
 
 
-def _detail(layer: str, everything: bool) -> str:
-    return f"{layer}-{'all' if everything else MAP_IMAGES}"
+def _detail(run: Run, epoch: int, last: int, everything: bool, shown: np.ndarray) -> str:
+    """What besides the layer a kept map depends on: the sample, the images themselves (another
+    copy of CIFAR-10 has other pixels) and, for an earlier epoch, the last epoch's network, whose
+    map it is turned onto: a run that trains on makes its earlier maps anew."""
+    detail = f"{'all' if everything else MAP_IMAGES}-{kept.images_digest(shown)}"
+    return detail if epoch == last else f"{detail}-onto-e{last}-{kept.weights_digest(run, last)}"
 
 
-def _kept_map(run: Run, epoch: int, layer: str, everything: bool) -> FeatureMap | None:
-    found = kept.read_arrays(kept.kept_file(run, epoch, "map", _detail(layer, everything), ".npz"))
+def _kept_map(run: Run, epoch: int, layer: str, detail: str) -> FeatureMap | None:
+    found = kept.read_arrays(kept.kept_file(run, epoch, "map", f"{layer}-{detail}", ".npz"))
     if found is None or not all(name in found for name in _KEPT):
         return None
     return FeatureMap(epoch, layer, *(found[name] for name in _KEPT))

@@ -20,9 +20,10 @@ CHOSEN = "map_chosen"  # the chosen point's test-image number, kept across rerun
 
 
 @st.cache_resource(max_entries=8, show_spinner=False)
-def _map(run_path: str, epoch: int | None, layer: str, everything: bool, written_ns: int, _images, _labels):
-    # One map per run, epoch and layer for every session together; the file the map was read
-    # from, or made and kept in, is in the cache folder (cifar/study/kept.py).
+def _map(run_path: str, epoch: int, layer: str, everything: bool, written_ns: tuple[int, int], _images, _labels):
+    # One map per run, epoch and layer for every session together, keyed on when that epoch's
+    # network and the last one's were written (an earlier epoch is turned onto the last); the
+    # file it was read from, or made and kept in, is in the cache folder (cifar/study/kept.py).
     return map_of(Run(Path(run_path)), _images, _labels, epoch, layer, everything)
 
 
@@ -30,7 +31,8 @@ def feature_map(run: Run, epoch: int, layer: str, everything: bool, images, labe
     """The map, made with a spinner that says what it does; None after saying why it cannot be."""
     try:
         with st.spinner(f"Placing the test images by their features in {layer} (about 10 s the first time)…"):
-            return _map(str(run.path), epoch, layer, everything, stamp(run, epoch), images, labels)
+            written = (stamp(run, epoch), stamp(run, run.inside_epochs()[-1]))
+            return _map(str(run.path), epoch, layer, everything, written, images, labels)
     except CifarError as error:
         st.error(f"**Cannot map run {run.id}.** {error}")
         return None
@@ -70,8 +72,7 @@ def show_chosen(run: Run, found: FeatureMap, position: int, images: np.ndarray, 
     st.image(enlarge(images[index], 6), caption=f"Test image #{index}, {with_article(names[true])}", width=192)
     st.markdown(f"After epoch {found.epoch} the network says **{names[predicted]}**: {verdict}.")
     near = found.neighbours[position]
-    same = int((found.labels[near] == true).sum())
-    st.markdown(f"**Its {len(near)} nearest in {found.layer}** ({same} of them {names[true]}s):")
+    st.markdown(f"**Its {len(near)} nearest in {found.layer}** ({found.alike(position)} of them {names[true]}s):")
     st.image(
         [enlarge(images[int(found.indices[n])], 3) for n in near],
         caption=[names[int(found.labels[n])] for n in near],
