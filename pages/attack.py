@@ -21,7 +21,7 @@ st.title("Fool the network")
 st.caption(
     "An adversarial example: each colour of each pixel moved by at most ε levels of 255, in the direction that "
     "raises the network's loss most (FGSM: one step, Goodfellow et al. 2015; PGD: ten small ones, Madry et al. "
-    "2018). The change is too small to see, and often enough to flip the answer."
+    "2018). Up to ε = 8 the change is too small to see, and often enough to flip the answer."
 )
 run = selected_run()
 if run is None:
@@ -62,5 +62,4 @@ else:
     st.subheader("Does the change fool another run?")
     show_transfer(run, made, names)
 st.subheader("How hard is this run to fool?")
-if images is not None:
-    show_robustness(run, images, run.labels())
+show_robustness(run, images, run.labels())

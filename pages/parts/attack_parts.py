@@ -10,9 +10,9 @@ import streamlit as st
 
 from cifar.errors import CifarError
 from cifar.runs.run import Run, list_runs
-from cifar.study.attack import Attack, Attacker, change_picture, kept_robustness, robustness_of
+from cifar.study.attack import Attack, Attacker, change_picture, kept_robustness, robustness_of, transfer
 from cifar.study.charts import robustness_figure
-from cifar.study.explain import Inspector, open_epoch, overlay, stamp
+from cifar.study.explain import Inspector, kept_epoch, open_epoch, overlay, stamp
 from cifar.study.gallery import class_member, enlarge, with_article
 from cifar.study.infer import MAX_BYTES, UPLOAD_TYPES, ImageError, prepare_image, top_classes
 
@@ -29,10 +29,10 @@ def _attacker(run_path: str, epoch: int, written_ns: int) -> Attacker:
 def attacker_of(run: Run, epoch: int | None = None) -> Attacker | None:
     """The run's network ready to attack, after `epoch` (default: its last); None after saying why not."""
     try:
-        epoch = run.inside_epochs()[-1] if epoch is None else epoch
+        epoch = kept_epoch(run, epoch)
         return _attacker(str(run.path), epoch, stamp(run, epoch))
-    except (CifarError, IndexError) as error:
-        st.error(f"**Cannot attack run {run.id}.** {error or 'It has no finished epoch yet.'}")
+    except CifarError as error:
+        st.error(f"**Cannot attack run {run.id}.** {error}")
         return None
 
 
@@ -82,12 +82,8 @@ def show_attack(made: Attack, names: tuple[str, ...], what: str, true_class: int
     )
     attacked.image(enlarge(made.attacked, SCALE), caption="the attacked image", width=192)
     attacked.markdown(f"**It says {names[after]}**  \n{_answers(made.after, names)}")
-    if made.fooled():
-        st.success(f"Fooled: a change too small to see turned **{names[before]}** into **{names[after]}**.")
-    elif true_class is not None and before != true_class and made.target is None:
-        st.info(f"It was already wrong about this {names[true_class]}: it said {names[before]} before the attack.")
-    else:
-        st.warning(f"Not fooled at ε = {made.budget}: raise the budget, or try PGD, which takes ten smaller steps.")
+    kind, words = made.verdict(names, true_class)
+    {"fooled": st.success, "already": st.info, "held": st.warning}[kind](words)
 
 
 def show_looked(inspector: Inspector, made: Attack, names: tuple[str, ...]) -> None:
@@ -121,18 +117,20 @@ def show_transfer(run: Run, made: Attack, names: tuple[str, ...]) -> None:
     attacker = attacker_of(other)
     if attacker is None:
         return
-    before, after = attacker.probabilities(np.stack([made.original, made.attacked]))
-    fooled = int(after.argmax()) != int(before.argmax())
-    verdict = "fooled too" if fooled else "not fooled"
+    before, after, fooled = transfer(attacker, made)
+    theirs = other.class_names()
     st.markdown(
-        f"Run **{other.id}** says **{names[int(before.argmax())]}** ({before.max():.0%}) before and "
-        f"**{names[int(after.argmax())]}** ({after.max():.0%}) after: {verdict}."
+        f"Run **{other.id}** says **{theirs[int(before.argmax())]}** ({before.max():.0%}) before and "
+        f"**{theirs[int(after.argmax())]}** ({after.max():.0%}) after: {'fooled too' if fooled else 'not fooled'}."
     )
 
 
 def show_robustness(run: Run, images, labels) -> None:
     """The accuracy-under-attack curve if it was measured, and a button that measures it."""
     found = kept_robustness(run)
+    if found is None and images is None:
+        st.caption("Not measured yet, and it cannot be here: the data in use is not the data this run was tested on.")
+        return
     if found is None:
         st.caption("Not measured yet for this run: about 15 s for a `quick` run.")
         if st.button("Measure robustness", key="attack_measure"):
