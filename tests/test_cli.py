@@ -56,6 +56,8 @@ def test_the_main_help_lists_every_command(capsys):
         "evaluate",
         "predict",
         "explain",
+        "embed",
+        "attack",
         "runs",
         "stop",
         "control",
