@@ -108,7 +108,10 @@ def choose_run(key: str = "run_picker") -> Run | None:
         # The address changed (a shared link, or Launch chose the new run): the picker follows.
         st.session_state[key] = wanted
     elif st.session_state.get(key) not in ids:
-        st.session_state[key] = ids[0]
+        # Streamlit drops a widget's state when a page change races the page's render (ten
+        # students clicking at once); the last choice, kept under a plain key, survives that.
+        last = st.session_state.get("run_from_url")
+        st.session_state[key] = last if last in ids else ids[0]
     chosen = st.selectbox("Run", ids, key=key, help="The run that Results, Predictions and Classify show.")
     st.session_state["run_from_url"] = chosen
     if wanted != chosen:
