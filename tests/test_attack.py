@@ -22,6 +22,7 @@ from cifar.network.build import build_model
 from cifar.study import attack
 from cifar.study.attack import (
     BUDGETS,
+    Attack,
     Attacker,
     AttackError,
     accuracy_under_attack,
@@ -168,6 +169,37 @@ def test_a_targeted_attack_with_a_large_budget_answers_the_target(trained):
     assert done.fooled() and done.target == 5 and done.budget == 32 and 0 < done.largest_change() <= 32
 
 
+def test_a_target_it_already_answers_is_not_a_win(trained):
+    attacker, images, labels = trained
+    said = int(attacker.probabilities(images[:1]).argmax())
+    done = attack_image(attacker, images[0], 8, "pgd", target=said, true_class=int(labels[0]))
+    assert int(done.after.argmax()) == said and not done.fooled()
+    outcome, words = done.verdict(CLASS_NAMES, int(labels[0]))
+    assert outcome == "already" and f"It already says **{CLASS_NAMES[said]}**" in words
+
+
+def _said(before: int, after: int, method: str = "fgsm", budget: int = 2, target: int | None = None) -> Attack:
+    picture = np.zeros(IMAGE_SHAPE, np.uint8)
+    return Attack(method, budget, target, picture, picture, np.eye(10)[before], np.eye(10)[after])
+
+
+def test_the_verdict_says_what_happened_and_what_to_try():
+    assert _said(3, 5).verdict(CLASS_NAMES) == (
+        "fooled",
+        "Fooled: a change too small to see turned **cat** into **dog**.",
+    )
+    assert "a change of 16 levels turned" in _said(3, 5, budget=16).verdict(CLASS_NAMES)[1]  # visible by then
+    assert _said(3, 3).verdict(CLASS_NAMES, 3) == (
+        "held",
+        "Not fooled at ε = 2: raise the budget, or try PGD, which takes ten smaller steps.",
+    )
+    assert _said(3, 3, "pgd").verdict(CLASS_NAMES, 3) == ("held", "Not fooled at ε = 2: raise the budget.")
+    outcome, words = _said(3, 3).verdict(CLASS_NAMES, 5)
+    assert outcome == "already" and "already wrong about this dog: it said cat" in words
+    assert _said(3, 9, target=9).verdict(CLASS_NAMES)[0] == "fooled"
+    assert _said(3, 4, target=9).verdict(CLASS_NAMES)[0] == "held"  # moved, but not to the target
+
+
 def test_an_untargeted_attack_moves_away_from_the_right_answer(trained):
     attacker, images, labels = trained
     fooled = [attack_image(attacker, images[i], 16, "pgd", true_class=int(labels[i])).fooled() for i in range(10)]
@@ -246,11 +278,34 @@ def test_a_damaged_kept_robustness_is_worked_out_again(finished_run, batches_dir
     calls = []
     measure = attack.accuracy_under_attack
     monkeypatch.setattr(attack, "accuracy_under_attack", lambda *a, **k: calls.append(1) or measure(*a, **k))
-    for damage in ("{not json", json.dumps({"epoch": 1, "budgets": [0], "accuracy": {}})):
+    whole = json.loads(path.read_text())
+    short = whole | {"budgets": [0, 1, 2, 4], "accuracy": {m: v[:4] for m, v in whole["accuracy"].items()}}
+    beyond = whole | {"accuracy": {m: [1.5] * 5 for m in whole["accuracy"]}}
+    damages = (
+        "{not json",
+        json.dumps({"epoch": 1, "budgets": [0], "accuracy": {}}),
+        json.dumps(short),
+        json.dumps(beyond),
+    )
+    for damage in damages:
         path.write_text(damage)
         again = robustness_of(run, data.x_test, data.y_test, epoch=1)
         assert again.epoch == 1 and len(again.accuracy["pgd"]) == len(again.budgets) == 5
-    assert len(calls) == 2 and json.loads(path.read_text())["epoch"] == 1
+    assert len(calls) == len(damages) and json.loads(path.read_text())["epoch"] == 1
+
+
+def test_robustness_kept_for_other_images_is_measured_again(finished_run, batches_dir, monkeypatch):
+    # Another copy of CIFAR-10 (or a damaged one) has other pixels: a figure kept for one is not the other's.
+    run = finished_run
+    data = load_dataset(batches_dir)
+    robustness_of(run, data.x_test, data.y_test, epoch=1)
+    calls = []
+    measure = attack.accuracy_under_attack
+    monkeypatch.setattr(attack, "accuracy_under_attack", lambda *a, **k: calls.append(1) or measure(*a, **k))
+    robustness_of(run, data.x_test, data.y_test, epoch=1)
+    assert calls == []
+    robustness_of(run, 255 - data.x_test, data.y_test, epoch=1)
+    assert calls == [1]
 
 
 def test_robustness_of_an_epoch_not_kept_is_a_message(finished_run, batches_dir):

@@ -4,6 +4,8 @@ Procrustes alignment, and maps kept in the cache, not in the run."""
 
 from __future__ import annotations
 
+import json
+import shutil
 import subprocess
 import sys
 
@@ -18,6 +20,7 @@ from cifar.data import load_dataset
 from cifar.data.cache import cache_dir
 from cifar.errors import CifarError, RunError
 from cifar.network.build import build_model
+from cifar.runs.run import Run
 from cifar.study import embedding
 from cifar.study.embedding import (
     MAP_IMAGES,
@@ -239,3 +242,28 @@ def test_a_damaged_kept_map_is_made_again(finished_run, batches_dir):
     again = map_of(finished_run, data.x_test, data.y_test)
     np.testing.assert_array_equal(again.neighbours, made.neighbours)
     assert np.load(path)["points"].shape == (100, 2)  # written anew
+
+
+def test_an_earlier_epoch_s_map_is_made_anew_once_the_run_trains_on(finished_run, batches_dir, tmp_path, monkeypatch):
+    # An earlier epoch is turned onto the last epoch's layout: once another epoch is kept, the
+    # map kept for epoch 1 was turned onto a layout that is no longer the last, and is stale.
+    run = Run(shutil.copytree(finished_run.path, tmp_path / finished_run.id))
+    data = load_dataset(batches_dir)
+    first = map_of(run, data.x_test, data.y_test, epoch=1)
+    kept = run.files.weights_file(2)
+    with np.load(kept) as weights:
+        shaken = {name: weights[name] * np.float32(1.5) for name in weights.files}
+    np.savez(run.files.weights_file(3), **shaken)
+    history = json.loads(run.files.history.read_text())
+    history = {key: values + values[-1:] for key, values in history.items()} | {"epoch": [1, 2, 3]}
+    run.files.history.write_text(json.dumps(history))
+    assert run.inside_epochs()[-1] == 3
+
+    made = []
+    make = embedding.make_map
+    monkeypatch.setattr(embedding, "make_map", lambda *a, **k: made.append(a[5]) or make(*a, **k))
+    again = map_of(run, data.x_test, data.y_test, epoch=1)
+    assert made == [3, 1]  # the new last epoch's layout, then epoch 1 turned onto it
+    last = map_of(run, data.x_test, data.y_test, epoch=3)
+    np.testing.assert_allclose(align(again.points, last.points), again.points, atol=1e-3)
+    assert not np.allclose(again.points, first.points)
