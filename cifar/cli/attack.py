@@ -49,6 +49,8 @@ def add_attack_command(commands) -> None:
 
 
 def cmd_attack(args: argparse.Namespace) -> int:
+    """Attack one test image (or an uploaded file) of RUN, or with --curve measure its accuracy
+    under attack; print the outcome in words or as JSON. Returns the exit code."""
     run = find_run(args.run, args.runs_dir)
     if args.curve:
         return _curve(run, args)

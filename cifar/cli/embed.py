@@ -46,6 +46,8 @@ def add_embed_command(commands) -> None:
 
 
 def cmd_embed(args: argparse.Namespace) -> int:
+    """Write the feature map of RUN (one row per test image: its place, classes and neighbours)
+    as CSV, to --out or standard output; with --json, a summary too. Returns the exit code."""
     run = find_run(args.run, args.runs_dir)
     if args.out == "-" and args.json:
         raise ConfigError("--json with --out - would print the CSV and the JSON together: write the CSV to a file.")

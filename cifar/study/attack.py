@@ -68,6 +68,7 @@ def check_budget(budget: object) -> int:
 
 
 def check_method(method: str) -> str:
+    """`method` if it is one of `METHODS`; else an AttackError that lists them."""
     if method not in METHODS:
         raise AttackError(f"The attack must be one of {', '.join(METHODS)}; got {method!r}.")
     return method
@@ -230,7 +231,22 @@ def attack_image(
     true_class: int | None = None,
 ) -> Attack:
     """Attack one image: towards `target`, or away from its true class (when known), else away
-    from the network's own answer."""
+    from the network's own answer.
+
+    Args:
+        attacker: the network to fool.
+        image: one (32, 32, 3) image of pixel levels 0–255.
+        budget: ε, the largest change of any colour of any pixel, in levels (checked).
+        method: "fgsm" or "pgd".
+        target: the class to make it answer; None to make it answer anything else.
+        true_class: the image's true class, when known.
+
+    Returns:
+        The Attack: both images and both answers.
+
+    Raises:
+        AttackError: a budget or method out of range, or a network whose answers are not numbers.
+    """
     image = np.asarray(image, np.uint8)
     before = attacker.probabilities(image[None])[0]
     if not np.isfinite(before).all():
@@ -300,6 +316,15 @@ def robustness_of(
 ) -> Robustness:
     """The run's accuracy under FGSM and PGD at ε = 0, 1, 2, 4 and 8 on the fixed sample, kept
     in the cache; worked out only when asked (never inside a training).
+
+    Args:
+        run: the run whose network is attacked.
+        images, labels: the whole test set the run was tested on; the fixed sample is drawn here.
+        epoch: the kept epoch (default: the last).
+        on_step: told in words what is measured, for a page's spinner.
+
+    Returns:
+        The Robustness, read from the cache when it was measured on these same images.
 
     Raises:
         RunError: no kept epoch, an epoch not kept, or a network that cannot be opened.
