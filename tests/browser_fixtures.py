@@ -1,24 +1,32 @@
 """Playwright and Chromium against a real `streamlit run`: the fixtures that every browser test shares.
 
-Import `server_fixture` and `page_fixture` and ask for `server` and `page`. Importing this module
-skips the importing test module, saying why, when Playwright or Chromium is missing.
+Import `server_fixture` and `page_fixture` and ask for `server` and `page`. A test that
+asks for a browser skips, saying why, when Chromium is missing (CIFAR_TEST_BROWSER, default
+/usr/bin/chromium); in CI that skip is a failure (tests/ci_skips.py).
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 
 import pytest
 from app_server import running_app
 from helpers import ROOT
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+# The browser the tests drive: a setting, so that a missing one can be tried (CI must fail then).
+CHROMIUM = os.environ.get("CIFAR_TEST_BROWSER") or "/usr/bin/chromium"
 playwright_api = pytest.importorskip("playwright.sync_api", reason="playwright is in requirements-dev.txt")
-if not os.path.exists(CHROMIUM):
-    pytest.skip(
-        "no Chromium: .ci/run installs Debian's chromium (apt-get install -y chromium)", allow_module_level=True
-    )
+
+
+def launch_chromium(driver):
+    """Headless Chromium through a Playwright `driver`; the test skips, saying why, without one
+    (in CI that skip fails: tests/ci_skips.py)."""
+    if not os.access(CHROMIUM, os.X_OK):
+        pytest.skip(
+            f"no Chromium at {CHROMIUM}: .ci/run installs Debian's chromium (apt-get install -y chromium); "
+            "CIFAR_TEST_BROWSER names another browser"
+        )
+    return driver.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
 
 
 # Headless Chromium as the tests run it; background tabs keep running (ten sessions at once).
@@ -42,7 +50,7 @@ CHROMIUM_ARGS = [
 def chromium_fixture():
     """Headless Chromium, for tests that open several sessions (`new_session`)."""
     with playwright_api.sync_playwright() as driver:
-        browser = driver.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = launch_chromium(driver)
         yield browser
         browser.close()
 
@@ -65,7 +73,7 @@ def server_fixture(batches_dir, runs_dir, tmp_path):
 def page_fixture(server):
     """A Playwright page in headless Chromium, 1280 × 900, waiting up to 60 s for anything."""
     with playwright_api.sync_playwright() as driver:
-        browser = driver.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = launch_chromium(driver)
         context = browser.new_context(viewport={"width": 1280, "height": 900}, permissions=["camera"])
         context.set_default_timeout(60_000)
         yield context.new_page()

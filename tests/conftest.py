@@ -17,7 +17,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 # Read once, before the autouse fixture hides it from every test that does not ask for it.
 REAL_CIFAR10_DIR = os.environ.get("CIFAR10_DIR")
 
+from ci_skips import pytest_make_collect_report, pytest_runtest_makereport  # noqa: E402, F401  (hooks)
 from synthetic import write_archive, write_batches, write_tree  # noqa: E402
+
+from cifar.data.batches import find_folder  # noqa: E402
+from cifar.data.image_tree import find_root  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -42,10 +46,16 @@ def real_data_dir(real_data_cache, monkeypatch) -> Path:
     if not REAL_CIFAR10_DIR:
         pytest.skip(
             "real CIFAR-10 not available: set CIFAR10_DIR to an unpacked copy "
-            "(.ci/run does this from ../shared/data/cifar10-jpeg.tar.gz)"
+            "(scripts/test.sh does this from ../shared/data/cifar10-jpeg.tar.gz when it is there)"
+        )
+    found = Path(REAL_CIFAR10_DIR)
+    if not found.is_dir() or not (find_root(found) or find_folder(found)):
+        pytest.fail(
+            f"CIFAR10_DIR={REAL_CIFAR10_DIR} holds no CIFAR-10 (neither image folders nor the Python batches): "
+            "point it at an unpacked copy, or unset it (scripts/test.sh unpacks ../shared's archive)."
         )
     monkeypatch.setenv("CIFAR_CACHE_DIR", str(real_data_cache))
-    return Path(REAL_CIFAR10_DIR)
+    return found
 
 
 @pytest.fixture(scope="session")
