@@ -6,14 +6,15 @@ import json
 
 import streamlit as st
 
-from cifar.config.settings import ModelConfig
+from cifar.config.settings import ModelConfig, config_from_dict
 from cifar.data import Dataset
 from cifar.errors import CifarError
 from cifar.launch import launcher
-from cifar.launch.estimate import check_feasible
+from cifar.launch.estimate import check_feasible, measure_here, network_to_measure
 from cifar.launch.rules import describe_rules, read_rules
 from cifar.launch.waits import live_places
 from cifar.network.build import augmentation_preview, describe
+from cifar.network.speed import machine_key, network_key
 from cifar.runs.owner import may_act
 from cifar.runs.progress import describe_duration, describe_progress
 from cifar.runs.run import open_run, runs_root
@@ -63,6 +64,19 @@ def augmentation_view(config: ModelConfig, data: Dataset) -> None:
     st.image(rows)
 
 
+@st.cache_resource(show_spinner="Measuring this machine's speed for this network, once (a few seconds)…")
+def _measured(machine: str, network: str, config_json: str) -> bool:
+    return measure_here(config_from_dict(json.loads(config_json))) is None
+
+
+def measure_speed_once(config: ModelConfig) -> None:
+    """The estimate rests on this machine's speed, measured once per server for each network."""
+    network = network_to_measure(config)
+    described = None if network is None else json.dumps(network.to_dict(), sort_keys=True)
+    if network is not None and not _measured(machine_key(), network_key(network), described):
+        _measured.clear()  # a training ran: try again on a later look
+
+
 controls, summary = st.columns([1, 1], gap="medium")
 with controls:
     if experiment_name():  # a class experiment's link: its cell, every setting fixed
@@ -80,6 +94,7 @@ if config is not None:
     test_images = len(data.y_test) if data is not None else 10_000
     with summary:
         st.metric("Parameters", f"{counts['total']:,}")
+        measure_speed_once(config)
         cost = check_feasible(config, train_images, test_images)
         st.markdown(cost.summary)
         if cost.refusal:

@@ -53,6 +53,7 @@ def test_the_main_help_lists_every_command(capsys):
     assert listed == [
         "train",
         "launch",
+        "estimate",
         "evaluate",
         "predict",
         "explain",

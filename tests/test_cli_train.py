@@ -190,7 +190,7 @@ def test_a_launch_of_hours_warns_first_and_still_launches(fake, runs_dir, capsys
     captured = capsys.readouterr()
     (warning,) = captured.err.splitlines()
     assert re.fullmatch(
-        r"warning: This run would take about [\d.]+ h on a 2-core laptop\. Fewer epochs, fewer training images "
+        r"warning: This run would take about [\d.]+ h here\. Fewer epochs, fewer training images "
         r"or a larger batch size make it shorter; it can be stopped at any time and keeps its epochs\.",
         warning,
     ), warning

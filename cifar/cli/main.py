@@ -9,6 +9,7 @@ from cifar.cli.attack import add_attack_command, cmd_attack
 from cifar.cli.audit import add_audit_command, cmd_audit
 from cifar.cli.control import add_control_command, cmd_control
 from cifar.cli.embed import add_embed_command, cmd_embed
+from cifar.cli.estimate import add_estimate_command, cmd_estimate
 from cifar.cli.experiment import add_experiment_command, cmd_experiment
 from cifar.cli.explain import add_explain_command, cmd_explain
 from cifar.cli.runs import add_runs_command, add_stop_command, cmd_runs, cmd_stop
@@ -27,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     add_train_commands(commands)
+    add_estimate_command(commands)
     add_study_commands(commands)
     add_explain_command(commands)
     add_embed_command(commands)
@@ -45,6 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     handlers = {
         "train": cmd_train,
         "launch": cmd_launch,
+        "estimate": cmd_estimate,
         "evaluate": cmd_evaluate,
         "predict": cmd_predict,
         "explain": cmd_explain,

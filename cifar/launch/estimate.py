@@ -1,30 +1,41 @@
-"""How much work a config is, and how long it should take to train on a machine like this one.
+"""How long a config should take to train on this machine, and how much memory.
 
-The estimate is arithmetic, not a measurement: multiply-accumulates (MACs) per image from the
-layer shapes, times images, divided by a rate measured on the project's 2-core x86_64 machine
-(see the README's results table). Training an image costs about three forward passes.
+The estimate starts from a whole run of the nearest preset, on the best basis there is:
 
-MACs alone miss what else sets the speed (how many channels a convolution has, the batch,
-bfloat16), so the arithmetic is then scaled by how far it was off for the preset the config
-is nearest to, whose whole run was measured: a preset's estimate is its measured time, and a
-config one or two settings away from it is scaled the same.
+1. runs of that very preset this machine has trained (the median of their whole times);
+2. this machine's measured speed for that preset's network (cifar/network/speed.py: a few
+   seconds of real training steps and forward passes, kept per machine), put together as a
+   run is: start-up, then every epoch's steps and validation;
+3. else the preset's own figure, measured on the project's 2-core machine (presets.py).
+
+A config that differs from the preset is then scaled by the arithmetic: multiply-accumulates
+(MACs) per image from the layer shapes, times images, at a fitted rate, and bfloat16 where
+the CPU computes in it. A config whose own network was measured (`estimate` on the command
+line measures it) is put together from its own figures.
 """
 
 from __future__ import annotations
 
 import math
 import os
+import socket
+import statistics
 from dataclasses import dataclass
+from datetime import datetime
 
 from cifar.config.presets import PRESETS, nearest_preset
 from cifar.config.settings import CIFAR_TEST_IMAGES, CIFAR_TRAIN_IMAGES, ModelConfig
+from cifar.errors import CifarError
 from cifar.network.build import VALIDATION_BATCH_SIZE
-from cifar.network.devices import computes_in_bfloat16
+from cifar.network.devices import computes_in_bfloat16, machine
 from cifar.network.size import activation_floats, forward_macs, optimizer_weight_copies, parameter_count
+from cifar.network.speed import Speed, kept_speed, measure_speed
 from cifar.runs.progress import describe_duration
+from cifar.runs.run import list_runs
 
 # Effective training rate here, in MACs per second, for large batches; small batches waste
-# some of it. Fitted to the presets' measured times (the README's results table).
+# some of it. Fitted to the presets' measured times (the README's results table). Only the
+# ratio between two configs' arithmetic is used: the rate itself cancels.
 TRAIN_MACS_PER_SECOND = 22e9
 BATCH_HALF_EFFICIENCY = 3  # the batch size at which per-step overhead halves the rate
 VALIDATION_MACS_PER_SECOND = 15e9  # one forward pass over the test set, batches of 200
@@ -32,18 +43,134 @@ START_SECONDS = 10.0  # starting Python, TensorFlow and reading the cached datas
 # How much faster bfloat16 trains `best`'s network on a CPU that computes in it (RESULTS.md,
 # section 8, speed levers: 1.3 to 1.5 times float32).
 BFLOAT16_SPEEDUP = 1.4
+# A whole run from the measured step and forward-pass rates: start-up (Python, TensorFlow, the
+# cached dataset, tracing), and what an epoch costs beyond its steps and its validation
+# (writing its weights and predictions, Keras' epoch boundary); fitted to the whole runs of
+# quick, fast and best (benchmarks/bench_estimate.py, RESULTS.md).
+MEASURED_START_SECONDS = 12.0
+EPOCH_OVERHEAD_SECONDS = 1.0
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A config's estimated whole time here, and what it rests on, in words."""
+
+    seconds: float
+    basis: str
+
+
+def estimate(
+    config: ModelConfig, train_images: int, test_images: int, runs_dir: str | os.PathLike | None = None
+) -> Estimate:
+    """Wall time for the whole run here, on the best basis there is (module docstring).
+
+    Args:
+        config: what would be trained.
+        train_images, test_images: the dataset's sizes.
+        runs_dir: where to look for runs this machine trained (default: the runs folder).
+    """
+    own = kept_speed(config)
+    if own is not None:
+        return Estimate(
+            put_together(config, own, train_images, test_images),
+            f"this machine's measured speed for this network ({own.measured[:10]})",
+        )
+    name, _ = nearest_preset(config)
+    preset = PRESETS[name]
+    scale = _arithmetic(config, train_images, test_images) / _arithmetic(preset.config)
+    trained = trained_here(preset.config, runs_dir)
+    if trained:
+        seconds = statistics.median(trained)
+        runs = f"{len(trained)} `{name}` run{'s' if len(trained) > 1 else ''}"
+        return Estimate(seconds * scale, f"the {runs} this machine trained, scaled to this config")
+    measured = kept_speed(preset.config)
+    if measured is not None:
+        seconds = put_together(preset.config, measured, CIFAR_TRAIN_IMAGES, CIFAR_TEST_IMAGES)
+        return Estimate(
+            seconds * scale,
+            f"this machine's measured speed for `{name}` ({measured.measured[:10]}), scaled to this config",
+        )
+    there = _arithmetic(preset.config, flags=preset.machine.cpu_flags)  # as the preset was measured
+    return Estimate(
+        preset.seconds * _arithmetic(config, train_images, test_images) / there,
+        f"`{name}`'s time on the project's {preset.machine.description}, scaled to this config "
+        "(this machine's speed is not measured yet)",
+    )
+
+
+def network_to_measure(config: ModelConfig) -> ModelConfig | None:
+    """The network whose speed the estimate of `config` wants measured on this machine (the
+    nearest preset's: one per preset, not one per setting tried), or None when it has what it needs."""
+    nearest = PRESETS[nearest_preset(config)[0]].config
+    return None if kept_speed(config) or kept_speed(nearest) else nearest
+
+
+def measure_here(config: ModelConfig, runs_dir: str | os.PathLike | None = None) -> str | None:
+    """Measure this machine's speed for `config`'s network (a few seconds) unless a training is
+    running here, which would make the machine look slower than it is; then None, else why not."""
+    host = socket.gethostname()
+    running = [run.id for run in list_runs(runs_dir) if _training_here(run, host)]
+    if running:
+        return (
+            f"Run {running[0]} is training here: measuring now would find this machine slower than it is. "
+            "The estimate uses what it has; measure once nothing trains."
+        )
+    measure_speed(config)
+    return None
+
+
+def _training_here(run, host: str) -> bool:
+    try:
+        status = run.written_status()
+    except CifarError:
+        return False
+    return status.state == "running" and status.host == host
 
 
 def estimate_seconds(config: ModelConfig, train_images: int, test_images: int) -> float:
-    """Rough wall time for the whole run on a machine like the project's: start-up, every
-    epoch's training and validation, scaled by the nearest measured preset (module docstring)."""
-    name, _ = nearest_preset(config)
-    measured = PRESETS[name]
-    modelled = _arithmetic_seconds(measured.config, CIFAR_TRAIN_IMAGES, CIFAR_TEST_IMAGES)
-    modelled /= BFLOAT16_SPEEDUP if computes_in_bfloat16(measured.config, measured.machine.cpu_flags) else 1.0
-    scale = measured.seconds / modelled
-    speedup = BFLOAT16_SPEEDUP if computes_in_bfloat16(config) else 1.0
-    return _arithmetic_seconds(config, train_images, test_images) / speedup * scale
+    """The estimate's wall time alone (see `estimate`)."""
+    return estimate(config, train_images, test_images).seconds
+
+
+def put_together(config: ModelConfig, speed: Speed, train_images: int, test_images: int) -> float:
+    """A whole run from measured rates: start-up, then every epoch's steps, validation (twice
+    with the flipped test images) and what an epoch costs beyond them."""
+    images = min(train_images, config.train_size or train_images)
+    steps = math.ceil(images / config.batch_size)
+    validation = test_images * speed.image_seconds * (2 if config.test_time_flip else 1)
+    return MEASURED_START_SECONDS + config.epochs * (steps * speed.step_seconds + validation + EPOCH_OVERHEAD_SECONDS)
+
+
+def trained_here(config: ModelConfig, runs_dir: str | os.PathLike | None = None) -> list[float]:
+    """The whole times of finished runs of exactly `config` (not continued) that trained on this
+    machine, on all of CIFAR-10's images."""
+    found, here = [], None
+    wanted = min(CIFAR_TRAIN_IMAGES, config.train_size or CIFAR_TRAIN_IMAGES)
+    for run in list_runs(runs_dir):
+        try:
+            status = run.written_status()
+            if status.state != "finished" or status.start_epoch or not (status.started and status.ended):
+                continue
+            if status.data is None or status.data.train_images != wanted or run.config() != config:
+                continue
+            here = here or machine()  # asks TensorFlow for its GPUs: only once a run could count
+            if status.machine == here:
+                took = datetime.fromisoformat(status.ended) - datetime.fromisoformat(status.started)
+                found.append(took.total_seconds())
+        except (CifarError, ValueError, TypeError):
+            continue
+    return found
+
+
+def _arithmetic(
+    config: ModelConfig,
+    train_images: int = CIFAR_TRAIN_IMAGES,
+    test_images: int = CIFAR_TEST_IMAGES,
+    flags: frozenset[str] | None = None,
+) -> float:
+    """The arithmetic's wall time, with bfloat16 where the CPU (default: this one) computes in it."""
+    speedup = BFLOAT16_SPEEDUP if computes_in_bfloat16(config, flags) else 1.0
+    return _arithmetic_seconds(config, train_images, test_images) / speedup
 
 
 def _arithmetic_seconds(config: ModelConfig, train_images: int, test_images: int) -> float:
@@ -109,7 +236,8 @@ def check_feasible(
         train_images, test_images: the dataset's sizes.
         available_bytes: free memory (default: what the system reports now).
     """
-    seconds = estimate_seconds(config, train_images, test_images)
+    guess = estimate(config, train_images, test_images)
+    seconds = guess.seconds
     memory = training_memory_bytes(config)
     available = available_memory_bytes() if available_bytes is None else available_bytes
     refusal = None
@@ -122,7 +250,7 @@ def check_feasible(
     warnings = []
     if seconds > HOURS_WARNING * 3600:
         warnings.append(
-            f"This run would take {describe_duration(seconds)} on a 2-core laptop. Fewer epochs, fewer training "
+            f"This run would take {describe_duration(seconds)} here. Fewer epochs, fewer training "
             "images or a larger batch size make it shorter; it can be stopped at any time and keeps its epochs."
         )
     elif memory > 0.5 * available and refusal is None:
@@ -132,7 +260,7 @@ def check_feasible(
         )
     used = min(train_images, config.train_size or train_images)
     summary = (
-        f"Estimated time: **{describe_duration(seconds)}** on a 2-core laptop, for {config.epochs} epochs of "
-        f"{used:,} images; memory: about {memory / 1e9:.1f} GB."
+        f"Estimated time: **{describe_duration(seconds)}** here, for {config.epochs} epochs of "
+        f"{used:,} images (from {guess.basis}); memory: about {memory / 1e9:.1f} GB."
     )
     return Feasibility(seconds, memory, available, refusal, tuple(warnings), summary)
