@@ -21,11 +21,12 @@ from cifar.runs.status import DataInfo, RunStatus, write_status
 @pytest.mark.parametrize(
     ("name", "measured_seconds"), [("tutorial", 1111), ("quick", 64), ("fast", 152), ("better", 810), ("best", 330)]
 )
-def test_estimates_land_near_the_measured_presets(name, measured_seconds, monkeypatch):
+def test_the_arithmetic_alone_lands_within_twice_the_measured_float32_presets(name, measured_seconds, monkeypatch):
+    # What scales a config from its nearest preset: the multiply-adds, checked against the
+    # presets' measured whole runs (README's results table). `best` (bfloat16, wide
+    # convolutions at batch 128) is three times faster than its arithmetic.
     monkeypatch.setattr(devices, "cpu_flags", lambda: frozenset({"avx512_bf16"}))  # the project's CPU
-    assert estimate.estimate_seconds(PRESETS[name].config, 50_000, 10_000) == pytest.approx(measured_seconds, rel=0.01)
-    # The arithmetic alone, before it is scaled by the preset, is within 2× for the float32
-    # presets; `best` (bfloat16, wide convolutions at batch 128) is three times faster than it.
+    assert PRESETS[name].seconds == measured_seconds  # the figures this test was written against
     arithmetic = estimate._arithmetic_seconds(PRESETS[name].config, 50_000, 10_000)
     assert (measured_seconds / 2 < arithmetic < measured_seconds * 2) == (name != "best"), arithmetic
 

@@ -9,7 +9,7 @@ import re
 
 import numpy as np
 import pytest
-from helpers import ROOT, TINY, TINY_FLAGS, run_cli
+from helpers import ROOT, TINY, TINY_FLAGS, run_cli, wait_for_end
 from streamlit.testing.v1 import AppTest
 
 import pages.parts.train_controls  # noqa: F401 (see below)
@@ -143,6 +143,7 @@ def test_a_field_described_anew_is_a_train_page_widget(changed_field, batches_di
     (run,) = list_runs()  # the launched run's config holds the widget's value
     assert run.config().label_smoothing == 0.1
     launcher.stop(run, person=ALONE)
+    assert wait_for_end(run).state in ("stopped", "finished")  # no training process outlives the test
 
 
 def test_a_field_described_anew_is_a_runs_page_column_and_axis(changed_field, runs_dir):
