@@ -131,14 +131,18 @@ def peak_growth_mb(path: Path) -> float:
     return int(result.stdout) / 1024
 
 
+BOMB_GROWTH_MB = 10  # what no decode costs, with room for the allocator; a decode is tens of MB at least
+
+
 @pytest.mark.parametrize("name", BOMBS)
 def test_a_bomb_costs_no_memory(name, tmp_path):
-    """Peak memory grows by less than 100 MB; decoded, bomb.png alone would take 900 MB at one byte a pixel."""
+    """Peak memory grows by less than 10 MB (0–4 MB measured, the README's figure); decoded,
+    bomb.png alone would take 900 MB at one byte a pixel, and the control below sees 49 MB."""
     path = tmp_path / name
     path.write_bytes(by_name(name).data)
     growth = peak_growth_mb(path)
     print(f"{name}: peak RSS grew {growth:.1f} MB")
-    assert growth < 100, f"{name}: peak RSS grew {growth:.0f} MB"
+    assert growth < BOMB_GROWTH_MB, f"{name}: peak RSS grew {growth:.0f} MB"
 
 
 def test_the_memory_measure_sees_a_real_decode(tmp_path):
