@@ -56,6 +56,25 @@ def test_a_bad_value_is_named_and_the_rest_of_the_link_still_applies():
     assert unknown.problems[0].startswith("preset=fastest in the link is not a preset (they are tutorial, quick")
 
 
+@settings(max_examples=300, deadline=None)
+@given(
+    key=st.sampled_from(sorted(FIELDS)),
+    text=st.one_of(
+        st.text(max_size=12),
+        st.sampled_from(["-1", "0", "1e9", "nan", "inf", "-inf", "true", "  3 ", "0x10", "1,2,3", "%00", "1/0"]),
+    ),
+)
+def test_any_value_for_any_setting_applies_or_is_named_never_raises(key, text):
+    lesson = read_link({"preset": "quick", key: text})
+    config = lesson.config()  # whatever the link holds, a config that can be trained
+    named = [problem for problem in lesson.problems if problem.startswith(f"{key}=")]
+    if key in lesson.values:
+        assert not named and getattr(config, key) == lesson.values[key]
+    else:
+        assert named and "in the link was left out: " in named[0], lesson.problems
+        assert getattr(config, key) == getattr(preset("quick"), key)  # the preset's own value stays
+
+
 def test_values_that_need_each_other_apply_in_any_order_and_one_that_never_fits_is_named():
     needs = {"preset": "quick", "residual": "true", "convs_per_block": "2"}
     assert read_link(needs).config().residual and read_link(dict(reversed(needs.items()))).config().residual

@@ -3,7 +3,11 @@ collapsed, at most 40 characters, printable text only); a class's names; who may
 
 from __future__ import annotations
 
+import unicodedata
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cifar.errors import ConfigError, NotAllowed
 from cifar.runs.owner import (
@@ -59,6 +63,19 @@ def test_the_length_is_counted_after_the_spaces_are_collapsed():
 def test_control_characters_are_refused(typed):
     with pytest.raises(ConfigError, match="a name must be plain text, without control characters"):
         clean_who(typed)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(max_size=60))
+def test_any_text_is_kept_as_a_printable_name_or_refused_in_words(typed):
+    try:
+        name = clean_who(typed)
+    except ConfigError as error:
+        assert str(error).startswith("a name must be")
+        return
+    # What is kept can be shown anywhere (a page, a terminal, a CSV) as it is.
+    assert name.isprintable() and len(name) <= 40 and name == name.strip() and "  " not in name
+    assert not any(unicodedata.category(character) in ("Cc", "Cf", "Zl", "Zp") for character in name)
 
 
 @pytest.mark.parametrize(("value", "kind"), [(42, "int"), (["ann"], "list"), (b"ann", "bytes")])
