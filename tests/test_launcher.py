@@ -131,16 +131,25 @@ def test_an_interrupted_prepare_leaves_no_half_made_run(fake_backend, runs_dir, 
     assert _folders(runs_dir) == []
 
 
-def test_a_runs_folder_that_is_a_file_is_refused_in_words(tmp_path, fake_backend):
-    blocked = tmp_path / "runs"
-    blocked.write_text("not a folder")
+@pytest.mark.parametrize(
+    ("where", "why"),
+    [
+        ("runs", "File exists"),  # the runs folder is a file
+        ("runs/inside", "Not a directory"),  # under a file: it cannot be created
+        ("/proc/cifar-runs", None),  # a place no one, not even root, may create a folder
+    ],
+)
+def test_a_runs_folder_that_is_a_file_or_cannot_be_created_is_refused_in_words(where, why, tmp_path, fake_backend):
+    (tmp_path / "runs").write_text("not a folder")
+    blocked = tmp_path / where
     with pytest.raises(RunError) as raised:
         launcher.prepare_run(TINY, blocked, backend=fake_backend, person=ALONE)
-    assert str(raised.value) == (
-        f"Cannot create a run in {blocked} (File exists): the runs folder must be a writable folder "
-        "(set CIFAR_RUNS_DIR or --runs-dir to choose another)."
+    said = str(raised.value)
+    assert said.startswith(f"Cannot create a run in {blocked} (") and said.endswith(
+        "): the runs folder must be a writable folder (set CIFAR_RUNS_DIR or --runs-dir to choose another)."
     )
-    assert blocked.read_text() == "not a folder"
+    assert why is None or f"({why})" in said
+    assert (tmp_path / "runs").read_text() == "not a folder" and not Path("/proc/cifar-runs").exists()
 
 
 # --- status and stop -------------------------------------------------------------------------
