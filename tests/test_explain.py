@@ -18,7 +18,7 @@ from cifar.launch import launcher
 from cifar.network.build import build_model
 from cifar.runs.owner import ALONE
 from cifar.runs.run import open_run_dir
-from cifar.study.explain import Inspector, colour, feature_grid, open_epoch, overlay
+from cifar.study.explain import Filters, Inspector, colour, feature_grid, filter_tiles, open_epoch, overlay
 
 PLAIN = ModelConfig(conv_blocks=2, filters=(6, 8), convs_per_block=2, dense_units=12, dropout=0.0)
 NORMED = ModelConfig(conv_blocks=3, filters=(4, 8, 8), convs_per_block=1, batch_norm=True, dense_units=0, dropout=0.0)
@@ -108,6 +108,15 @@ def test_first_layer_filters_are_scaled_each_and_answer_the_image():
         np.testing.assert_allclose(first.kernels[index], (one - one.min()) / (one.max() - one.min()), atol=1e-6)
     outputs = keras.Model(model.input, model.get_layer("block1_conv1").output).predict(IMAGES[1:2], verbose=0)[0]
     np.testing.assert_allclose(first.responses, outputs.max(axis=(0, 1)), atol=1e-6)
+
+
+def test_the_filters_come_strongest_response_first_each_a_crisp_tile():
+    kernels = np.random.default_rng(2).random((4, 3, 3, 3)).astype(np.float32)
+    tiles, order = filter_tiles(Filters(kernels, np.array([0.2, 0.9, 0.5, 0.9])), size=7)
+    assert order.tolist() == [1, 3, 2, 0]  # strongest first; a tie keeps the filters' order
+    assert [tile.shape for tile in tiles] == [(9, 9, 3)] * 4  # 3 weights × 3 pixels each, at least 7 wide
+    for tile, index in zip(tiles, order, strict=True):
+        np.testing.assert_array_equal(tile[::3, ::3], (kernels[index] * 255).round().astype(np.uint8))
 
 
 def test_a_flat_map_is_said_and_never_nan():
