@@ -206,8 +206,6 @@ def test_results_says_how_a_run_was_tested_where_it_trained_and_what_it_fell_bac
     from helpers import ROOT
     from streamlit.testing.v1 import AppTest
 
-    from cifar.runs.status import read_status, write_status
-
     monkeypatch.setenv("CIFAR10_DIR", str(batches_dir))
     flipped = open_run_dir(shutil.copytree(flipped_run.path, runs_dir / flipped_run.id))
     at = AppTest.from_file(str(ROOT / "pages" / "results.py"), default_timeout=60)
@@ -217,11 +215,6 @@ def test_results_says_how_a_run_was_tested_where_it_trained_and_what_it_fell_bac
     assert any(build.how_tested(flipped.config()) in caption.value for caption in at.caption)
     assert any(f"trained on {launcher.status(flipped).machine} in " in caption.value for caption in at.caption)
     assert not [expander for expander in at.expander if "test-time flip help" in expander.label]
-    # A run whose mixed precision fell back says so, on Results as on the Train page.
-    notice = devices.compute_precision(flipped.config(), gpus=0, flags=frozenset()).notice
-    write_status(flipped.files.status, read_status(flipped.files.status).replace(notice=notice))
-    at.run()
-    assert [info.value for info in at.info] == [notice]
     # A run trained without the flip offers to try it, and shows both accuracies.
     plain = finished_run
     shutil.copytree(plain.path, runs_dir / plain.id)
@@ -235,3 +228,45 @@ def test_results_says_how_a_run_was_tested_where_it_trained_and_what_it_fell_bac
     without, with_flip = build.flip_accuracies(model, load_dataset(str(batches_dir)).x_test, plain.labels())
     shown = " ".join(markdown.value for markdown in at.markdown)
     assert f"As tested: **{without:.1%}**; with the flip: **{with_flip:.1%}**" in shown
+
+
+# A trainer on a CPU without bfloat16: /proc/cpuinfo cannot be changed, so the trainer's own
+# reading of it is, and nothing else.
+NO_BFLOAT16_TRAINER = """
+import sys
+from cifar.network import devices
+devices.cpu_flags = lambda: frozenset({"avx2"})
+from cifar.training.process import main
+sys.exit(main())
+"""
+
+
+def test_mixed_precision_on_a_cpu_without_bfloat16_trains_in_float32_and_says_so(
+    batches_dir, runs_dir, tmp_path, monkeypatch
+):
+    import subprocess
+    import sys
+
+    from helpers import ROOT
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("CIFAR10_DIR", str(batches_dir))
+    tiny = ModelConfig(conv_blocks=1, filters=(4,), convs_per_block=1, dense_units=8, batch_size=50, epochs=1)
+    path = launcher.prepare_run(tiny.replace(mixed_precision=True), runs_dir, "fallback", person=ALONE)
+    trainer = tmp_path / "trainer_without_bfloat16.py"
+    trainer.write_text(NO_BFLOAT16_TRAINER)
+    done = subprocess.run(
+        [sys.executable, str(trainer), str(path)], cwd=ROOT, capture_output=True, text=True, timeout=240
+    )
+    run = open_run_dir(path)
+    status = run.written_status()
+    assert done.returncode == 0 and status.state == "finished", done.stderr[-2000:]
+    expected = devices.compute_precision(run.config(), gpus=0, flags=frozenset({"avx2"})).notice
+    assert status.precision == "float32" and status.notice == expected and expected.startswith("Mixed precision is off")
+    assert expected in done.stderr  # said in the terminal too
+    conv = next(layer for layer in run.load_model().layers if type(layer).__name__ == "Conv2D")
+    assert conv.dtype_policy.name == "float32"  # it did train in 32 bits
+    at = AppTest.from_file(str(ROOT / "pages" / "results.py"), default_timeout=60)
+    at.query_params["run"] = run.id
+    at.run()
+    assert not at.exception and [info.value for info in at.info] == [expected]
