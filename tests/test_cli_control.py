@@ -17,6 +17,7 @@ from cifar.runs.run import Run, find_run
 from cifar.runs.status import write_status
 
 
+@pytest.mark.slow  # tens of seconds of real trainings
 def test_the_command_line_pauses_steers_and_resumes_a_launched_training(long_batches_dir, runs_dir):
     """The issue's walk: a training launched with `launch`, paused, its rate changed, resumed
     and ended early by asking for fewer epochs; it ends finished with every epoch it was to

@@ -12,6 +12,7 @@ from helpers import run_cli, wait_for_end
 from cifar.runs.run import find_run
 
 
+@pytest.mark.slow  # tens of seconds of real trainings
 def test_six_names_cover_a_three_by_two_grid_and_show_prints_its_answer(batches_dir, runs_dir):
     made = run_cli(
         "experiment", "new", "drop-width", "--preset", "quick", "--epochs", "1", "--train-size", "200",

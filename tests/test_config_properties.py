@@ -58,6 +58,7 @@ def valid_configs(draw, max_filters: int = 16) -> ModelConfig:
     )
 
 
+@pytest.mark.slow  # 25 networks built and trained a step: about 40 s
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(config=valid_configs())
 def test_every_valid_config_builds_and_takes_a_training_step(config):

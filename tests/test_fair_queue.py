@@ -7,6 +7,7 @@ import json
 import threading
 from pathlib import Path
 
+import pytest
 from helpers import TINY, TINY_FLAGS, SlotHeld, run_cli, wait_for_end, wait_until
 from streamlit.testing.v1 import AppTest
 
@@ -23,6 +24,7 @@ def _all_waiting(runs: list[Run]) -> bool:
     return all(run.written_status().pid and process_alive(run.written_status().pid) for run in runs)
 
 
+@pytest.mark.slow  # tens of seconds of real trainings
 def test_a_second_launch_waits_behind_everyone_elses_first(batches_dir, runs_dir, monkeypatch):
     monkeypatch.setenv("CIFAR_MAX_TRAININGS", "1")
     slot = SlotHeld(runs_dir).take()
