@@ -136,12 +136,16 @@ def test_walk_through_the_product(server, page, runs_dir):
     stop = page.get_by_role("button", name="Stop training", exact=True)
     # The live view redraws every second; a click that lands while its button is being
     # replaced can be lost, so click until the run has the stop request, as a person would.
+    def heard() -> bool:
+        return second.stop_requested() or not launcher.status(second).live
+
     for _ in range(10):
-        if second.stop_requested() or not launcher.status(second).live:
+        if heard():
             break
         with contextlib.suppress(playwright_api.TimeoutError):  # gone once the run has ended: nothing to press
             stop.click(timeout=5_000)
-        page.wait_for_timeout(2000)
+        with contextlib.suppress(AssertionError):  # not heard yet: the click landed on a button being redrawn
+            wait_until(heard, 5, "the stop request")
     status = wait_for_end(second, timeout=120)
     assert status.state == "stopped" and status.epoch < 300
 
