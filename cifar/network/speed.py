@@ -29,8 +29,10 @@ from cifar.data.cache import cache_dir
 from cifar.network.build import VALIDATION_BATCH_SIZE, build_model, training_targets
 from cifar.network.devices import compute_precision, cpu_flags
 
-MEASURE_SECONDS = 1.5  # timed training steps, at least, after the warm-up
-WARMUP_STEPS = 3
+MEASURE_SECONDS = 1.5  # of timed training steps, about, after the warm-up
+WARMUP_STEPS = 3  # batches left out of a timing: the first ones of a `fit` start its pipeline
+MIN_STEPS = 12
+MAX_IMAGES = 20_000  # in one timing: 60 MB of random images at most
 _VERSION = 1  # bump when what is measured changes: kept figures are measured again
 
 
@@ -93,31 +95,44 @@ def kept_speed(config: ModelConfig) -> Speed | None:
 def measure_speed(config: ModelConfig, seconds: float = MEASURE_SECONDS) -> Speed:
     """Time `config`'s training steps and forward passes here, and keep the figures.
 
-    Takes `seconds` of timed steps after a warm-up (tracing the step), a few seconds in all.
-    Measure while nothing else trains: what it finds is kept for this machine.
+    Takes about `seconds` of timed steps after a warm-up that traces the step, and two forward
+    passes: a few seconds in all. Measure while nothing else trains: what it finds is kept for
+    this machine.
     """
     model = build_model(config, precision=compute_precision(config).policy)
-    batch = config.batch_size
     rng = np.random.default_rng(0)
-    images = rng.integers(0, 256, (batch * WARMUP_STEPS, *IMAGE_SHAPE), dtype=np.uint8)
-    targets = training_targets(config, rng.integers(0, NUM_CLASSES, len(images)))
-    model.fit(images, targets, batch_size=batch, epochs=1, verbose=0, shuffle=False)  # traces the step
-    steps, took = WARMUP_STEPS, 0.0
-    while took < seconds:
-        steps *= 2
-        many = np.resize(images, (batch * steps, *IMAGE_SHAPE))
-        began = time.perf_counter()
-        model.fit(many, np.resize(targets, (len(many), *targets.shape[1:])), batch_size=batch, verbose=0, shuffle=False)
-        took = time.perf_counter() - began
-    tests = rng.integers(0, 256, (VALIDATION_BATCH_SIZE * 4, *IMAGE_SHAPE), dtype=np.uint8)
+    probe = _step_seconds(model, config, WARMUP_STEPS * 3, rng)  # traces the step, then a first rate
+    steps = int(np.clip(seconds / max(probe, 1e-6), MIN_STEPS, MAX_IMAGES // config.batch_size))
+    step = _step_seconds(model, config, steps, rng)
+    # A forward pass over many images less one over few: what each image adds, without the
+    # call's own start (validation passes 10,000 images in one call).
+    tests = rng.integers(0, 256, (VALIDATION_BATCH_SIZE * 10, *IMAGE_SHAPE), dtype=np.uint8)
     model.predict(tests[:VALIDATION_BATCH_SIZE], batch_size=VALIDATION_BATCH_SIZE, verbose=0)  # traced
-    began = time.perf_counter()
-    model.predict(tests, batch_size=VALIDATION_BATCH_SIZE, verbose=0)
-    found = Speed(
-        took / steps, (time.perf_counter() - began) / len(tests), time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    )
+    few, many = (_predict_seconds(model, tests[:count]) for count in (VALIDATION_BATCH_SIZE * 2, len(tests)))
+    image = max(many - few, 0.0) / (len(tests) - VALIDATION_BATCH_SIZE * 2)
+    found = Speed(step, image, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
     _keep(config, found)
     return found
+
+
+def _step_seconds(model, config: ModelConfig, steps: int, rng: np.random.Generator) -> float:
+    """Seconds per training step in one `fit` of `steps` batches, timed between batch ends after
+    the first few: the steady rate, as an epoch runs, without the call's start."""
+    import keras
+
+    images = rng.integers(0, 256, (config.batch_size * steps, *IMAGE_SHAPE), dtype=np.uint8)
+    targets = training_targets(config, rng.integers(0, NUM_CLASSES, len(images)))
+    ends: list[float] = []
+    clock = keras.callbacks.LambdaCallback(on_train_batch_end=lambda batch, logs: ends.append(time.perf_counter()))
+    model.fit(images, targets, batch_size=config.batch_size, epochs=1, verbose=0, shuffle=False, callbacks=[clock])
+    settled = ends[WARMUP_STEPS - 1 :]
+    return (settled[-1] - settled[0]) / max(len(settled) - 1, 1)
+
+
+def _predict_seconds(model, images: np.ndarray) -> float:
+    began = time.perf_counter()
+    model.predict(images, batch_size=VALIDATION_BATCH_SIZE, verbose=0)
+    return time.perf_counter() - began
 
 
 def _keep(config: ModelConfig, found: Speed) -> None:
