@@ -70,31 +70,30 @@ def estimate(
         train_images, test_images: the dataset's sizes.
         runs_dir: where to look for runs this machine trained (default: the runs folder).
     """
+    name, _ = nearest_preset(config)
+    preset = PRESETS[name]
+    scale = _arithmetic(config, train_images, test_images) / _arithmetic(preset.config)
+    scaled = "" if config == preset.config else ", scaled to this config"
+    trained = trained_here(preset.config, runs_dir)
+    if trained:
+        runs = f"{len(trained)} `{name}` run{'s' if len(trained) > 1 else ''}"
+        return Estimate(statistics.median(trained) * scale, f"the {runs} this machine trained{scaled}")
     own = kept_speed(config)
     if own is not None:
         return Estimate(
             put_together(config, own, train_images, test_images),
             f"this machine's measured speed for this network ({own.measured[:10]})",
         )
-    name, _ = nearest_preset(config)
-    preset = PRESETS[name]
-    scale = _arithmetic(config, train_images, test_images) / _arithmetic(preset.config)
-    trained = trained_here(preset.config, runs_dir)
-    if trained:
-        seconds = statistics.median(trained)
-        runs = f"{len(trained)} `{name}` run{'s' if len(trained) > 1 else ''}"
-        return Estimate(seconds * scale, f"the {runs} this machine trained, scaled to this config")
     measured = kept_speed(preset.config)
     if measured is not None:
         seconds = put_together(preset.config, measured, CIFAR_TRAIN_IMAGES, CIFAR_TEST_IMAGES)
         return Estimate(
-            seconds * scale,
-            f"this machine's measured speed for `{name}` ({measured.measured[:10]}), scaled to this config",
+            seconds * scale, f"this machine's measured speed for `{name}` ({measured.measured[:10]}){scaled}"
         )
     there = _arithmetic(preset.config, flags=preset.machine.cpu_flags)  # as the preset was measured
     return Estimate(
         preset.seconds * _arithmetic(config, train_images, test_images) / there,
-        f"`{name}`'s time on the project's {preset.machine.description}, scaled to this config "
+        f"`{name}`'s time on the project's {preset.machine.description}{scaled} "
         "(this machine's speed is not measured yet)",
     )
 
