@@ -134,6 +134,7 @@ def test_walk_through_the_product(server, page, runs_dir):
     second = next(r for r in list_runs(runs_dir) if r.id != run.id)
     shoot(page, "train-second-live")
     stop = page.get_by_role("button", name="Stop training", exact=True)
+
     # The live view redraws every second; a click that lands while its button is being
     # replaced can be lost, so click until the run has the stop request, as a person would.
     def heard() -> bool:
