@@ -1,12 +1,10 @@
 from __future__ import annotations
 
-import json
 import math
 import socket
 
 import pytest
 
-from cifar.cli.main import main
 from cifar.config.presets import PRESETS, nearest_preset
 from cifar.config.settings import ModelConfig
 from cifar.data import CLASS_NAMES
@@ -127,14 +125,3 @@ def test_the_speed_is_never_measured_while_a_training_runs_here(tmp_path, monkey
     measured = []
     monkeypatch.setattr(estimate, "measure_speed", measured.append)
     assert estimate.measure_here(TINY, tmp_path) is None and measured == [TINY]
-
-
-def test_the_estimate_command_prints_the_seconds_and_the_basis(tmp_path, capsys):
-    flags = ["--conv-blocks", "1", "--filters", "4", "--convs-per-block", "1", "--dense-units", "8"]
-    assert main(["estimate", "--preset", "quick", "--no-measure", "--runs-dir", str(tmp_path)]) == 0
-    said = capsys.readouterr().out
-    assert said.startswith("64 s, from `quick`'s time on the project's 2-core CPU") or "not measured yet" in said
-    assert main(["estimate", "--preset", "quick", *flags, "--json", "--runs-dir", str(tmp_path)]) == 0
-    found = json.loads(capsys.readouterr().out)
-    assert found["basis"].startswith("this machine's measured speed for this network") and found["seconds"] > 0
-    assert found["preset"] == "quick" and found["note"] is None

@@ -110,7 +110,14 @@ def test_the_readme_names_every_module_in_its_room():
 
 # Where two rooms have a module of the same name, the one named here has test_<module>.py and
 # the other test_<room>_<module>.py, so that neither is taken for the other's.
-PLAIN_TEST_NAME = {"attack": "study", "audit": "runs", "control": "runs", "explain": "study", "progress": "runs"}
+PLAIN_TEST_NAME = {
+    "attack": "study",
+    "audit": "runs",
+    "control": "runs",
+    "estimate": "launch",
+    "explain": "study",
+    "progress": "runs",
+}
 
 
 def _test_files_for(path: Path, stems: set[str]) -> list[str]:

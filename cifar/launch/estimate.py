@@ -26,7 +26,7 @@ from datetime import datetime
 from cifar.config.presets import PRESETS, nearest_preset
 from cifar.config.settings import CIFAR_TEST_IMAGES, CIFAR_TRAIN_IMAGES, ModelConfig
 from cifar.errors import CifarError
-from cifar.network.build import VALIDATION_BATCH_SIZE
+from cifar.network.build import VALIDATION_BATCH_SIZE, test_passes
 from cifar.network.devices import computes_in_bfloat16, machine
 from cifar.network.size import activation_floats, forward_macs, optimizer_weight_copies, parameter_count
 from cifar.network.speed import Speed, kept_speed, measure_speed
@@ -137,7 +137,7 @@ def put_together(config: ModelConfig, speed: Speed, train_images: int, test_imag
     with the flipped test images) and what an epoch costs beyond them."""
     images = min(train_images, config.train_size or train_images)
     steps = math.ceil(images / config.batch_size)
-    validation = test_images * speed.image_seconds * (2 if config.test_time_flip else 1)
+    validation = test_images * speed.image_seconds * test_passes(config)
     return MEASURED_START_SECONDS + config.epochs * (steps * speed.step_seconds + validation + EPOCH_OVERHEAD_SECONDS)
 
 

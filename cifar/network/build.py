@@ -212,6 +212,11 @@ def flip_accuracies(model, images, labels: np.ndarray) -> tuple[float, float]:
     return float(np.mean(plain.argmax(axis=1) == labels)), float(np.mean(flipped.argmax(axis=1) == labels))
 
 
+def test_passes(config: ModelConfig) -> int:
+    """Forward passes over the test set each epoch: two with the test-time flip."""
+    return 2 if config.test_time_flip else 1
+
+
 def how_tested(config: ModelConfig) -> str:
     """A sentence on how the run's test answers are made, where that is not the plain way."""
     if not config.test_time_flip:
