@@ -17,13 +17,15 @@ from pathlib import Path
 from cifar.atomic import write_json_atomic
 from cifar.config.presets import changed_fields
 from cifar.config.settings import ModelConfig
+from cifar.data import CLASS_NAMES
 from cifar.errors import RunError
 from cifar.launch import backends, launcher
 from cifar.launch.backend import jobs_in_order
+from cifar.network import devices
 from cifar.runs.config_file import load_config, save_config
 from cifar.runs.layout import RunFiles
 from cifar.runs.run import Run, open_run_dir
-from cifar.runs.status import RunStatus, read_status, write_status
+from cifar.runs.status import DataInfo, RunStatus, read_status, write_status
 from cifar.training import local_queue
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -249,3 +251,20 @@ class FakeBackend:
     def live_jobs(self, live):
         waiting = sorted((run for run, status in live if status.state == "queued"), key=lambda run: run.id)
         return jobs_in_order(live, waiting)
+
+
+def finished_here(runs_dir, name: str, config: ModelConfig, seconds: float, **changes) -> Run:
+    """A run folder as a finished training leaves it, as far as the estimate reads it."""
+    path = runs_dir / f"20261207-1000{len(name):02d}-{name}"
+    path.mkdir(parents=True)
+    save_config(config, RunFiles(path).config)
+    images = min(50_000, config.train_size or 50_000)
+    status = RunStatus(
+        state="finished",
+        machine=devices.machine(),
+        started="2026-12-07T10:00:00+00:00",
+        ended=f"2026-12-07T10:{int(seconds) // 60:02d}:{int(seconds) % 60:02d}+00:00",
+        data=DataInfo("CIFAR-10", CLASS_NAMES, images, 10_000),
+    )
+    write_status(RunFiles(path).status, status.replace(**changes))
+    return Run(path)

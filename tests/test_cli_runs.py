@@ -28,7 +28,7 @@ from cifar.runs.status import write_status
 @pytest.fixture
 def minute_an_epoch(monkeypatch):
     """Every run's estimate: a minute an epoch, so that waits can be worked out by hand."""
-    monkeypatch.setattr(waits, "estimate_seconds", lambda config, train, test: 60.0 * config.epochs)
+    monkeypatch.setattr(waits, "estimate_seconds", lambda config, train, test, trained=None: 60.0 * config.epochs)
 
 
 def _prepared(runs_dir, backend, name: str, epochs: int = 2, who: str = "") -> Run:

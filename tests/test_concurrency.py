@@ -160,7 +160,7 @@ def read_round(run: Run, tally: Tally, check_model) -> None:
         lines = log.read().split(b"\n")
     if lines[-1] != b"":
         tally.torn_tails += 1
-        caught_mark(run).touch()  # the fast writer waits for a reader to have seen this
+        caught_mark(run.path).touch()  # the fast writer waits for a reader to have seen this
     assert all(isinstance(json.loads(line), dict) for line in lines[:-1])  # every whole line is whole JSON
     tally.raw_offset += sum(len(line) + 1 for line in lines[:-1])
     new_events, tally.offset = run.events(tally.offset)
@@ -177,9 +177,9 @@ def read_round(run: Run, tally: Tally, check_model) -> None:
     tally.most_epochs = max(tally.most_epochs, done)
 
 
-def caught_mark(run: Run) -> Path:
-    """A file beside the run (never in it) that says a reader caught the event log mid-line."""
-    return run.path.parent / f"{run.id}.caught-mid-line"
+def caught_mark(run_dir: Path) -> Path:
+    """A file beside the run folder (never in it) that says a reader caught the event log mid-line."""
+    return run_dir.parent / f"{run_dir.name}.caught-mid-line"
 
 
 def read_while_written(run: Run, writer_alive, check_model, tallies: list[Tally]) -> list[Tally]:
@@ -282,7 +282,7 @@ def write_in_two_parts(path: Path, record: dict) -> None:
     """Append one event line in two writes, as a slow or large write can land, the second once a
     reader has found the last line without its newline (or after CAUGHT_WAIT seconds)."""
     line = json.dumps(record).encode() + b"\n"
-    caught = path.parent.parent / f"{path.parent.name}.caught-mid-line"
+    caught = caught_mark(path.parent)
     caught.unlink(missing_ok=True)
     with open(path, "ab") as log:
         log.write(line[: len(line) // 2])

@@ -4,6 +4,7 @@ import math
 import socket
 
 import pytest
+from helpers import TINY, finished_here
 
 from cifar.config.presets import PRESETS, nearest_preset
 from cifar.config.settings import ModelConfig
@@ -11,7 +12,6 @@ from cifar.data import CLASS_NAMES
 from cifar.launch import estimate
 from cifar.launch.estimate import estimate_seconds
 from cifar.network import devices, speed
-from cifar.runs.config_file import save_config
 from cifar.runs.layout import RunFiles
 from cifar.runs.status import DataInfo, RunStatus, write_status
 
@@ -45,36 +45,17 @@ def test_more_epochs_take_longer():
     assert estimate_seconds(ModelConfig(epochs=2), 50_000, 10_000) > one
 
 
-TINY = ModelConfig(conv_blocks=1, filters=(4,), convs_per_block=1, dense_units=8, batch_size=16, epochs=3)
-
-
-def _finished(runs_dir, name: str, config: ModelConfig, seconds: float, **changes) -> None:
-    """A run folder as a finished training leaves it, as far as the estimate reads it."""
-    path = runs_dir / f"20261207-1000{len(name):02d}-{name}"
-    path.mkdir(parents=True)
-    save_config(config, RunFiles(path).config)
-    images = min(50_000, config.train_size or 50_000)
-    status = RunStatus(
-        state="finished",
-        machine=devices.machine(),
-        started="2026-12-07T10:00:00+00:00",
-        ended=f"2026-12-07T10:{int(seconds) // 60:02d}:{int(seconds) % 60:02d}+00:00",
-        data=DataInfo("CIFAR-10", CLASS_NAMES, images, 10_000),
-    )
-    write_status(RunFiles(path).status, status.replace(**changes))
-
-
 def test_runs_of_the_preset_this_machine_trained_are_the_best_basis(tmp_path):
     quick = PRESETS["quick"].config
-    _finished(tmp_path, "a", quick, 80)
-    _finished(tmp_path, "bb", quick, 100)
-    _finished(tmp_path, "ccc", quick, 90)
+    finished_here(tmp_path, "a", quick, 80)
+    finished_here(tmp_path, "bb", quick, 100)
+    finished_here(tmp_path, "ccc", quick, 90)
     # Not counted: another machine, a continued run, a stopped one, another config, other data.
-    _finished(tmp_path, "d", quick, 500, machine="1 × NVIDIA H200")
-    _finished(tmp_path, "ee", quick, 500, start_epoch=2)
-    _finished(tmp_path, "fff", quick, 500, state="stopped")
-    _finished(tmp_path, "gggg", quick.replace(dropout=0.5), 500)
-    _finished(tmp_path, "hhhhh", quick, 500, data=DataInfo("tiny", CLASS_NAMES, 300, 100))
+    finished_here(tmp_path, "d", quick, 500, machine="1 × NVIDIA H200")
+    finished_here(tmp_path, "ee", quick, 500, start_epoch=2)
+    finished_here(tmp_path, "fff", quick, 500, state="stopped")
+    finished_here(tmp_path, "gggg", quick.replace(dropout=0.5), 500)
+    finished_here(tmp_path, "hhhhh", quick, 500, data=DataInfo("tiny", CLASS_NAMES, 300, 100))
     assert sorted(estimate.trained_here(quick, tmp_path)) == [80, 90, 100]
     found = estimate.estimate(quick, 50_000, 10_000, tmp_path)
     assert found.seconds == pytest.approx(90) and found.basis.startswith("the 3 `quick` runs this machine trained")
@@ -89,11 +70,11 @@ def test_a_measured_speed_is_kept_for_this_machine_and_the_estimate_rests_on_it(
     measured = speed.measure_speed(TINY, seconds=0.3)
     assert 0 < measured.step_seconds < 5 and 0 < measured.image_seconds < 1
     assert speed.kept_speed(TINY) == measured and speed.kept_speed(TINY.replace(epochs=9, seed=4)) == measured
-    assert speed.kept_speed(TINY.replace(batch_size=32)) is None  # another step: another figure
+    assert speed.kept_speed(TINY.replace(batch_size=TINY.batch_size * 2)) is None  # another step: another figure
     assert estimate.network_to_measure(TINY) is None
     found = estimate.estimate(TINY, 50_000, 10_000, tmp_path)
-    steps = math.ceil(50_000 / 16)
-    whole = estimate.MEASURED_START_SECONDS + 3 * (
+    steps = math.ceil(50_000 / TINY.batch_size)
+    whole = estimate.MEASURED_START_SECONDS + TINY.epochs * (
         steps * measured.step_seconds + 10_000 * measured.image_seconds + estimate.EPOCH_OVERHEAD_SECONDS
     )
     assert found.seconds == pytest.approx(whole) and found.basis.startswith("this machine's measured speed")
@@ -116,11 +97,11 @@ def test_the_nearest_preset_s_measured_speed_scales_to_a_config_near_it(tmp_path
 
 
 def test_the_speed_is_never_measured_while_a_training_runs_here(tmp_path, monkeypatch):
-    _finished(tmp_path, "live", PRESETS["quick"].config, 10, state="running", host=socket.gethostname())
+    finished_here(tmp_path, "live", PRESETS["quick"].config, 10, state="running", host=socket.gethostname())
     monkeypatch.setattr(estimate, "measure_speed", lambda config: pytest.fail("measured while a training ran"))
     refusal = estimate.measure_here(TINY, tmp_path)
     assert refusal and "is training here: measuring now would find this machine slower" in refusal
-    _finished(tmp_path, "elsewhere", PRESETS["quick"].config, 10, state="running", host="another-host")
+    finished_here(tmp_path, "elsewhere", PRESETS["quick"].config, 10, state="running", host="another-host")
     write_status(RunFiles(next(tmp_path.glob("*-live"))).status, RunStatus(state="finished"))
     measured = []
     monkeypatch.setattr(estimate, "measure_speed", measured.append)

@@ -4,12 +4,10 @@ per machine and per network, never an error when the cache cannot be written."""
 from __future__ import annotations
 
 import pytest
+from helpers import TINY
 
-from cifar.config.settings import ModelConfig
 from cifar.data.cache import cache_dir
 from cifar.network import speed
-
-TINY = ModelConfig(conv_blocks=1, filters=(4,), convs_per_block=1, dense_units=8, batch_size=16, epochs=3)
 
 
 def test_a_measurement_is_kept_per_network_and_read_back():
@@ -20,10 +18,11 @@ def test_a_measurement_is_kept_per_network_and_read_back():
     assert speed.speed_file().parent == cache_dir() and speed.speed_file().name.startswith("speed-")
     # How long and on how much it trains does not change a step; the network and batch do.
     assert speed.kept_speed(TINY.replace(epochs=9, train_size=500, seed=3)) == measured
-    assert speed.kept_speed(TINY.replace(batch_size=32)) is None
-    assert speed.kept_speed(TINY.replace(filters=(8,))) is None
-    other = speed.measure_speed(TINY.replace(batch_size=32), seconds=0.2)
-    assert speed.kept_speed(TINY) == measured and speed.kept_speed(TINY.replace(batch_size=32)) == other
+    assert speed.kept_speed(TINY.replace(batch_size=TINY.batch_size * 2)) is None
+    assert speed.kept_speed(TINY.replace(filters=(TINY.filters[0] * 2,))) is None
+    doubled = TINY.replace(batch_size=TINY.batch_size * 2)
+    other = speed.measure_speed(doubled, seconds=0.2)
+    assert speed.kept_speed(TINY) == measured and speed.kept_speed(doubled) == other
 
 
 def test_another_machine_or_tensorflow_measures_again(monkeypatch):

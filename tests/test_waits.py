@@ -8,20 +8,22 @@ import json
 from pathlib import Path
 
 import pytest
-from helpers import TINY
+from helpers import TINY, finished_here
 
-from cifar.launch import waits
+from cifar.config.presets import PRESETS
+from cifar.launch import estimate, launcher, waits
 from cifar.launch.backend import Job
 from cifar.launch.waits import Place, places
 from cifar.runs.config_file import save_config
 from cifar.runs.layout import RunFiles
+from cifar.runs.owner import ALONE
 from cifar.runs.progress import Progress
 from cifar.runs.run import Run
 
 
 @pytest.fixture(autouse=True)
 def minute_an_epoch(monkeypatch):
-    monkeypatch.setattr(waits, "estimate_seconds", lambda config, train, test: 60.0 * config.epochs)
+    monkeypatch.setattr(waits, "estimate_seconds", lambda config, train, test, trained=None: 60.0 * config.epochs)
 
 
 def _run(runs_dir: Path, name: str, epochs: int, eta: float | None = None) -> Run:
@@ -113,3 +115,18 @@ def test_a_place_says_where_a_run_stands_in_words(runs_dir):
     assert where["q"].describe() == "queued: number 1 in line, starts in about 2 min"
     assert where["q"].fraction is None
     assert Place("x", "queued", 7, 40.0, 100.0).describe() == "queued: number 7 in line, starts in about 40 s"
+
+
+def test_waits_rest_on_the_listings_own_runs_folder_read_once(runs_dir, tmp_path, monkeypatch):
+    # The real estimate here: the finished `quick` run this machine trained (90 s) is its basis.
+    monkeypatch.setattr(waits, "estimate_seconds", estimate.estimate_seconds)
+    monkeypatch.setenv("CIFAR_RUNS_DIR", str(tmp_path / "another-runs-folder"))  # not the listing's
+    quick = PRESETS["quick"].config
+    finished_here(runs_dir, "done", quick, 90)
+    queued = [Run(launcher.prepare_run(quick, runs_dir, f"q{i}", person=ALONE)) for i in range(5)]
+    reads = []
+    listing = estimate.list_runs
+    monkeypatch.setattr(estimate, "list_runs", lambda folder=None: reads.append(folder) or listing(folder))
+    where = places([Job(run, "queued", i) for i, run in enumerate(queued, start=1)], 1)
+    assert [where[run.id].ends_in for run in queued] == pytest.approx([90, 180, 270, 360, 450])
+    assert reads == [runs_dir]  # one read of the folder for the five, not one each

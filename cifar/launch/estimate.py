@@ -20,6 +20,7 @@ import math
 import os
 import socket
 import statistics
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -52,6 +53,11 @@ MEASURED_START_SECONDS = 7.0
 EPOCH_OVERHEAD_SECONDS = 0.25
 
 
+# The whole times of finished runs this machine trained, by config and training images: one
+# scan of the runs folder (`trained_times`) serves every estimate of a listing.
+TrainedTimes = Mapping[tuple[ModelConfig, int], list[float]]
+
+
 @dataclass(frozen=True)
 class Estimate:
     """A config's estimated whole time here, and what it rests on, in words."""
@@ -61,7 +67,11 @@ class Estimate:
 
 
 def estimate(
-    config: ModelConfig, train_images: int, test_images: int, runs_dir: str | os.PathLike | None = None
+    config: ModelConfig,
+    train_images: int,
+    test_images: int,
+    runs_dir: str | os.PathLike | None = None,
+    trained: TrainedTimes | None = None,
 ) -> Estimate:
     """Wall time for the whole run here, on the best basis there is (module docstring).
 
@@ -69,15 +79,18 @@ def estimate(
         config: what would be trained.
         train_images, test_images: the dataset's sizes.
         runs_dir: where to look for runs this machine trained (default: the runs folder).
+        trained: those runs' times, already read (`trained_times`), when many configs are
+            estimated at once; then `runs_dir` is not read.
     """
     name, _ = nearest_preset(config)
     preset = PRESETS[name]
     scale = _arithmetic(config, train_images, test_images) / _arithmetic(preset.config)
     scaled = "" if config == preset.config else ", scaled to this config"
-    trained = trained_here(preset.config, runs_dir)
-    if trained:
-        runs = f"{len(trained)} `{name}` run{'s' if len(trained) > 1 else ''}"
-        return Estimate(statistics.median(trained) * scale, f"the {runs} this machine trained{scaled}")
+    times = trained_times(runs_dir) if trained is None else trained
+    whole = times.get((preset.config, _all_images(preset.config)), [])
+    if whole:
+        runs = f"{len(whole)} `{name}` run{'s' if len(whole) > 1 else ''}"
+        return Estimate(statistics.median(whole) * scale, f"the {runs} this machine trained{scaled}")
     own = kept_speed(config)
     if own is not None:
         return Estimate(
@@ -127,9 +140,11 @@ def _training_here(run, host: str) -> bool:
     return status.state == "running" and status.host == host
 
 
-def estimate_seconds(config: ModelConfig, train_images: int, test_images: int) -> float:
+def estimate_seconds(
+    config: ModelConfig, train_images: int, test_images: int, trained: TrainedTimes | None = None
+) -> float:
     """The estimate's wall time alone (see `estimate`)."""
-    return estimate(config, train_images, test_images).seconds
+    return estimate(config, train_images, test_images, trained=trained).seconds
 
 
 def put_together(config: ModelConfig, speed: Speed, train_images: int, test_images: int) -> float:
@@ -144,22 +159,33 @@ def put_together(config: ModelConfig, speed: Speed, train_images: int, test_imag
 def trained_here(config: ModelConfig, runs_dir: str | os.PathLike | None = None) -> list[float]:
     """The whole times of finished runs of exactly `config` (not continued) that trained on this
     machine, on all of CIFAR-10's images."""
-    found, here = [], None
-    wanted = min(CIFAR_TRAIN_IMAGES, config.train_size or CIFAR_TRAIN_IMAGES)
+    return trained_times(runs_dir).get((config, _all_images(config)), [])
+
+
+def trained_times(runs_dir: str | os.PathLike | None = None) -> dict[tuple[ModelConfig, int], list[float]]:
+    """The whole times of the finished runs (not continued) this machine trained, by their config
+    and how many training images they used: one read of the runs folder."""
+    found: dict[tuple[ModelConfig, int], list[float]] = {}
+    here = None
     for run in list_runs(runs_dir):
         try:
             status = run.written_status()
             if status.state != "finished" or status.start_epoch or not (status.started and status.ended):
                 continue
-            if status.data is None or status.data.train_images != wanted or run.config() != config:
+            if status.data is None:
                 continue
             here = here or machine()  # asks TensorFlow for its GPUs: only once a run could count
             if status.machine == here:
                 took = datetime.fromisoformat(status.ended) - datetime.fromisoformat(status.started)
-                found.append(took.total_seconds())
+                found.setdefault((run.config(), status.data.train_images), []).append(took.total_seconds())
         except (CifarError, ValueError, TypeError):
             continue
     return found
+
+
+def _all_images(config: ModelConfig) -> int:
+    """How many training images a whole run of `config` on CIFAR-10 uses."""
+    return min(CIFAR_TRAIN_IMAGES, config.train_size or CIFAR_TRAIN_IMAGES)
 
 
 def _arithmetic(

@@ -15,7 +15,7 @@ from cifar.config.settings import CIFAR_TEST_IMAGES, CIFAR_TRAIN_IMAGES
 from cifar.errors import CifarError
 from cifar.launch import launcher
 from cifar.launch.backend import Job
-from cifar.launch.estimate import estimate_seconds
+from cifar.launch.estimate import TrainedTimes, estimate_seconds, trained_times
 from cifar.runs.progress import Progress, describe_duration, describe_progress
 from cifar.runs.run import Run
 from cifar.training import local_queue
@@ -44,17 +44,17 @@ class Place:
         return f"queued: number {self.position} in line, starts in {describe_duration(self.starts_in)}"
 
 
-def _estimate(run: Run) -> float:
+def _estimate(run: Run, trained: TrainedTimes) -> float:
     try:
         config = run.config()
     except CifarError:
         return 0.0
-    return estimate_seconds(config, CIFAR_TRAIN_IMAGES, CIFAR_TEST_IMAGES)
+    return estimate_seconds(config, CIFAR_TRAIN_IMAGES, CIFAR_TEST_IMAGES, trained=trained)
 
 
-def _running_place(job: Job) -> Place:
+def _running_place(job: Job, trained: TrainedTimes) -> Place:
     progress = job.run.progress()
-    ends_in = _estimate(job.run) if progress is None else progress.eta_seconds
+    ends_in = _estimate(job.run, trained) if progress is None else progress.eta_seconds
     return Place(job.run.id, "running", 0, 0.0, ends_in, progress)
 
 
@@ -69,13 +69,15 @@ def places(jobs: Sequence[Job], slots: int) -> dict[str, Place]:
     Returns:
         Each run's `Place`: its position, and the estimated seconds until it starts and ends.
     """
-    running = [_running_place(job) for job in jobs if job.state == "running"]
+    # The runs folder's finished runs are read once for the whole listing, not once a run.
+    trained = trained_times(jobs[0].run.path.parent) if jobs else {}
+    running = [_running_place(job, trained) for job in jobs if job.state == "running"]
     free_at = sorted([place.ends_in for place in running] + [0.0] * max(slots - len(running), 0))[: max(slots, 1)]
     heapq.heapify(free_at)
     result = {place.run_id: place for place in running}
     for job in sorted((job for job in jobs if job.state == "queued"), key=lambda job: job.queue_position):
         starts = heapq.heappop(free_at) if free_at else 0.0
-        ends = starts + _estimate(job.run)
+        ends = starts + _estimate(job.run, trained)
         heapq.heappush(free_at, ends)
         result[job.run.id] = Place(job.run.id, "queued", job.queue_position, starts, ends)
     return result
