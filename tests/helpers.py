@@ -14,6 +14,8 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from streamlit.testing.v1 import AppTest
+
 from cifar.atomic import write_json_atomic
 from cifar.config.presets import changed_fields
 from cifar.config.settings import ModelConfig
@@ -33,6 +35,16 @@ ROOT = Path(__file__).resolve().parent.parent
 TINY = ModelConfig(
     conv_blocks=1, filters=(8,), convs_per_block=1, dense_units=16, dropout=0.0, batch_size=20, epochs=2, seed=1
 )
+
+
+def page(name: str, timeout: float = 60) -> AppTest:
+    """One page of the app (pages/NAME.py) for Streamlit's AppTest; `timeout` is each run's limit."""
+    return AppTest.from_file(str(ROOT / "pages" / f"{name}.py"), default_timeout=timeout)
+
+
+def whole_app(timeout: float = 60) -> AppTest:
+    """The app with its navigation (streamlit_app.py) for Streamlit's AppTest."""
+    return AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=timeout)
 
 
 def flags_of(config: ModelConfig, leave_out: tuple[str, ...] = ("epochs",)) -> list[str]:
@@ -268,3 +280,13 @@ def finished_here(runs_dir, name: str, config: ModelConfig, seconds: float, **ch
     )
     write_status(RunFiles(path).status, status.replace(**changes))
     return Run(path)
+
+
+def report_progress(
+    run_dir: Path, epoch: int, epochs: int, eta_seconds: float, batch: int = 5, batches: int = 10
+) -> None:
+    """The event a training writes after a batch: epoch `epoch` of `epochs`, `batch` of
+    `batches` done, `eta_seconds` left."""
+    event = {"type": "batch", "time": 0, "epoch": epoch, "epochs": epochs, "batch": batch, "batches": batches}
+    with RunFiles(run_dir).events.open("a") as events:
+        events.write(json.dumps({**event, "eta_seconds": eta_seconds}) + "\n")

@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import shutil
 
 import pytest
-from helpers import ROOT
+from helpers import TINY, kill_mid_epoch, page, wait_for_end, wait_until, whole_app
 from PIL import Image
-from streamlit.testing.v1 import AppTest
 
+from cifar.atomic import write_json_atomic
+from cifar.launch import launcher
+from cifar.runs.config_file import load_config, save_config
 from cifar.runs.owner import ALONE
-
-
-def page(name: str) -> AppTest:
-    return AppTest.from_file(str(ROOT / "pages" / f"{name}.py"), default_timeout=60)
+from cifar.runs.run import list_runs, open_run
+from cifar.runs.status import write_status
 
 
 @pytest.fixture
@@ -32,8 +33,6 @@ def test_runs_page_with_no_runs_says_what_to_do():
 
 def _two_runs(finished_run, runs_dir) -> tuple[str, str]:
     """The finished run and a copy that trained with another learning rate and dropout."""
-    from cifar.atomic import write_json_atomic
-    from cifar.runs.config_file import load_config, save_config
 
     run = finished_run
     shutil.copytree(run.path, runs_dir / run.id)
@@ -70,11 +69,6 @@ def test_runs_page_compares_downloads_and_deletes(finished_run, runs_dir):
 
 
 def test_runs_page_keeps_a_live_run_from_deletion(finished_run, runs_dir):
-    import os
-
-    from cifar.runs.run import open_run
-    from cifar.runs.status import write_status
-
     first, _ = _two_runs(finished_run, runs_dir)
     run = open_run(first, runs_dir)
     write_status(run.files.status, run.written_status().replace(state="running", pid=os.getpid(), pid_start=None))
@@ -104,7 +98,7 @@ def test_data_page_without_data_says_what_to_do(tmp_path, monkeypatch):
 
 
 def test_entry_script_routes_with_sidebar(with_data):
-    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=60).run()
+    at = whole_app().run()
     assert not at.exception
     assert "200 train and 100 test images" in at.sidebar.caption[0].value
 
@@ -141,10 +135,6 @@ def test_train_page_refuses_a_network_that_would_not_fit(with_data, monkeypatch)
 
 
 def test_train_page_launches_a_training(with_data, runs_dir):
-    from helpers import wait_for_end
-
-    from cifar.runs.run import list_runs
-
     at = page("train").run()
     at.selectbox(key="preset").set_value("quick").run()
     at.number_input(key="cfg_epochs").set_value(1).run()
@@ -162,11 +152,6 @@ def test_train_page_launches_a_training(with_data, runs_dir):
 
 
 def test_a_second_launch_says_where_it_stands_in_the_queue(with_data, runs_dir, monkeypatch):
-    from helpers import wait_for_end, wait_until
-
-    from cifar.launch import launcher
-    from cifar.runs.run import open_run
-
     monkeypatch.setenv("CIFAR_MAX_TRAININGS", "1")
     at = page("train").run()
     at.selectbox(key="preset").set_value("quick").run()
@@ -188,10 +173,6 @@ def test_a_second_launch_says_where_it_stands_in_the_queue(with_data, runs_dir, 
 
 
 def test_train_page_continues_the_selected_run(with_data, finished_run, runs_dir):
-    from helpers import wait_for_end
-
-    from cifar.runs.run import open_run
-
     parent = _with_run(finished_run, runs_dir)
     at = page("train")
     at.query_params["run"] = parent
@@ -213,10 +194,6 @@ def test_train_page_continues_the_selected_run(with_data, finished_run, runs_dir
 
 def test_train_page_continues_an_interrupted_run(with_data, batches_dir, runs_dir):
     """A training killed mid-epoch (SIGKILL) carries on from its last finished epoch, from the Train page."""
-    from helpers import TINY, kill_mid_epoch, wait_for_end
-
-    from cifar.launch import launcher
-    from cifar.runs.run import open_run
 
     parent = launcher.launch(
         TINY.replace(epochs=300, batch_size=2), runs_dir=runs_dir, data=batches_dir, name="killed", person=ALONE
@@ -323,7 +300,7 @@ def test_sidebar_run_picker_follows_the_address(with_data, finished_run, runs_di
     shutil.copytree(run.path, runs_dir / run.id)
     newer = "29991231-000000-newer-0000"
     shutil.copytree(run.path, runs_dir / newer)
-    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=60).run()
+    at = whole_app().run()
     assert at.sidebar.selectbox(key="run_picker").value == newer and at.query_params["run"] == newer
     at.query_params["run"] = run.id  # as Launch or a shared link does
     at.run()
@@ -338,7 +315,7 @@ def test_the_run_choice_survives_the_picker_losing_its_state(with_data, finished
     run = finished_run
     shutil.copytree(run.path, runs_dir / run.id)
     shutil.copytree(run.path, runs_dir / "29991231-000000-newer-0000")
-    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=60)
+    at = whole_app()
     # What the race leaves: the picker's own state gone, no run in the address, the last
     # choice under its plain key.
     at.session_state["run_from_url"] = run.id

@@ -8,7 +8,7 @@ import json
 
 import numpy as np
 import pytest
-from helpers import run_cli, train_run
+from helpers import page, run_cli, train_run
 
 from cifar.config.presets import PRESETS
 from cifar.config.settings import ModelConfig
@@ -203,12 +203,9 @@ def test_results_says_how_a_run_was_tested_where_it_trained_and_what_it_fell_bac
 ):
     import shutil
 
-    from helpers import ROOT
-    from streamlit.testing.v1 import AppTest
-
     monkeypatch.setenv("CIFAR10_DIR", str(batches_dir))
     flipped = open_run_dir(shutil.copytree(flipped_run.path, runs_dir / flipped_run.id))
-    at = AppTest.from_file(str(ROOT / "pages" / "results.py"), default_timeout=60)
+    at = page("results")
     at.query_params["run"] = flipped.id
     at.run()
     assert not at.exception
@@ -248,7 +245,6 @@ def test_mixed_precision_on_a_cpu_without_bfloat16_trains_in_float32_and_says_so
     import sys
 
     from helpers import ROOT
-    from streamlit.testing.v1 import AppTest
 
     monkeypatch.setenv("CIFAR10_DIR", str(batches_dir))
     tiny = ModelConfig(conv_blocks=1, filters=(4,), convs_per_block=1, dense_units=8, batch_size=50, epochs=1)
@@ -266,7 +262,7 @@ def test_mixed_precision_on_a_cpu_without_bfloat16_trains_in_float32_and_says_so
     assert expected in done.stderr  # said in the terminal too
     conv = next(layer for layer in run.load_model().layers if type(layer).__name__ == "Conv2D")
     assert conv.dtype_policy.name == "float32"  # it did train in 32 bits
-    at = AppTest.from_file(str(ROOT / "pages" / "results.py"), default_timeout=60)
+    at = page("results")
     at.query_params["run"] = run.id
     at.run()
     assert not at.exception and [info.value for info in at.info] == [expected]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import shutil
 
+import helpers
 import pytest
 from helpers import ROOT, FakeBackend, registered
 from streamlit.testing.v1 import AppTest
@@ -29,7 +30,7 @@ def a_class(monkeypatch, runs_dir):
 
 
 def page(name: str, token: str | None = None, **params: str) -> AppTest:
-    at = AppTest.from_file(str(ROOT / "pages" / f"{name}.py"), default_timeout=60)
+    at = helpers.page(name)
     if token:
         at.session_state["class_token"] = token
     for key, value in params.items():

@@ -4,8 +4,9 @@ the Class page draws the grid and the answer; a student cannot make one."""
 
 from __future__ import annotations
 
+import helpers
 import pytest
-from helpers import ROOT, FakeBackend, registered
+from helpers import FakeBackend, registered
 from streamlit.testing.v1 import AppTest
 
 from cifar.atomic import write_json_atomic
@@ -32,7 +33,7 @@ def backend(monkeypatch):
 
 
 def page(name: str, token: str, **params: str) -> AppTest:
-    at = AppTest.from_file(str(ROOT / "pages" / f"{name}.py"), default_timeout=60)
+    at = helpers.page(name)
     at.session_state["class_token"] = token
     for key, value in params.items():
         at.query_params[key] = value

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import shutil
 
+import helpers
 import numpy as np
 import pytest
 from helpers import ROOT
@@ -20,7 +21,7 @@ OLD_RUN = ROOT / "tests" / "fixtures" / "runs-before-issue-10" / "20261130-03240
 
 
 def page(name: str = "inside") -> AppTest:
-    return AppTest.from_file(str(ROOT / "pages" / f"{name}.py"), default_timeout=60)
+    return helpers.page(name)
 
 
 @pytest.fixture

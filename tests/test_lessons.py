@@ -7,23 +7,18 @@ from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
-from helpers import ROOT, SlotHeld, wait_for_end, write_twelve_runs
+from helpers import TINY, SlotHeld, page, report_progress, wait_for_end, whole_app, write_twelve_runs
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from streamlit.testing.v1 import AppTest
 
 from cifar.classroom.lessons import lesson_link, read_link
 from cifar.config.presets import PRESETS, changed_fields, preset
 from cifar.config.settings import FIELDS
-from cifar.launch import launcher
-from cifar.runs.owner import ALONE
-from cifar.runs.run import list_runs
+from cifar.launch import launcher, waits
+from cifar.runs.owner import ALONE, alone
+from cifar.runs.run import Run, list_runs
 
 LESSON = "preset=quick&epochs=3&dropout=0.25&hide=optimizer,learning_rate"
-
-
-def page(name: str) -> AppTest:
-    return AppTest.from_file(str(ROOT / "pages" / f"{name}.py"), default_timeout=60)
 
 
 def _params(link: str) -> dict[str, str]:
@@ -161,7 +156,7 @@ def test_share_this_setup_gives_the_link_of_what_is_on_screen():
 
 
 def test_the_name_field_keeps_the_name_in_the_address_and_refuses_a_bad_one(runs_dir):
-    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=60).run()
+    at = whole_app().run()
     at.sidebar.text_input(key="who").set_value("  Grace   Hopper ").run()
     assert not at.exception and at.query_params["who"] == "Grace Hopper"
     at.sidebar.text_input(key="who").set_value("x" * 41).run()
@@ -187,6 +182,35 @@ def test_the_class_page_shows_the_board_and_exports_it(twelve_runs):
     assert len(at.get("plotly_chart")) == 1
     download = next(element for element in at.get("download_button") if "board" in element.proto.label.lower())
     assert download.proto.label == "Download the board (CSV)"
+
+
+@pytest.mark.parametrize(("slots", "dee_starts"), [(2, "about 2 min"), (1, "about 3 min")])
+def test_the_class_page_shows_whose_training_runs_and_when_each_queued_one_starts(
+    slots, dee_starts, fake_backend, runs_dir, monkeypatch
+):
+    monkeypatch.setenv("CIFAR_MAX_TRAININGS", str(slots))
+    monkeypatch.setattr(waits, "estimate_seconds", lambda config, *sizes, trained=None: 60.0 * config.epochs)
+    epochs = {"ann": 4, "bob": 3, "cem": 2, "dee": 2}
+    ann, bob, *_ = (
+        Run(launcher.prepare_run(TINY.replace(epochs=n), runs_dir, who, person=alone(who), backend=fake_backend))
+        for who, n in epochs.items()
+    )
+    fake_backend.states.update({ann.id: "running", bob.id: "running"})
+    report_progress(ann.path, epoch=2, epochs=4, eta_seconds=150)
+    report_progress(bob.path, epoch=1, epochs=3, eta_seconds=60, batch=2)
+    at = page("board").run()
+    assert not at.exception
+    assert [metric.value for metric in at.metric][:2] == ["4", "2 · 2"]
+    table = at.dataframe[0].value.set_index("who")
+    assert table.loc["ann", "now"] == "training: epoch 2 of 4, about 2 min left"
+    assert table.loc["bob", "now"] == "training: epoch 1 of 3, about 60 s left"
+    assert table.loc["ann", "progress"] == pytest.approx((1 + 5 / 10) / 4)
+    assert table.loc["bob", "progress"] == pytest.approx((0 + 2 / 10) / 3)
+    # cem takes the slot bob frees in 60 s; dee the one ann frees at 150 s, or with one slot
+    # waits for cem's two minutes after bob's.
+    assert table.loc["cem", "now"] == "queued: number 1 in line, starts in about 60 s"
+    assert table.loc["dee", "now"] == f"queued: number 2 in line, starts in {dee_starts}"
+    assert table.loc[["cem", "dee"], "progress"].isna().all()
 
 
 def test_the_class_page_without_runs_says_how_a_class_starts():

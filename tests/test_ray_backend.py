@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 from app_server import free_port
-from helpers import ROOT, TINY, run_cli, wait_for_end, wait_until
+from helpers import ROOT, TINY, page, run_cli, wait_for_end, wait_until
 
 from cifar.errors import RunError
 from cifar.launch import backends, launcher, ray_backend
@@ -154,17 +154,16 @@ def test_the_third_launch_waits_in_rays_queue_behind_the_two_that_train(three_ru
 
 @on_a_cluster
 def test_ray_runs_open_in_the_results_and_runs_pages(three_runs, batches_dir, monkeypatch):
-    from streamlit.testing.v1 import AppTest
 
     runs, _, _, runs_dir = three_runs
     monkeypatch.setenv("CIFAR_RUNS_DIR", str(runs_dir))
     monkeypatch.setenv("CIFAR10_DIR", str(batches_dir))
-    results = AppTest.from_file(str(ROOT / "pages" / "results.py"), default_timeout=60)
+    results = page("results")
     results.query_params["run"] = runs[0].id
     results.run()
     assert not results.exception
     assert results.metric[0].value == f"{runs[0].history()['val_accuracy'][-1]:.1%}"
-    listing = AppTest.from_file(str(ROOT / "pages" / "runs.py"), default_timeout=60).run()
+    listing = page("runs").run()
     assert not listing.exception
     table = listing.dataframe[0].value
     assert sorted(table["run"]) == sorted(run.id for run in runs) and set(table["state"]) == {"finished"}

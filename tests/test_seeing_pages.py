@@ -7,8 +7,8 @@ from __future__ import annotations
 import os
 import shutil
 
+import helpers
 import pytest
-from helpers import ROOT
 from streamlit.testing.v1 import AppTest
 
 from cifar.runs.run import open_run_dir
@@ -17,7 +17,7 @@ from cifar.study.attack import kept_robustness
 
 
 def page(name: str) -> AppTest:
-    return AppTest.from_file(str(ROOT / "pages" / f"{name}.py"), default_timeout=120)
+    return helpers.page(name, timeout=120)
 
 
 @pytest.fixture

@@ -4,11 +4,10 @@ minute an epoch) and progress written by hand, so every start and end is worked 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
-from helpers import TINY, finished_here
+from helpers import TINY, finished_here, report_progress
 
 from cifar.config.presets import PRESETS
 from cifar.launch import estimate, launcher, waits
@@ -32,16 +31,7 @@ def _run(runs_dir: Path, name: str, epochs: int, eta: float | None = None) -> Ru
     path.mkdir(parents=True)
     save_config(TINY.replace(epochs=epochs), RunFiles(path).config)
     if eta is not None:
-        batch = {
-            "type": "batch",
-            "time": 0,
-            "epoch": 2,
-            "epochs": epochs,
-            "batch": 5,
-            "batches": 10,
-            "eta_seconds": eta,
-        }
-        RunFiles(path).events.write_text(json.dumps(batch) + "\n")
+        report_progress(path, epoch=2, epochs=epochs, eta_seconds=eta)
     return Run(path)
 
 
