@@ -37,7 +37,7 @@ TINY = ModelConfig(
 )
 
 
-def page(name: str, timeout: float = 60) -> AppTest:
+def app_page(name: str, timeout: float = 60) -> AppTest:
     """One page of the app (pages/NAME.py) for Streamlit's AppTest; `timeout` is each run's limit."""
     return AppTest.from_file(str(ROOT / "pages" / f"{name}.py"), default_timeout=timeout)
 

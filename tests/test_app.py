@@ -8,7 +8,7 @@ import os
 import shutil
 
 import pytest
-from helpers import TINY, kill_mid_epoch, page, wait_for_end, wait_until, whole_app
+from helpers import TINY, app_page, kill_mid_epoch, wait_for_end, wait_until, whole_app
 from PIL import Image
 
 from cifar.atomic import write_json_atomic
@@ -25,7 +25,7 @@ def with_data(batches_dir, monkeypatch):
 
 
 def test_runs_page_with_no_runs_says_what_to_do():
-    at = page("runs").run()
+    at = app_page("runs").run()
     assert not at.exception
     assert any("No runs yet" in info.value for info in at.info)
     assert "python -m cifar train" in at.code[0].value
@@ -47,7 +47,7 @@ def _two_runs(finished_run, runs_dir) -> tuple[str, str]:
 
 def test_runs_page_compares_downloads_and_deletes(finished_run, runs_dir):
     first, second = _two_runs(finished_run, runs_dir)
-    at = page("runs").run()
+    at = app_page("runs").run()
     assert not at.exception
     table = at.dataframe[0].value
     assert table["run"].tolist() == [second, first] and table["state"].tolist() == ["finished"] * 2
@@ -72,7 +72,7 @@ def test_runs_page_keeps_a_live_run_from_deletion(finished_run, runs_dir):
     first, _ = _two_runs(finished_run, runs_dir)
     run = open_run(first, runs_dir)
     write_status(run.files.status, run.written_status().replace(state="running", pid=os.getpid(), pid_start=None))
-    at = page("runs")
+    at = app_page("runs")
     at.query_params["run"] = first
     at.run()
     assert not at.exception and at.selectbox(key="manage_run").value == first
@@ -80,7 +80,7 @@ def test_runs_page_keeps_a_live_run_from_deletion(finished_run, runs_dir):
 
 
 def test_data_page_shows_counts_samples_and_browser(with_data):
-    at = page("data").run()
+    at = app_page("data").run()
     assert not at.exception
     assert "200 training and 100 test images" in at.markdown[0].value
     assert at.selectbox(key="browse_class").value == "airplane"
@@ -92,7 +92,7 @@ def test_data_page_shows_counts_samples_and_browser(with_data):
 
 def test_data_page_without_data_says_what_to_do(tmp_path, monkeypatch):
     monkeypatch.setenv("CIFAR10_DIR", str(tmp_path / "missing"))
-    at = page("data").run()
+    at = app_page("data").run()
     assert not at.exception
     assert "CIFAR10_DIR" in at.error[0].value
 
@@ -104,7 +104,7 @@ def test_entry_script_routes_with_sidebar(with_data):
 
 
 def test_train_page_defaults_to_the_tutorial_and_follows_presets(with_data):
-    at = page("train").run()
+    at = app_page("train").run()
     assert not at.exception
     assert at.metric[0].value == "1,060,138"
     at.selectbox(key="preset").set_value("quick").run()
@@ -118,7 +118,7 @@ def test_train_page_defaults_to_the_tutorial_and_follows_presets(with_data):
 
 def test_train_page_refuses_a_network_that_would_not_fit(with_data, monkeypatch):
     monkeypatch.setattr("cifar.launch.estimate.available_memory_bytes", lambda: 4e9)  # a small laptop
-    at = page("train").run()
+    at = app_page("train").run()
     at.slider(key="cfg_conv_blocks").set_value(4).run()
     for block in range(4):
         at.select_slider(key=f"cfg_filters_{block}").set_value(256)
@@ -135,7 +135,7 @@ def test_train_page_refuses_a_network_that_would_not_fit(with_data, monkeypatch)
 
 
 def test_train_page_launches_a_training(with_data, runs_dir):
-    at = page("train").run()
+    at = app_page("train").run()
     at.selectbox(key="preset").set_value("quick").run()
     at.number_input(key="cfg_epochs").set_value(1).run()
     at.button(key="launch").click().run()
@@ -153,7 +153,7 @@ def test_train_page_launches_a_training(with_data, runs_dir):
 
 def test_a_second_launch_says_where_it_stands_in_the_queue(with_data, runs_dir, monkeypatch):
     monkeypatch.setenv("CIFAR_MAX_TRAININGS", "1")
-    at = page("train").run()
+    at = app_page("train").run()
     at.selectbox(key="preset").set_value("quick").run()
     at.number_input(key="cfg_epochs").set_value(500).run()
     at.button(key="launch").click().run()
@@ -174,7 +174,7 @@ def test_a_second_launch_says_where_it_stands_in_the_queue(with_data, runs_dir, 
 
 def test_train_page_continues_the_selected_run(with_data, finished_run, runs_dir):
     parent = _with_run(finished_run, runs_dir)
-    at = page("train")
+    at = app_page("train")
     at.query_params["run"] = parent
     at.run()
     assert not at.exception and any("2 epochs trained" in md.value for md in at.markdown)
@@ -186,7 +186,7 @@ def test_train_page_continues_the_selected_run(with_data, finished_run, runs_dir
     assert wait_for_end(child).state == "finished"
     assert child.history()["epoch"] == [1, 2, 3]
 
-    results = page("results")
+    results = app_page("results")
     results.query_params["run"] = child.id
     results.run()
     assert not results.exception and f"continues {parent} after its epoch 2" in results.caption[0].value
@@ -202,7 +202,7 @@ def test_train_page_continues_an_interrupted_run(with_data, batches_dir, runs_di
     assert wait_for_end(parent, timeout=30).state == "interrupted"
     earlier = parent.history()
     done = len(earlier["epoch"])
-    at = page("train")
+    at = app_page("train")
     at.query_params["run"] = parent.id
     at.run()
     trained = f"Run **{parent.id}**: interrupted, {done} epoch{'s' if done != 1 else ''} trained."
@@ -222,7 +222,7 @@ def test_train_page_continues_an_interrupted_run(with_data, batches_dir, runs_di
 
 
 def test_results_page_without_runs_says_what_to_do(with_data):
-    at = page("results").run()
+    at = app_page("results").run()
     assert not at.exception
     assert "No trained run yet" in at.info[0].value
 
@@ -230,7 +230,7 @@ def test_results_page_without_runs_says_what_to_do(with_data):
 def test_results_page_shows_curves_matrix_and_cell_images(with_data, finished_run, runs_dir):
     run = finished_run
     shutil.copytree(run.path, runs_dir / run.id)
-    at = page("results")
+    at = app_page("results")
     at.query_params["run"] = run.id
     at.run()
     assert not at.exception
@@ -254,7 +254,7 @@ def _with_run(finished_run, runs_dir) -> str:
 
 def test_predictions_page_filters_and_pages(with_data, finished_run, runs_dir):
     _with_run(finished_run, runs_dir)
-    at = page("predictions").run()
+    at = app_page("predictions").run()
     assert not at.exception
     run = finished_run
     right = int((run.predictions().astype("float32").argmax(axis=1) == run.labels()).sum())
@@ -267,7 +267,7 @@ def test_predictions_page_filters_and_pages(with_data, finished_run, runs_dir):
 
 def test_classify_page_answers_an_upload_and_refuses_a_bad_file(with_data, finished_run, runs_dir):
     _with_run(finished_run, runs_dir)
-    at = page("classify").run()
+    at = app_page("classify").run()
     assert not at.exception
     at.toggle(key="use_test_image").set_value(True).run()
     assert not at.exception and at.number_input(key="test_index").value == 0
@@ -283,7 +283,7 @@ def test_classify_page_answers_an_upload_and_refuses_a_bad_file(with_data, finis
 
 def test_classify_and_predictions_without_runs(with_data):
     for name in ("classify", "predictions"):
-        at = page(name).run()
+        at = app_page(name).run()
         assert not at.exception and "No trained run yet" in at.info[0].value
 
 
@@ -291,7 +291,7 @@ def test_a_run_tested_on_other_data_says_so(finished_run, runs_dir, tree_dir, mo
     _with_run(finished_run, runs_dir)
     images = tree_dir  # same sizes, but read class by class: another order of test images
     monkeypatch.setenv("CIFAR10_DIR", str(images))
-    at = page("predictions").run()
+    at = app_page("predictions").run()
     assert not at.exception and "cannot be shown" in at.warning[0].value
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from helpers import page
+from helpers import app_page
 from streamlit.testing.v1 import AppTest
 from synthetic import make_images
 
@@ -97,7 +97,7 @@ def test_it_flips_left_right_and_shifts_by_at_most_a_tenth():
 
 def _train_page(batches_dir, monkeypatch) -> AppTest:
     monkeypatch.setenv("CIFAR10_DIR", str(batches_dir))
-    return page("train")
+    return app_page("train")
 
 
 def test_train_page_shows_the_preview_only_with_augmentation(batches_dir, monkeypatch):

@@ -8,7 +8,7 @@ import json
 
 import numpy as np
 import pytest
-from helpers import page, run_cli, train_run
+from helpers import app_page, run_cli, train_run
 
 from cifar.config.presets import PRESETS
 from cifar.config.settings import ModelConfig
@@ -205,7 +205,7 @@ def test_results_says_how_a_run_was_tested_where_it_trained_and_what_it_fell_bac
 
     monkeypatch.setenv("CIFAR10_DIR", str(batches_dir))
     flipped = open_run_dir(shutil.copytree(flipped_run.path, runs_dir / flipped_run.id))
-    at = page("results")
+    at = app_page("results")
     at.query_params["run"] = flipped.id
     at.run()
     assert not at.exception
@@ -262,7 +262,7 @@ def test_mixed_precision_on_a_cpu_without_bfloat16_trains_in_float32_and_says_so
     assert expected in done.stderr  # said in the terminal too
     conv = next(layer for layer in run.load_model().layers if type(layer).__name__ == "Conv2D")
     assert conv.dtype_policy.name == "float32"  # it did train in 32 bits
-    at = page("results")
+    at = app_page("results")
     at.query_params["run"] = run.id
     at.run()
     assert not at.exception and [info.value for info in at.info] == [expected]

@@ -30,7 +30,7 @@ def a_class(monkeypatch, runs_dir):
 
 
 def page(name: str, token: str | None = None, **params: str) -> AppTest:
-    at = helpers.page(name)
+    at = helpers.app_page(name)
     if token:
         at.session_state["class_token"] = token
     for key, value in params.items():

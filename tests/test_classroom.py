@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 from app_server import end_app, start_app
 from browser_fixtures import chromium_fixture, launch_long_from_page, new_session, playwright_api  # noqa: F401 (fixture); skips without Chromium
-from helpers import ROOT, TINY, train_run, wait_for_end, wait_until
+from helpers import ROOT, TINY, app_page, train_run, wait_for_end, wait_until
 from PIL import Image
 
 from cifar.data import load_dataset
@@ -322,10 +322,10 @@ def test_a_training_outlives_server_restarts(long_batches_dir, runs_dir, tmp_pat
     page.get_by_text(re.compile(rf"Run {re.escape(run.id)} · interrupted · \d+ of 300 epochs")).wait_for()
     # The pages that list runs say so too: the Runs table and the class board (their tables
     # are drawn on a canvas: read through AppTest).
-    runs = page("runs").run()
+    runs = app_page("runs").run()
     table = runs.dataframe[0].value
     assert not runs.exception and table.loc[table["run"] == run.id, "state"].tolist() == ["interrupted"]
-    board = page("board").run()
+    board = app_page("board").run()
     rows = board.dataframe[0].value
     assert not board.exception and rows["now"].tolist() == ["interrupted"], rows
     done = len(run.history().get("epoch", []))

@@ -33,7 +33,7 @@ def backend(monkeypatch):
 
 
 def page(name: str, token: str, **params: str) -> AppTest:
-    at = helpers.page(name)
+    at = helpers.app_page(name)
     at.session_state["class_token"] = token
     for key, value in params.items():
         at.query_params[key] = value

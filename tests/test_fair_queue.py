@@ -8,7 +8,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from helpers import TINY, TINY_FLAGS, SlotHeld, page, run_cli, wait_for_end, wait_until
+from helpers import TINY, TINY_FLAGS, SlotHeld, app_page, run_cli, wait_for_end, wait_until
 
 from cifar.launch import launcher
 from cifar.launch.waits import places
@@ -102,11 +102,11 @@ def test_thirty_launches_from_thirty_names_in_a_burst(batches_dir, runs_dir, mon
 
 def _pages_answer(runs_dir: Path, monkeypatch) -> None:
     monkeypatch.setenv("CIFAR_RUNS_DIR", str(runs_dir))
-    board = page("board", timeout=120).run()
+    board = app_page("board", timeout=120).run()
     assert not board.exception
     table = board.dataframe[0].value
     assert len(table) == 30 and table["now"].str.startswith("queued: number").all()
-    runs_page = page("runs", timeout=120).run()
+    runs_page = app_page("runs", timeout=120).run()
     assert not runs_page.exception and len(runs_page.dataframe[0].value) == 35
 
 

@@ -9,7 +9,7 @@ import re
 
 import numpy as np
 import pytest
-from helpers import TINY, TINY_FLAGS, page, run_cli, wait_for_end
+from helpers import TINY, TINY_FLAGS, app_page, run_cli, wait_for_end
 
 import pages.parts.train_controls  # noqa: F401 (see below)
 from cifar.cli.main import build_parser, main
@@ -131,7 +131,7 @@ def test_a_field_described_anew_is_a_flag_with_its_help_and_bounds(changed_field
 
 def test_a_field_described_anew_is_a_train_page_widget(changed_field, batches_dir, monkeypatch):
     monkeypatch.setenv("CIFAR10_DIR", str(batches_dir))
-    at = page("train").run()
+    at = app_page("train").run()
     assert not at.exception
     slider = at.slider(key="cfg_label_smoothing")
     assert slider.label == "Softened targets" and slider.value == 0.0 and slider.max == 0.2
@@ -150,7 +150,7 @@ def test_a_field_described_anew_is_a_runs_page_column_and_axis(changed_field, ru
         path = launcher.prepare_run(TINY.replace(label_smoothing=value), runs_dir, f"soft-{value}", person=ALONE)
         run = open_run_dir(path)
         write_status(run.files.status, run.written_status().replace(state="finished"))
-    at = page("runs").run()
+    at = app_page("runs").run()
     assert not at.exception
     table = at.dataframe[0].value
     assert sorted(table["label_smoothing"].tolist()) == [0.0, 0.2]

@@ -9,7 +9,7 @@ import shutil
 import helpers
 import numpy as np
 import pytest
-from helpers import ROOT
+from helpers import ROOT, train_run
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
@@ -21,7 +21,7 @@ OLD_RUN = ROOT / "tests" / "fixtures" / "runs-before-issue-10" / "20261130-03240
 
 
 def page(name: str = "inside") -> AppTest:
-    return helpers.page(name)
+    return helpers.app_page(name)
 
 
 @pytest.fixture
@@ -184,3 +184,24 @@ def test_a_live_run_still_opens_its_finished_epochs(trained):
     at.query_params["image"] = "5"
     at.run()
     assert not at.exception and "After epoch 2 it thinks:" in _texts(at)
+
+
+def test_where_it_looked_follows_the_layer_asked_for(batches_dir, runs_dir, monkeypatch):
+    monkeypatch.setenv("CIFAR10_DIR", str(batches_dir))
+    run = train_run(batches_dir, runs_dir, "--convs-per-block", "2", epochs=1)  # two convolutions to look on
+    at = page()
+    at.query_params.update(run=run.id, image="13")
+    at.run()
+    assert not at.exception, at.exception
+    layer = at.selectbox(key="inside_cam_layer")
+    assert layer.options == ["block1_conv1", "block1_conv2"] and layer.value == "block1_conv2"  # the last by default
+
+    def looked() -> str:
+        (image,) = [image for image in at.get("image") if any(c.startswith("red: where") for c in image.captions)]
+        return image.proto.imgs[0].url  # a digest of the picture itself
+
+    last = looked()
+    layer.set_value("block1_conv1").run()
+    assert not at.exception and looked() != last  # the first convolution's own map
+    at.selectbox(key="inside_cam_layer").set_value("block1_conv2").run()
+    assert looked() == last  # and back: the same map as before

@@ -7,7 +7,7 @@ from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
-from helpers import TINY, SlotHeld, page, report_progress, wait_for_end, whole_app, write_twelve_runs
+from helpers import TINY, SlotHeld, app_page, report_progress, wait_for_end, whole_app, write_twelve_runs
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -107,7 +107,7 @@ def test_a_shared_link_opens_exactly_the_setup_it_was_made_from(values, hidden):
 def test_a_link_hides_its_controls_and_the_page_launches_with_its_values(batches_dir, runs_dir, monkeypatch):
     monkeypatch.setenv("CIFAR10_DIR", str(batches_dir))
     monkeypatch.setenv("CIFAR_MAX_TRAININGS", "1")
-    at = page("train")
+    at = app_page("train")
     at.query_params.update({**_params("train?" + LESSON), "batch_size": "huge", "who": "Ada Lovelace"})
     at.run()
     assert not at.exception
@@ -129,7 +129,7 @@ def test_a_link_hides_its_controls_and_the_page_launches_with_its_values(batches
 
 
 def test_a_hidden_per_block_setting_follows_the_blocks_a_student_chooses():
-    at = page("train")
+    at = app_page("train")
     at.query_params.update({"preset": "fast", "filters": "16,32,64", "conv_blocks": "3", "hide": "filters"})
     at.run()
     assert not at.exception and not at.error
@@ -139,7 +139,7 @@ def test_a_hidden_per_block_setting_follows_the_blocks_a_student_chooses():
 
 
 def test_share_this_setup_gives_the_link_of_what_is_on_screen():
-    at = page("train").run()
+    at = app_page("train").run()
     at.selectbox(key="preset").set_value("quick").run()
     at.number_input(key="cfg_epochs").set_value(3).run()
     assert at.code[0].value == "train?preset=quick&epochs=3"
@@ -148,7 +148,7 @@ def test_share_this_setup_gives_the_link_of_what_is_on_screen():
     lesson = read_link(_params(link))
     assert lesson.config() == preset("quick").replace(epochs=3)
     assert set(lesson.hidden) == set(FIELDS) - {"epochs"}
-    reopened = page("train")
+    reopened = app_page("train")
     reopened.query_params.update(_params(link))
     reopened.run()
     keys = {widget.key for widget in reopened.main if getattr(widget, "key", None)}
@@ -174,7 +174,7 @@ def twelve_runs(finished_run, runs_dir) -> Path:
 
 
 def test_the_class_page_shows_the_board_and_exports_it(twelve_runs):
-    at = page("board").run()
+    at = app_page("board").run()
     assert not at.exception
     table = at.dataframe[0].value
     assert table["who"].tolist() == ["ann", "cem", "bob", "dee"]
@@ -198,7 +198,7 @@ def test_the_class_page_shows_whose_training_runs_and_when_each_queued_one_start
     fake_backend.states.update({ann.id: "running", bob.id: "running"})
     report_progress(ann.path, epoch=2, epochs=4, eta_seconds=150)
     report_progress(bob.path, epoch=1, epochs=3, eta_seconds=60, batch=2)
-    at = page("board").run()
+    at = app_page("board").run()
     assert not at.exception
     assert [metric.value for metric in at.metric][:2] == ["4", "2 · 2"]
     table = at.dataframe[0].value.set_index("who")
@@ -214,12 +214,12 @@ def test_the_class_page_shows_whose_training_runs_and_when_each_queued_one_start
 
 
 def test_the_class_page_without_runs_says_how_a_class_starts():
-    at = page("board").run()
+    at = app_page("board").run()
     assert not at.exception and "Share this setup" in at.info[0].value
 
 
 def test_the_runs_page_filters_by_name(twelve_runs):
-    at = page("runs").run()
+    at = app_page("runs").run()
     at.multiselect(key="runs_who").set_value(["bob"]).run()
     assert not at.exception
     table = at.dataframe[0].value

@@ -9,7 +9,7 @@ Every URL here is on 127.0.0.1: a small valid archive served by http.server in a
 from __future__ import annotations
 
 import pytest
-from helpers import page, whole_app
+from helpers import app_page, whole_app
 from streamlit.testing.v1 import AppTest
 from synthetic import write_archive, write_batches, write_tree
 
@@ -85,7 +85,7 @@ def _all_text(at: AppTest) -> str:
 
 def test_offline_page_says_where_to_put_the_archive(fresh_page_cache, monkeypatch):
     monkeypatch.setattr(download, "is_online", lambda: False)
-    at = page("data").run()
+    at = app_page("data").run()
     assert not at.exception
     text = _all_text(at)
     assert [header.value for header in at.subheader] == ["No CIFAR-10 data yet"]
@@ -99,7 +99,7 @@ def test_offline_page_says_where_to_put_the_archive(fresh_page_cache, monkeypatc
 
 def test_online_page_offers_the_download(fresh_page_cache, monkeypatch):
     monkeypatch.setattr(download, "is_online", lambda: True)
-    at = page("data").run()
+    at = app_page("data").run()
     assert not at.exception
     assert at.button(key="download_cifar").label == "Download CIFAR-10 (163 MB)"
     text = _all_text(at)
@@ -111,7 +111,7 @@ def test_download_button_downloads_decodes_and_shows_the_data(fresh_page_cache, 
     monkeypatch.setattr(download, "is_online", lambda: True)
     monkeypatch.setattr(download, "ARCHIVE_URL", archive_server.url)
     monkeypatch.setattr(download, "ARCHIVE_MD5", archive_server.md5)
-    at = page("data").run()
+    at = app_page("data").run()
     at.button(key="download_cifar").click().run()
     assert not at.exception
     assert "200 training and 100 test images" in at.markdown[0].value
@@ -122,7 +122,7 @@ def test_failed_download_says_why_on_the_page_and_keeps_the_button(fresh_page_ca
     monkeypatch.setattr(download, "is_online", lambda: True)
     monkeypatch.setattr(download, "ARCHIVE_URL", archive_server.url)
     monkeypatch.setattr(download, "ARCHIVE_MD5", "0" * 32)
-    at = page("data").run()
+    at = app_page("data").run()
     at.button(key="download_cifar").click().run()
     assert not at.exception
     assert len(at.error) == 1 and "not the official cifar-10-python.tar.gz" in at.error[0].value
@@ -141,7 +141,7 @@ def test_first_load_decodes_with_progress_then_reads_the_cache(fresh_page_cache,
         return real_load(source, on_progress=recorder)
 
     monkeypatch.setattr(fresh_page_cache, "load_dataset", load)
-    at = page("data").run()
+    at = app_page("data").run()
     assert not at.exception
     assert reports == [100, 200, 300]
     assert "200 training and 100 test images" in at.markdown[0].value and not needs_decoding(root)
@@ -162,7 +162,7 @@ def test_a_wrong_cifar10_dir_is_named_without_flags(fresh_page_cache, tmp_path, 
     monkeypatch.setattr(download, "is_online", lambda: False)
     missing = tmp_path / "_no_ such*dir"
     monkeypatch.setenv("CIFAR10_DIR", str(missing))
-    at = page("data").run()
+    at = app_page("data").run()
     assert not at.exception
     assert len(at.error) == 1 and "CIFAR10_DIR is set to" in at.error[0].value
     assert "/\\_no\\_ such\\*dir" in at.error[0].value, "a path in a message is escaped, not read as Markdown"
@@ -171,7 +171,7 @@ def test_a_wrong_cifar10_dir_is_named_without_flags(fresh_page_cache, tmp_path, 
 
 def test_train_page_without_data_still_runs(fresh_page_cache, monkeypatch):
     monkeypatch.setattr(download, "is_online", lambda: False)
-    at = page("train").run()
+    at = app_page("train").run()
     assert not at.exception
     assert "No CIFAR-10 data yet" in [header.value for header in at.subheader]
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 from app_server import free_port
-from helpers import ROOT, TINY, page, run_cli, wait_for_end, wait_until
+from helpers import ROOT, TINY, app_page, run_cli, wait_for_end, wait_until
 
 from cifar.errors import RunError
 from cifar.launch import backends, launcher, ray_backend
@@ -158,12 +158,12 @@ def test_ray_runs_open_in_the_results_and_runs_pages(three_runs, batches_dir, mo
     runs, _, _, runs_dir = three_runs
     monkeypatch.setenv("CIFAR_RUNS_DIR", str(runs_dir))
     monkeypatch.setenv("CIFAR10_DIR", str(batches_dir))
-    results = page("results")
+    results = app_page("results")
     results.query_params["run"] = runs[0].id
     results.run()
     assert not results.exception
     assert results.metric[0].value == f"{runs[0].history()['val_accuracy'][-1]:.1%}"
-    listing = page("runs").run()
+    listing = app_page("runs").run()
     assert not listing.exception
     table = listing.dataframe[0].value
     assert sorted(table["run"]) == sorted(run.id for run in runs) and set(table["state"]) == {"finished"}

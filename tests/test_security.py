@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from app_server import answers, running_app
-from helpers import ROOT, TINY, page, run_cli
+from helpers import ROOT, TINY, app_page, run_cli
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
@@ -296,7 +296,7 @@ def test_upload_names_are_only_shown(inside, runs_dir, with_data, tmp_path):
     Image.new("RGB", (40, 40), (20, 160, 60)).save(photo, "PNG")
     names = ["../../evil.png", "/etc/evil.png", "..%2F..%2Fevil.png", "a" * 300 + ".png", "<b>bold</b>.png"]
     before = sorted(str(p) for p in runs_dir.rglob("*"))
-    at = page("classify", timeout=120).run()
+    at = app_page("classify", timeout=120).run()
     at.file_uploader(key="uploads").set_value([(name, photo.getvalue(), "image/png") for name in names]).run()
     assert not at.exception
     answers = [md.value for md in at.markdown if "looks like a" in md.value]
@@ -390,7 +390,7 @@ def test_a_model_that_carries_code_or_is_damaged_is_refused_in_words(kind, insid
     except RunError as error:
         refused = str(error)
     assert not marker.exists(), "Run.load_model ran the model's code"  # safe_mode
-    at = page("classify", timeout=120)
+    at = app_page("classify", timeout=120)
     at.query_params["run"] = inside.id
     at.run()
     assert not marker.exists(), "the Classify page ran the model's code"
@@ -416,7 +416,7 @@ def streamlit_config() -> dict:
 def test_upload_limit_and_types_agree_in_config_and_code(inside, with_data):
     config = streamlit_config()
     assert config["server"]["maxUploadSize"] * 2**20 == MAX_BYTES
-    at = page("classify", timeout=120).run()
+    at = app_page("classify", timeout=120).run()
     uploader = at.file_uploader(key="uploads").proto
     assert uploader.max_upload_size_mb == MAX_BYTES // 2**20  # what the browser is told
     # Every type the page accepts is either read, or refused by the code with what to do instead.

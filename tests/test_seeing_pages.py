@@ -17,7 +17,7 @@ from cifar.study.attack import kept_robustness
 
 
 def page(name: str) -> AppTest:
-    return helpers.page(name, timeout=120)
+    return helpers.app_page(name, timeout=120)
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import shutil
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from helpers import TINY, FakeBackend, page, registered
+from helpers import TINY, FakeBackend, app_page, registered
 from streamlit.testing.v1 import AppTest
 
 from cifar.classroom.signin import ClassSettings, sign_in_teacher, sign_in_with_code
@@ -45,7 +45,7 @@ def _running(runs_dir, fake: FakeBackend, person: Person = ALONE, state: str = "
 
 
 def train_page(token: str | None = None) -> AppTest:
-    at = page("train")
+    at = app_page("train")
     if token:
         at.session_state["class_token"] = token
     return at.run()
@@ -158,7 +158,7 @@ def test_results_lists_a_runs_changes_and_its_curves_mark_them(finished_run, run
                                        ("resume", None, "done")]:  # fmt: skip
             event = {"type": "control", "action": action, "who": "Ann", "outcome": outcome, "detail": "", **place}
             log.write(json.dumps(event | ({"value": value} if value else {})) + "\n")
-    at = page("results")
+    at = app_page("results")
     at.query_params["run"] = run.id
     at.run()
     assert not at.exception

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import ROOT, page, run_cli
+from helpers import ROOT, app_page, run_cli
 from hostile_files import UNPICKLED_MARKER, HostileFile, by_name, encode, hostile_files
 from PIL import Image, ImageFile, WebPImagePlugin
 from streamlit.testing.v1 import AppTest
@@ -43,7 +43,7 @@ def with_run(batches_dir, finished_run, runs_dir, monkeypatch):
 
 
 def classify_page() -> AppTest:
-    return page("classify", timeout=180)
+    return app_page("classify", timeout=180)
 
 
 def mime(name: str) -> str:
