@@ -9,8 +9,8 @@ import streamlit as st
 from cifar.errors import CifarError
 from cifar.study.attack import BUDGETS, MAX_BUDGET, METHODS, attack_image
 from pages.parts.attack_parts import attacker_of, choose_image, show_attack, show_looked, show_robustness, show_transfer
-from pages.shared.common import dataset, no_run_yet, selected_run, test_images, use_app_navigation
-from pages.shared.looking import inspector_of
+from pages.shared.common import dataset, test_images, use_app_navigation
+from pages.shared.looking import inspector_of, run_to_look_at
 from pages.shared.signin import current_person
 
 ANYTHING = "anything but the right answer"
@@ -23,14 +23,7 @@ st.caption(
     "raises the network's loss most (FGSM: one step, Goodfellow et al. 2015; PGD: ten small ones, Madry et al. "
     "2018). Up to ε = 8 the change is too small to see, and often enough to flip the answer."
 )
-run = selected_run()
-if run is None:
-    no_run_yet()
-    st.stop()
-epochs = run.inside_epochs()
-if not epochs:
-    st.info(f"Run **{run.id}** has no finished epoch yet: there is no network to fool until the first one ends.")
-    st.stop()
+run, epochs = run_to_look_at("there is no network to fool until the first one ends.")
 attacker = attacker_of(run)
 if attacker is None:
     st.stop()

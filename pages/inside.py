@@ -8,29 +8,20 @@ import streamlit as st
 from cifar.study.gallery import enlarge, with_article
 from cifar.study.infer import top_classes
 from pages.parts.inside_parts import choose_image, show_feature_maps, show_filters, show_grad_cam
-from pages.shared.common import dataset, no_run_yet, selected_run, test_images, use_app_navigation
-from pages.shared.looking import inspector_of
+from pages.shared.common import dataset, test_images, use_app_navigation
+from pages.shared.looking import epoch_slider, inspector_of, run_to_look_at
 from pages.shared.signin import current_person
 
 use_app_navigation()
 person = current_person()  # in a class, the sign-in until someone has signed in
 st.title("Inside the network")
-run = selected_run()
-if run is None:
-    no_run_yet()
-    st.stop()
-epochs = run.inside_epochs()
-if not epochs:
-    st.info(f"Run **{run.id}** has no finished epoch yet: its network appears here after the first one.")
-    st.stop()
+run, epochs = run_to_look_at("its network appears here after the first one.")
 if not run.weight_epochs():
     st.caption(f"Run **{run.id}** was made before every epoch's weights were kept: it shows its last epoch only.")
-epoch = epochs[-1]
-if len(epochs) > 1:
-    epoch = st.select_slider(
-        "Epoch (replay how the network formed)", epochs, value=epochs[-1], key="inside_epoch",
-        help="Long runs keep every epoch up to 50, then every tenth, and always the last.",
-    )  # fmt: skip
+epoch = epoch_slider(
+    st, "Epoch (replay how the network formed)", epochs, key="inside_epoch",
+    help="Long runs keep every epoch up to 50, then every tenth, and always the last.",
+)  # fmt: skip
 inspector = inspector_of(run, epoch)
 if inspector is None:
     st.stop()

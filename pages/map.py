@@ -8,8 +8,8 @@ import streamlit as st
 from cifar.launch import launcher
 from cifar.study.embedding import MAP_IMAGES, default_layer, embed_layers
 from pages.parts.map_parts import agreement_line, draw_map, feature_map, show_chosen
-from pages.shared.common import dataset, no_run_yet, selected_run, test_images, use_app_navigation
-from pages.shared.looking import inspector_of
+from pages.shared.common import dataset, test_images, use_app_navigation
+from pages.shared.looking import epoch_slider, inspector_of, run_to_look_at
 from pages.shared.signin import current_person
 
 use_app_navigation()
@@ -20,14 +20,7 @@ st.caption(
     "principal components): images it finds alike land together. Classes it tells apart form islands; "
     "the ones it confuses meet on the shores."
 )
-run = selected_run()
-if run is None:
-    no_run_yet()
-    st.stop()
-epochs = run.inside_epochs()
-if not epochs:
-    st.info(f"Run **{run.id}** has no finished epoch yet: its map appears after the first one.")
-    st.stop()
+run, epochs = run_to_look_at("its map appears after the first one.")
 if launcher.status(run).live:
     st.info(f"Run **{run.id}** is still training: the map shows epoch {epochs[-1]}, the last it kept so far.")
 images = test_images(run, dataset())
@@ -35,12 +28,10 @@ if images is None:
     st.stop()
 names = run.class_names()
 epoch_column, layer_column, size_column = st.columns([2, 1, 1], vertical_alignment="bottom")
-epoch = epochs[-1]
-if len(epochs) > 1:
-    epoch = epoch_column.select_slider(
-        "Epoch (replay how the islands formed)", epochs, value=epochs[-1], key="map_epoch",
-        help="Each epoch's map starts from the last epoch's and is turned onto it, so points stay in place.",
-    )  # fmt: skip
+epoch = epoch_slider(
+    epoch_column, "Epoch (replay how the islands formed)", epochs, key="map_epoch",
+    help="Each epoch's map starts from the last epoch's and is turned onto it, so points stay in place.",
+)  # fmt: skip
 inspector = inspector_of(run, epoch)
 if inspector is None:
     st.stop()

@@ -12,6 +12,7 @@ import streamlit as st
 from cifar.errors import CifarError
 from cifar.runs.run import Run
 from cifar.study.explain import Inspector, looked, open_epoch, stamp
+from pages.shared.common import no_run_yet, selected_run
 
 INSIDE_PAGE = "pages/inside.py"
 IMAGE_PARAM = "image"  # a test image's index, in the Inside page's address
@@ -40,6 +41,29 @@ def inspector_of(run: Run, epoch: int | None = None) -> Inspector | None:
     except CifarError as error:  # damaged, or removed from another tab meanwhile
         st.error(f"**Cannot look inside run {run.id}.** {error}")
         return None
+
+
+def run_to_look_at(until: str) -> tuple[Run, list[int]]:
+    """The selected run and the epochs it kept a network of, for a page that looks inside one;
+    with no run, or no finished epoch yet, the page says so and stops there. `until`: what the
+    page shows once the first epoch ends, ending "…has no finished epoch yet: {until}"."""
+    run = selected_run()
+    if run is None:
+        no_run_yet()
+        st.stop()
+    epochs = run.inside_epochs()
+    if not epochs:
+        st.info(f"Run **{run.id}** has no finished epoch yet: {until}")
+        st.stop()
+    return run, epochs
+
+
+def epoch_slider(where, label: str, epochs: list[int], key: str, help: str) -> int:
+    """The epoch to look at, on a slider in `where` (a column, or `st`): the last by default, and
+    no slider when there is only one."""
+    if len(epochs) < 2:
+        return epochs[-1]
+    return where.select_slider(label, epochs, value=epochs[-1], key=key, help=help)
 
 
 def where_it_looked(key: str) -> bool:
