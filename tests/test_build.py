@@ -234,3 +234,80 @@ def test_flip_accuracies_score_the_plain_and_the_averaged_answers():
     labels = np.concatenate([plain.argmax(axis=1)[:6], averaged.argmax(axis=1)[6:]])
     expected = (np.mean(plain.argmax(axis=1) == labels), np.mean(averaged.argmax(axis=1) == labels))
     assert build.flip_accuracies(model, images, labels) == pytest.approx(expected)
+
+
+# --- the record recipe's techniques, each a field --------------------------------------------
+
+RECORDED = SMALL.replace(conv_blocks=2, filters=(8, 16), convs_per_block=2, dense_units=0, batch_norm=True)
+
+
+def test_whitening_a_frozen_first_layer_and_gelu_after_it():
+    model = build_model(RECORDED.replace(whiten=True, gelu=True), precision="float32")
+    whiten = model.get_layer("whiten")
+    assert not whiten.trainable and whiten.kernel.shape == (2, 2, 3, 24)
+    assert model.get_layer("whiten_act").get_config()["activation"] == "gelu"
+    assert model.get_layer("block1_conv1").input.shape[1:] == (31, 31, 24)
+    assert all(weight.path != whiten.kernel.path for weight in model.trainable_weights)  # never moved
+
+
+def test_identity_init_starts_each_convolution_passing_its_channels_through():
+    model = build_model(RECORDED.replace(identity_init=True), precision="float32")
+    kernel = np.asarray(model.get_layer("block1_conv2").kernel)  # 8 in, 8 out
+    assert np.array_equal(kernel[1, 1], np.eye(8)) and not kernel[0].any() and not kernel[2].any()
+    wider = np.asarray(model.get_layer("block2_conv1").kernel)  # 8 in, 16 out: the rest at random
+    assert np.array_equal(wider[1, 1, :, :8], np.eye(8)) and np.abs(wider[..., 8:]).sum() > 0
+    plain = np.asarray(build_model(RECORDED, precision="float32").get_layer("block1_conv2").kernel)
+    assert not np.array_equal(plain[1, 1], np.eye(8))
+
+
+def test_a_frozen_batchnorm_scale_and_a_faster_offset_are_what_the_layers_learn():
+    model = build_model(RECORDED.replace(frozen_bn_scale=True, bn_bias_rate=64), precision="float32")
+    norm = model.get_layer("block1_conv1_bn")
+    assert norm.gamma is None and norm.beta is None  # neither scale nor its own offset
+    assert model.get_layer("block1_conv1_offset").rate == 64
+    assert build_model(RECORDED, precision="float32").get_layer("block1_conv1_bn").gamma is not None
+
+
+def test_test_time_shifts_average_six_views_as_airbench_does():
+    seen = []
+
+    def predict(batch):
+        batch = np.asarray(batch)
+        seen.append(batch)
+        return np.full((len(batch), 10), len(seen), np.float32)  # each view's answer: its number
+
+    images = np.random.default_rng(0).integers(0, 256, (3, 32, 32, 3), dtype=np.uint8)
+    config = SMALL.replace(test_time_flip=True, test_time_shifts=True)
+    answers = build.probabilities_as_tested(predict, images, config)
+    assert len(seen) == build.test_passes(config) == 6
+    assert np.array_equal(seen[1], images[:, :, ::-1])  # the mirror
+    assert np.array_equal(seen[2][:, 1:, 1:], images[:, :-1, :-1])  # a pixel down and right...
+    assert np.array_equal(seen[4][:, :-1, :-1], images[:, 1:, 1:])  # ...and up and left
+    assert np.array_equal(seen[3], seen[2][:, :, ::-1])  # each with its mirror
+    assert answers == pytest.approx(np.full((3, 10), ((1 + 2) / 2 + ((3 + 4) / 2 + (5 + 6) / 2) / 2) / 2))
+
+
+def test_the_weight_average_is_in_the_model_inside_and_the_trained_weights_after():
+    model = build_model(SMALL.replace(weight_average=True, optimizer="sgd", learning_rate=0.1), precision="float32")
+    images = np.random.default_rng(1).integers(0, 256, (8, 32, 32, 3), dtype=np.uint8)
+    for _ in range(3):
+        model.train_on_batch(images, np.arange(8) % 10)
+    trained = [weight.numpy() for weight in model.trainable_weights]
+    averages = [average.numpy() for average in model.optimizer._model_variables_moving_average]
+    assert any(not np.allclose(a, b) for a, b in zip(trained, averages, strict=True))
+    with build.averaged_weights(model):
+        assert all(np.array_equal(w.numpy(), a) for w, a in zip(model.trainable_weights, averages, strict=True))
+    assert all(np.array_equal(w.numpy(), t) for w, t in zip(model.trainable_weights, trained, strict=True))
+    plain = build_model(SMALL, precision="float32")
+    plain.train_on_batch(images, np.arange(8) % 10)
+    before = [weight.numpy() for weight in plain.trainable_weights]
+    with build.averaged_weights(plain):  # no average: nothing moves
+        assert all(np.array_equal(w.numpy(), b) for w, b in zip(plain.trainable_weights, before, strict=True))
+
+
+def test_a_triangular_schedule_peaks_at_23_percent_and_refuses_to_continue():
+    config = SMALL.replace(lr_schedule="triangular", learning_rate=0.5, optimizer="sgd", epochs=4)
+    rate = build.learning_rate(config, train_images=1000)
+    steps = build.training_steps(config, 1000)
+    assert rate.triangular and rate.warmup_steps == int(steps * 0.23) and rate.total_steps == steps
+    assert "a small share of its peak" in build.continuation_refusal(config)

@@ -33,8 +33,9 @@ from cifar.runs.run import list_runs, open_run, open_run_dir
 # The model flags the README says `python -m cifar train --help` lists.
 README_FLAGS = (
     "--conv-blocks --filters --convs-per-block --kernel-size --dense-units --early-pool --residual --head "
-    "--batch-norm --dropout --dense-dropout --label-smoothing --weight-decay --augment --test-time-flip --optimizer "
-    "--learning-rate --lr-schedule --mixed-precision --batch-size --epochs --train-size --seed"
+    "--batch-norm --whiten --gelu --identity-init --frozen-bn-scale --bn-bias-rate --dropout --dense-dropout "
+    "--label-smoothing --weight-decay --augment --alternating-flip --test-time-flip --test-time-shifts --optimizer "
+    "--learning-rate --lr-schedule --weight-average --mixed-precision --batch-size --epochs --train-size --seed"
 ).split()
 
 

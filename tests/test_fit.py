@@ -9,16 +9,18 @@ import pytest
 from helpers import TINY
 from synthetic import make_images
 
-from cifar.data import load_dataset
+from cifar.data import load_dataset, stratified_subset
 from cifar.errors import TrainingFailed
 from cifar.launch.launcher import prepare_run
 from cifar.network import devices
+from cifar.network.build import probabilities_as_tested
+from cifar.network.whitening import whitening_weights
 from cifar.runs.layout import RunFiles
 from cifar.runs.owner import ALONE
 from cifar.runs.run import Run
 from cifar.runs.status import read_status, write_status
 from cifar.runs.writer import RunWriter
-from cifar.training.fit import shared_tensor, stopped_message, train, training_batches
+from cifar.training.fit import shared_tensor, shifted, stopped_message, train, training_batches
 
 # TINY by hand: a 3×3 convolution from 3 to 8 channels, 16·16·8 pooled features to 16 units, 10 classes.
 TINY_PARAMETERS = (3 * 3 * 3 * 8 + 8) + (16 * 16 * 8 + 1) * 16 + (16 + 1) * 10
@@ -91,6 +93,56 @@ def test_each_image_keeps_its_one_hot_target_in_every_batch_of_every_epoch():
     assert len({tuple(order) for order in orders}) == 4
 
 
+def _marked(count: int) -> np.ndarray:
+    """Images that say which they are (a 4×4 mark of their number plus one in the middle) and
+    which way round they are (the left half dark, the right half bright)."""
+    images = np.zeros((count, 32, 32, 3), np.uint8)
+    images[:, :, 16:] = 200
+    images[:, 14:18, 14:18, 1] = np.arange(1, count + 1)[:, None, None]
+    return images
+
+
+def test_alternating_flips_mirror_each_image_in_every_other_epoch_and_shift_it_at_most_two_pixels():
+    import keras
+
+    keras.utils.set_random_seed(2)
+    count = 40
+    images = _marked(count)
+    batches = iter(training_batches(images, np.arange(count), 8, alternating_flip=True))
+    mirrored, corners = [], set()
+    for _ in range(4):
+        flipped = {}
+        for _ in range(5):
+            batch, labels = (tensor.numpy() for tensor in next(batches))
+            for image, label in zip(batch, labels, strict=True):
+                flipped[int(label)] = image[16, 0, 0] > image[16, 31, 0]  # bright on the left: mirrored
+                rows, columns = np.nonzero(image[:, :, 1] == label + 1)
+                corners.add((int(rows.min()), int(columns.min())))
+        mirrored.append(np.array([flipped[index] for index in range(count)]))
+    assert all((mirrored[k] != mirrored[k + 1]).all() for k in range(3))  # in turn, every image
+    assert 0 < mirrored[0].sum() < count  # which epochs: drawn for each image
+    assert {row for row, _ in corners} == set(range(12, 17)) and {col for _, col in corners} == set(range(12, 17))
+    keras.utils.set_random_seed(2)
+    continued = iter(training_batches(images, np.arange(count), 8, alternating_flip=True, first_epoch=1))
+    batch, labels = (tensor.numpy() for tensor in next(continued))
+    assert [image[16, 0, 0] > image[16, 31, 0] for image in batch] == [mirrored[1][label] for label in labels]
+
+
+def test_a_shift_moves_each_image_by_at_most_the_pixels_asked_and_reflects_the_edge():
+    import tensorflow as tf
+
+    tf.random.set_seed(4)
+    images = np.arange(5 * 6 * 6 * 1, dtype=np.int32).reshape(5, 6, 6, 1)
+    moved = shifted(tf.constant(images), 2).numpy()
+    padded = np.pad(images, [(0, 0), (2, 2), (2, 2), (0, 0)], mode="reflect")
+    offsets = set()
+    for image, source in zip(moved, padded, strict=True):
+        found = [(y, x) for y in range(5) for x in range(5) if np.array_equal(source[y : y + 6, x : x + 6], image)]
+        assert found, "each result is a 6×6 window of the reflected image"
+        offsets.add(found[0])
+    assert len(offsets) > 1  # each image its own shift
+
+
 def _prepared(tmp_path, batches_dir, config=SMALL):
     run_dir = prepare_run(config, tmp_path / "runs", data=batches_dir, person=ALONE)
     return run_dir, RunWriter(run_dir)
@@ -160,3 +212,31 @@ def test_a_continued_run_on_other_test_data_is_refused_before_any_training(tmp_p
 )
 def test_a_stop_is_worded_by_where_it_came_and_what_the_run_keeps(stopped_at, done, expected):
     assert stopped_message(stopped_at, 50, done) == expected
+
+
+# Every technique of the `record` recipe at once, on a network small enough for 40 images.
+RECORD_SMALL = SMALL.replace(
+    conv_blocks=2, filters=(8, 16), convs_per_block=2, early_pool=True, head="max", dense_units=0, batch_norm=True,
+    whiten=True, gelu=True, identity_init=True, frozen_bn_scale=True, bn_bias_rate=64, label_smoothing=0.2,
+    alternating_flip=True, test_time_flip=True, test_time_shifts=True, optimizer="sgd", learning_rate=0.05,
+    lr_schedule="triangular", weight_average=True,
+)  # fmt: skip
+
+
+def test_every_record_technique_trains_end_to_end_and_the_run_opens_again(tmp_path, batches_dir):
+    run_dir, writer = _prepared(tmp_path, batches_dir, RECORD_SMALL)
+    assert train(run_dir, writer, lambda: False) is None
+    writer.close()
+    run = Run(run_dir)
+    model = run.load_model()  # its faster offsets and triangular schedule open again
+    data = load_dataset(batches_dir)
+    x_train = data.x_train[stratified_subset(data.y_train, 40, RECORD_SMALL.seed)]
+    kernel, bias = whitening_weights(x_train)  # from this run's own training images, and never trained
+    assert np.allclose(model.get_layer("whiten").get_weights()[0], kernel, atol=1e-6)
+    assert np.allclose(model.get_layer("whiten").get_weights()[1], bias, atol=1e-6)
+    # Kept and tested: the average of the weights, not the last step's.
+    averages = model.optimizer._model_variables_moving_average
+    pairs = zip(model.trainable_weights, averages, strict=True)
+    assert averages and all(np.allclose(weight.numpy(), average.numpy()) for weight, average in pairs)
+    tested = probabilities_as_tested(lambda images: model.predict(images, verbose=0), data.x_test, RECORD_SMALL)
+    assert np.allclose(run.predictions(2).astype(np.float32), tested, atol=2e-3)  # six views of each image

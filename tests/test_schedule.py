@@ -91,3 +91,25 @@ def test_a_rate_asked_during_the_warm_up_is_not_passed_later():
     assert float(ours(10)) == pytest.approx(0.001, rel=1e-6)
     later = [float(ours(step)) for step in range(10, 1000, 7)]
     assert max(later) <= 0.001 * (1 + 1e-6) and later == sorted(later, reverse=True)
+
+
+@pytest.mark.parametrize(
+    ("step", "share"),
+    [(0, 0.2), (115, 0.2 + 0.8 * 0.5), (230, 1.0), (615, 1 - 0.93 * 0.5), (1000, 0.07), (1200, 0.07)],
+)
+def test_a_triangle_climbs_from_a_fifth_to_its_peak_then_falls_to_seven_percent(step, share):
+    ours = SteerableRate(0.1, warmup_steps=230, total_steps=1000, triangular=True)
+    assert float(ours(step)) == pytest.approx(0.1 * share, rel=1e-5)
+    assert ours.value_at(step) == pytest.approx(0.1 * share, rel=1e-6)
+
+
+def test_a_triangle_is_scaled_moved_and_saved_like_a_cosine(tmp_path):
+    ours = SteerableRate(0.1, warmup_steps=230, total_steps=1000, triangular=True)
+    ours.set_rate(0.05, 500)
+    assert float(ours(500)) == pytest.approx(0.05, rel=1e-5)
+    ours.set_total_steps(2000)
+    assert float(ours(2000)) == pytest.approx(0.07 * 0.1 * ours.scale, rel=1e-5)
+    copy = SteerableRate.from_config(ours.get_config())
+    assert copy.triangular and [float(copy(step)) for step in (0, 700, 2000)] == pytest.approx(
+        [float(ours(step)) for step in (0, 700, 2000)]
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 
 import pytest
 
@@ -90,8 +91,8 @@ def test_every_unknown_field_is_named_with_the_known_ones_in_alphabetical_order(
     with pytest.raises(ConfigError) as refused:
         config_from_dict({"zebra": 1, "epochs": 2, "apple": 3})
     message = str(refused.value)
-    assert message.startswith("unknown config field(s): apple, zebra; known: augment, batch_norm, batch_size,")
-    assert message.endswith(", train_size, weight_decay")
+    assert message.startswith("unknown config field(s): apple, zebra; known: alternating_flip, augment, batch_norm,")
+    assert message.endswith(", train_size, weight_average, weight_decay, whiten")
 
 
 def test_replace_changes_only_what_it_names_and_validates_the_result():
@@ -155,6 +156,15 @@ INVALID = [
     ("train_size", 2.5),
     ("seed", -1),
     ("seed", 2**31),
+    ("whiten", 1),
+    ("gelu", "gelu"),
+    ("identity_init", None),
+    ("frozen_bn_scale", "on"),
+    ("bn_bias_rate", 8),
+    ("bn_bias_rate", 0),
+    ("alternating_flip", 0),
+    ("test_time_shifts", "yes"),
+    ("weight_average", 0.99),
 ]
 
 
@@ -174,6 +184,23 @@ def test_invalid_fields_from_json_are_refused_by_name_too(field, value):
 def test_message_a_student_can_read():
     with pytest.raises(ConfigError, match=r"^dropout must be at least 0 and below 1; got 1.5$"):
         ModelConfig(dropout=1.5)
+
+
+@pytest.mark.parametrize(
+    ("changes", "words"),
+    [
+        ({"frozen_bn_scale": True}, "frozen_bn_scale needs batch_norm on; it is off. Turn batch_norm on, or "
+         "frozen_bn_scale off."),
+        ({"bn_bias_rate": 64}, "bn_bias_rate needs batch_norm on; it is off. Turn batch_norm on, or bn_bias_rate "
+         "back to 1."),
+        ({"test_time_shifts": True}, "test_time_shifts needs test_time_flip on; it is off."),
+    ],
+)  # fmt: skip
+def test_a_setting_that_needs_another_switch_says_which_and_what_to_do(changes, words):
+    with pytest.raises(ConfigError, match=f"^{re.escape(words)}"):
+        ModelConfig(**changes)
+    on = {"frozen_bn_scale": "batch_norm", "bn_bias_rate": "batch_norm", "test_time_shifts": "test_time_flip"}
+    assert ModelConfig(**changes, **{on[next(iter(changes))]: True})  # with it on, allowed
 
 
 def test_every_field_has_an_invalid_case():

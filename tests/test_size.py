@@ -33,6 +33,11 @@ VARIANTS = [
     BASE.replace(residual=True),
     BASE.replace(augment=True, dropout=0.3),
     BASE.replace(dense_dropout=0.2),
+    BASE.replace(whiten=True),
+    BASE.replace(whiten=True, early_pool=True, head="max", dense_units=0),
+    BASE.replace(batch_norm=True, frozen_bn_scale=True),
+    BASE.replace(batch_norm=True, bn_bias_rate=64, gelu=True),
+    BASE.replace(batch_norm=True, frozen_bn_scale=True, bn_bias_rate=4, identity_init=True, whiten=True),
 ]
 IDS = [f"variant{index}" for index in range(len(VARIANTS))]
 

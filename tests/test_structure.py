@@ -17,7 +17,9 @@ MAX_FUNCTION_LINES, MAX_CLASS_LINES = 60, 120
 # The training loop's own settings: the trainer, the time estimate and the progress all use
 # them, besides the network. Every other field is the table's entry and its use in the network.
 # The training loop's own fields; the learning rate and the epochs are also steered while it runs.
-TRAINING_LOOP_FIELDS = {"batch_size", "epochs", "train_size", "seed", "learning_rate"}
+# Fields the trainer reads too: the input pipeline flips in turn, the whitening layer is set from
+# the training images.
+TRAINING_LOOP_FIELDS = {"batch_size", "epochs", "train_size", "seed", "learning_rate", "alternating_flip", "whiten"}
 
 
 def _relative(path: Path) -> str:

@@ -42,6 +42,9 @@ class Field:
     options: tuple = ()  # the widget's choices, where it offers a few
     log_scale: bool = False  # compare values on a log scale (a learning rate)
     number_format: str | None = None  # how a table shows it ("localized": 6,000)
+    # Another field and its least value, without which this one may only keep its default:
+    # ("convs_per_block", 2), or ("batch_norm", 1) for a switch that must be on.
+    needs: tuple[str, int] | None = None
     metavar: ClassVar[str] = "VALUE"  # how the command line's help names a value
 
     def normalize(self, value: Any) -> Any:
@@ -52,7 +55,19 @@ class Field:
         """Raise ConfigError naming the field when `value` is not allowed."""
 
     def check_with(self, values: dict[str, Any]) -> None:
-        """Raise ConfigError when the value does not fit the config's other values."""
+        """Raise ConfigError when the value does not fit the config's other values (`needs`)."""
+        if self.needs is None or values[self.name] == self.default:
+            return
+        other, least = self.needs
+        if values[other] >= least:
+            return
+        if isinstance(values[other], bool):
+            back = "off" if isinstance(self.default, bool) else f"back to {self.default}"
+            raise ConfigError(f"{self.name} needs {other} on; it is off. Turn {other} on, or {self.name} {back}.")
+        raise ConfigError(
+            f"{self.name} needs {other} of at least {least}; got {values[other]}. "
+            f"Raise {other} or turn {self.name} off."
+        )
 
     def allowed(self) -> str:
         """What values are allowed, in words."""
@@ -211,21 +226,10 @@ class Bool(Field):
     """On or off; with `needs` (a field and its least value), on only where that field allows it."""
 
     widget: str = "toggle"
-    needs: tuple[str, int] | None = None
 
     def check(self, value: Any) -> None:
         if not isinstance(value, bool):
             raise self.refuse("true or false", value)
-
-    def check_with(self, values: dict[str, Any]) -> None:
-        if self.needs is None or not values[self.name]:
-            return
-        other, least = self.needs
-        if values[other] < least:
-            raise ConfigError(
-                f"{self.name} needs {other} of at least {least}; got {values[other]}. "
-                f"Raise {other} or turn {self.name} off."
-            )
 
     def allowed(self) -> str:
         return "true or false"

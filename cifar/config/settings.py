@@ -45,15 +45,23 @@ class ModelConfig:
     residual: bool = False  # add each block's first convolution's output to its last's
     head: str = "flatten"  # from feature maps to classes: flatten, average or max
     batch_norm: bool = False  # BatchNorm after every convolution
+    whiten: bool = False  # a frozen first layer that whitens 2×2 patches (airbench's)
+    gelu: bool = False  # GELU after every convolution instead of ReLU
+    identity_init: bool = False  # convolutions start as the identity on their first channels
+    frozen_bn_scale: bool = False  # BatchNorm's scale fixed at 1, only its offset learnt
+    bn_bias_rate: int = 1  # BatchNorm's offsets learn this many times faster: 1, 4, 16 or 64
     dropout: float = 0.5  # fraction of activations zeroed after each block, 0 ≤ p < 1
     dense_dropout: float = 0.0  # fraction of the last hidden features zeroed, 0 ≤ p < 1
     label_smoothing: float = 0.0  # share of the target spread over all classes, 0 to 0.3
     weight_decay: float = 0.0  # decoupled decay, as a share of the learning rate, 0 to 0.1
     augment: bool = False  # random flips and shifts of the training images
+    alternating_flip: bool = False  # each image mirrored every other epoch and shifted up to 2 pixels
     test_time_flip: bool = False  # test each image mirrored too and average the answers
+    test_time_shifts: bool = False  # with the flip, also test each image shifted by a pixel
     optimizer: str = "adam"  # adam, sgd (Nesterov momentum 0.9) or rmsprop
     learning_rate: float = 0.001  # above 0, at most 10
-    lr_schedule: str = "constant"  # constant, or cosine: a 10% warm-up, then down to zero
+    lr_schedule: str = "constant"  # constant; cosine: a 10% warm-up, then down to zero; triangular
+    weight_average: bool = False  # test with an exponential moving average of the weights
     mixed_precision: bool = False  # 16-bit compute where the machine has it
     batch_size: int = 10  # images per gradient step, 1 to 4096
     epochs: int = 10  # passes over the training images, 1 to MAX_EPOCHS
@@ -116,6 +124,23 @@ FIELDS: dict[str, Field] = _describe(
     Bool(name="batch_norm", label="BatchNorm after every convolution", group=ARCHITECTURE,
          axis="BatchNorm", rank=8, help="Normalises each convolution's output over the batch, which steadies "
          "training and allows a higher learning rate."),
+    Bool(name="whiten", label="Whitening first layer", group=ARCHITECTURE, axis="whiten", rank=23,
+         help="Starts with a frozen 2×2 convolution whose filters are the training images' patch eigenvectors, so "
+         "every colour and texture direction reaches the first learnt layer with the same spread (airbench's)."),
+    Bool(name="gelu", label="GELU instead of ReLU", group=ARCHITECTURE, axis="GELU", rank=24,
+         help="After every convolution a smooth ReLU that lets a little of the negative side through "
+         "(airbench's) instead of ReLU's max(0, x), the tutorial's."),
+    Bool(name="identity_init", label="Convolutions start as the identity", group=ARCHITECTURE,
+         axis="identity", rank=25, help="Each convolution's first filters start by passing their input "
+         "channel through unchanged (the rest at random), so a deep network starts as a shallow one."),
+    Bool(name="frozen_bn_scale", label="BatchNorm without a learnt scale", group=ARCHITECTURE,
+         axis="BN scale off", rank=26, needs=("batch_norm", 1), help="Keeps BatchNorm's scale at 1 and "
+         "learns only its offset: one fewer thing to learn, which airbench found faster."),
+    Int(name="bn_bias_rate", low=1, high=64, choices=(1, 4, 16, 64), label="BatchNorm offsets learn faster",
+        group=OPTIMISATION, axis="BN bias rate", widget="select_slider", options=(1, 4, 16, 64), rank=27,
+        needs=("batch_norm", 1),
+        help="BatchNorm's offsets learn this many times faster than the other weights with sgd (the square "
+        "root of it with adam or rmsprop): airbench's 64 lets them keep up in few steps. Needs BatchNorm."),
     Float(name="dropout", low=0, high=1, high_open=True, slider_high=0.9, widget="slider",
           label="Dropout after each block", group=REGULARISATION, axis="dropout", rank=4,
           help="Fraction of activations zeroed at random after each conv block while training."),
@@ -132,9 +157,16 @@ FIELDS: dict[str, Field] = _describe(
     Bool(name="augment", label="Augmentation: random flips and shifts", group=REGULARISATION,
          axis="augment", rank=9, help="Flips each training image left-right at random and shifts it by up to "
          "10%, so the network sees a new variant every epoch."),
+    Bool(name="alternating_flip", label="Augmentation: flips in turn, 2-pixel shifts", group=REGULARISATION,
+         axis="alt. flip", rank=28, help="Mirrors each training image every other epoch (which epochs, at random "
+         "for each image) and shifts it by up to 2 pixels: every image is seen both ways in any two epochs "
+         "(airbench's)."),
     Bool(name="test_time_flip", label="Test-time flip", group=REGULARISATION, axis="test flip",
          rank=21, help="Tests each image as it is and mirrored left to right and averages the two answers: "
          "twice the testing time, and often a point more accuracy."),
+    Bool(name="test_time_shifts", label="Test-time shifts", group=REGULARISATION, axis="test shifts",
+         rank=29, needs=("test_time_flip", 1), help="With the test-time flip, also tests each image and its mirror "
+         "shifted by a pixel each way and weighs in their answers: three times the flip's testing time."),
     Choice(name="optimizer", choices=("adam", "sgd", "rmsprop"), label="Optimizer",
            group=OPTIMISATION, axis="optimizer", rank=12,
            help="adam, sgd (with Nesterov momentum 0.9) or rmsprop."),
@@ -142,9 +174,13 @@ FIELDS: dict[str, Field] = _describe(
           options=(0.0001, 0.0003, 0.001, 0.003, 0.01, 0.03, 0.1, 1.0, 10.0), log_scale=True,
           label="Learning rate", group=OPTIMISATION, axis="learn. rate", rank=1,
           help="Step size of each update: 0.001 suits adam; 10 makes training diverge."),
-    Choice(name="lr_schedule", choices=("constant", "cosine"), label="Learning-rate schedule",
+    Choice(name="lr_schedule", choices=("constant", "cosine", "triangular"), label="Learning-rate schedule",
            group=OPTIMISATION, axis="schedule", rank=2, help="constant: the same rate throughout. cosine: a "
-           "10% warm-up to the rate, then down to zero at the last step, which settles the weights in few epochs."),
+           "10% warm-up to the rate, then down to zero at the last step, which settles the weights in few epochs. "
+           "triangular: from a fifth of the rate up to it at 23% of the steps, then down to 7% (airbench's)."),
+    Bool(name="weight_average", label="Average of the weights", group=OPTIMISATION, axis="weight avg.",
+         rank=30, help="Tests and keeps a moving average of the weights over the last steps (Keras' use_ema) "
+         "rather than the weights of the last step, which a high learning rate leaves jittery."),
     Bool(name="mixed_precision", label="Mixed precision", group=OPTIMISATION, axis="mixed prec.",
          rank=22, help="Computes in 16-bit floats (bfloat16 on a CPU with AVX512_BF16 or AMX, float16 on a GPU) "
          "and keeps the weights in 32 bits; where the machine has neither, training says so and uses 32 bits."),

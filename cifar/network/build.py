@@ -7,18 +7,23 @@ costs, counted without building it, is in size.py.
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
 
 from cifar.config.settings import CIFAR_TRAIN_IMAGES, IMAGE_SHAPE, NUM_CLASSES, ModelConfig
 from cifar.network.devices import compute_precision
+from cifar.network.whitening import CHANNELS as WHITENED
+from cifar.network.whitening import PATCH
 
 # The layer that turns the last block's maps into one vector, for each `head`.
 HEADS = {"flatten": "Flatten", "average": "GlobalAveragePooling2D", "max": "GlobalMaxPooling2D"}
 WARMUP_FRACTION = 0.1  # a cosine schedule's linear warm-up, as a share of all its steps
+EMA_MOMENTUM = 0.99  # the weight average's: each step's weights count 1%, a run's last ~100 steps most
+TRIANGLE_PEAK = 0.23  # where a triangular schedule peaks, as a share of all its steps (airbench's)
 # Test images per forward pass when validating: as fast as 500 here, and its activations
 # (tens of MB) keep the training process's peak memory down.
 VALIDATION_BATCH_SIZE = 200
@@ -49,6 +54,9 @@ def build_model(config: ModelConfig | None = None, train_images: int | None = No
     x = layers.Rescaling(1 / 255, name="rescale")(inputs)
     for layer in augmentation_layers(config):
         x = layer(x)
+    if config.whiten:  # its filters come from the training images (whitening.set_whitening)
+        x = layers.Conv2D(WHITENED, PATCH, padding="valid", name="whiten", trainable=False, dtype=dtype)(x)
+        x = layers.Activation(_activation(config), name="whiten_act", dtype=dtype)(x)
     for block, filters in enumerate(config.block_filters(), start=1):
         x = _conv_block(x, config, block, filters, dtype)
     head = config.head if config.head == "flatten" else f"global_{config.head}"
@@ -60,6 +68,8 @@ def build_model(config: ModelConfig | None = None, train_images: int | None = No
     # Probabilities in 32 bits whatever the precision inside: a sum to 1 that bfloat16 cannot keep.
     outputs = layers.Dense(NUM_CLASSES, activation="softmax", name="class_probabilities", dtype="float32")(x)
     model = keras.Model(inputs, outputs, name="cifar_cnn")
+    if config.identity_init:
+        start_as_identity(model)
     model.compile(optimizer=make_optimizer(config, train_images), loss=make_loss(config), metrics=["accuracy"])
     return model
 
@@ -146,12 +156,39 @@ def _conv_block(x, config: ModelConfig, block: int, filters: int, dtype: str):
 def _convolution(x, config: ModelConfig, name: str, filters: int, dtype: str):
     from keras import layers
 
+    act = _activation(config)
     if not config.batch_norm:
-        return layers.Conv2D(filters, config.kernel_size, padding="same", activation="relu", name=name, dtype=dtype)(x)
+        return layers.Conv2D(filters, config.kernel_size, padding="same", activation=act, name=name, dtype=dtype)(x)
     # No bias: BatchNorm's own offset would cancel it.
     x = layers.Conv2D(filters, config.kernel_size, padding="same", use_bias=False, name=name, dtype=dtype)(x)
-    x = layers.BatchNormalization(name=f"{name}_bn", dtype=dtype)(x)
-    return layers.Activation("relu", name=f"{name}_relu", dtype=dtype)(x)
+    fast = config.bn_bias_rate > 1  # its offset then a layer of its own that learns faster
+    x = layers.BatchNormalization(center=not fast, scale=not config.frozen_bn_scale, name=f"{name}_bn", dtype=dtype)(x)
+    if fast:
+        from cifar.network.layers import FastOffset  # Keras too, as every layer here
+
+        x = FastOffset(config.bn_bias_rate, name=f"{name}_offset", dtype=dtype)(x)
+    return layers.Activation(act, name=f"{name}_{act}", dtype=dtype)(x)
+
+
+def _activation(config: ModelConfig) -> str:
+    """What follows every convolution: "gelu" or "relu"."""
+    return "gelu" if config.gelu else "relu"
+
+
+def start_as_identity(model) -> None:
+    """Set each learnt convolution's first filters to pass their own input channel through (a 1
+    at the kernel's centre), as many as it has input channels; the rest keep their random start."""
+    from keras import layers
+
+    for layer in model.layers:
+        if not isinstance(layer, layers.Conv2D) or not layer.trainable:
+            continue
+        kernel, *rest = layer.get_weights()
+        size, _, inputs, filters = kernel.shape
+        shared = min(inputs, filters)
+        kernel[:, :, :, :shared] = 0
+        kernel[size // 2, size // 2, np.arange(shared), np.arange(shared)] = 1
+        layer.set_weights([kernel, *rest])
 
 
 def make_loss(config: ModelConfig):
@@ -182,7 +219,9 @@ def training_targets(config: ModelConfig, labels: np.ndarray) -> np.ndarray:
 
 def probabilities_as_tested(predict: Callable[[Any], Any], images, config: ModelConfig) -> np.ndarray:
     """Class probabilities for `images` as the run is tested: `predict(images)`, averaged with
-    `predict` of their mirror images where the config has a test-time flip.
+    `predict` of their mirror images where the config has a test-time flip; with test-time
+    shifts too, half that and half the same pair shifted a pixel up-left and down-right (the
+    edge reflected), as airbench tests.
 
     Args:
         predict: the model's forward pass, from uint8 images (N, 32, 32, 3) to probabilities.
@@ -190,12 +229,20 @@ def probabilities_as_tested(predict: Callable[[Any], Any], images, config: Model
         config: the run's config.
     """
     probabilities = np.asarray(predict(images), dtype=np.float32)
-    if config.test_time_flip:
-        import keras
+    if not config.test_time_flip:
+        return probabilities
+    import keras
 
-        mirrored = np.asarray(predict(keras.ops.flip(images, axis=2)), dtype=np.float32)
-        probabilities = (probabilities + mirrored) / 2
-    return probabilities
+    def with_mirror(batch, plain=None) -> np.ndarray:
+        plain = np.asarray(predict(batch), dtype=np.float32) if plain is None else plain
+        return (plain + np.asarray(predict(keras.ops.flip(batch, axis=2)), dtype=np.float32)) / 2
+
+    probabilities = with_mirror(images, probabilities)
+    if not config.test_time_shifts:
+        return probabilities
+    padded = keras.ops.pad(images, [[0, 0], [1, 1], [1, 1], [0, 0]], mode="reflect")
+    shifts = [with_mirror(padded[:, :-2, :-2]), with_mirror(padded[:, 2:, 2:])]
+    return (probabilities + (shifts[0] + shifts[1]) / 2) / 2
 
 
 def flip_accuracies(model, images, labels: np.ndarray) -> tuple[float, float]:
@@ -213,14 +260,21 @@ def flip_accuracies(model, images, labels: np.ndarray) -> tuple[float, float]:
 
 
 def test_passes(config: ModelConfig) -> int:
-    """Forward passes over the test set each epoch: two with the test-time flip."""
-    return 2 if config.test_time_flip else 1
+    """Forward passes over the test set each epoch: two with the test-time flip, six with shifts too."""
+    if not config.test_time_flip:
+        return 1
+    return 6 if config.test_time_shifts else 2
 
 
 def how_tested(config: ModelConfig) -> str:
     """A sentence on how the run's test answers are made, where that is not the plain way."""
     if not config.test_time_flip:
         return ""
+    if config.test_time_shifts:
+        return (
+            "Each image is also seen mirrored left to right, and both shifted a pixel each way; the answers are "
+            "averaged (test-time flip and shifts)."
+        )
     return "Each image is also seen mirrored left to right and the two answers are averaged (test-time flip)."
 
 
@@ -238,6 +292,8 @@ def learning_rate(config: ModelConfig, train_images: int | None = None):
     if config.lr_schedule == "constant":
         return SteerableRate(config.learning_rate)
     steps = training_steps(config, train_images)
+    if config.lr_schedule == "triangular":
+        return SteerableRate(config.learning_rate, int(steps * TRIANGLE_PEAK), steps, triangular=True)
     return SteerableRate(config.learning_rate, warmup_steps=int(steps * WARMUP_FRACTION), total_steps=steps)
 
 
@@ -245,9 +301,10 @@ def continuation_refusal(config: ModelConfig) -> str | None:
     """Why a finished run of `config` gains nothing from more epochs, or None when it would."""
     if config.lr_schedule == "constant":
         return None
+    end = "zero" if config.lr_schedule == "cosine" else "a small share of its peak"
     return (
         f"its {config.lr_schedule} learning-rate schedule was planned for its own {config.epochs} epochs, at "
-        "the end of which the rate is zero: more epochs would hardly change it. Start a new run with more "
+        f"the end of which the rate is {end}: more epochs would hardly change it. Start a new run with more "
         "epochs instead."
     )
 
@@ -263,11 +320,38 @@ def make_optimizer(config: ModelConfig, train_images: int | None = None):
     rate = learning_rate(config, train_images)
     # Keras decays every weight apart from the update (decoupled), for each optimizer alike.
     decay = config.weight_decay or None
+    # The average of the weights: Keras keeps it beside them and puts it in the model when a fit ends.
+    average = {"use_ema": True, "ema_momentum": EMA_MOMENTUM} if config.weight_average else {}
     if config.optimizer == "sgd":
-        return keras.optimizers.SGD(rate, momentum=0.9, nesterov=True, weight_decay=decay)
+        return keras.optimizers.SGD(rate, momentum=0.9, nesterov=True, weight_decay=decay, **average)
     if config.optimizer == "rmsprop":
-        return keras.optimizers.RMSprop(rate, weight_decay=decay)
-    return keras.optimizers.Adam(rate, weight_decay=decay)
+        return keras.optimizers.RMSprop(rate, weight_decay=decay, **average)
+    return keras.optimizers.Adam(rate, weight_decay=decay, **average)
+
+
+@contextlib.contextmanager
+def averaged_weights(model) -> Iterator[None]:
+    """Inside: the model holds its optimizer's average of the weights (weight_average), as it is
+    tested and kept at an epoch's end; after, the weights training goes on from. Without an
+    average yet, the weights as they are.
+
+    Keras' own SwapEMAWeights callback reaches the same two lists of the optimizer; there is
+    no public way to them.
+    """
+    optimizer = getattr(model.optimizer, "inner_optimizer", model.optimizer)  # mixed precision wraps it
+    averages = getattr(optimizer, "_model_variables_moving_average", None) if optimizer.use_ema else None
+    if not averages:
+        yield
+        return
+    variables = optimizer._trainable_variables
+    current = [variable.numpy() for variable in variables]
+    for variable, average in zip(variables, averages, strict=True):
+        variable.assign(average)
+    try:
+        yield
+    finally:
+        for variable, value in zip(variables, current, strict=True):
+            variable.assign(value)
 
 
 def layer_table(model) -> list[dict[str, Any]]:

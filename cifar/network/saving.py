@@ -63,14 +63,17 @@ def load_model(path: Path, run_id: str):
     """
     import keras
 
-    from cifar.network.schedule import SteerableRate  # Keras too: loaded only when a model is
+    from cifar.network.layers import FastOffset  # Keras too, as the schedule: loaded only when a model is
+    from cifar.network.schedule import SteerableRate
 
     if not path.is_file():
         raise RunError(f"Run {run_id} has no model yet: no epoch has finished.")
     if path.is_symlink():  # the trainer renames a real file into place; a link points elsewhere
         raise RunError(f"Run {run_id}'s model.keras is a link to another file; only a run's own model is loaded.")
     try:
-        return keras.saving.load_model(path, safe_mode=True, custom_objects={"SteerableRate": SteerableRate})
+        return keras.saving.load_model(
+            path, safe_mode=True, custom_objects={"SteerableRate": SteerableRate, "FastOffset": FastOffset}
+        )
     except Exception as error:  # Keras raises ValueError, TypeError, OSError... for a bad file
         raise RunError(_refusal(run_id, path, error)) from error
 

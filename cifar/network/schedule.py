@@ -4,7 +4,8 @@ Keras 3 will not set the rate of an optimizer built with a schedule, and a sched
 numbers are fixed once built. `SteerableRate` keeps the numbers a steered training changes in
 variables that the compiled training step reads: a scale (`--lr` rescales the whole schedule
 so that its value now is the rate asked for) and the step the schedule ends at (`--epochs`
-moves it). Unsteered, it gives the same rates as Keras' constant rate and `CosineDecay`.
+moves it). Unsteered, it gives the same rates as Keras' constant rate and `CosineDecay`, or
+airbench's triangle: from TRIANGLE_START of the rate up to it, then down to TRIANGLE_END.
 """
 
 from __future__ import annotations
@@ -17,21 +18,29 @@ from keras import ops
 from cifar.config.settings import FIELDS
 from cifar.errors import ConfigError
 
+TRIANGLE_START, TRIANGLE_END = 0.2, 0.07  # a triangular schedule's first and last rate, as shares of its peak
+
 
 @keras.saving.register_keras_serializable(package="cifar")
 class SteerableRate(keras.optimizers.schedules.LearningRateSchedule):
-    """A constant rate, or a linear warm-up from a tenth of it then a cosine down to zero, times a scale.
+    """A constant rate; or a linear warm-up from a tenth of it then a cosine down to zero; or a
+    triangle (`triangular`): linear from TRIANGLE_START of it up to it, then down to TRIANGLE_END;
+    times a scale.
 
     Args:
-        rate: the rate asked for: the constant rate, or the warm-up's target.
-        warmup_steps: steps of the warm-up (a cosine schedule only).
-        total_steps: the step the cosine reaches zero at; 0 for a constant rate.
+        rate: the rate asked for: the constant rate, or the warm-up's target (the triangle's peak).
+        warmup_steps: steps of the warm-up, or up to the triangle's peak.
+        total_steps: the step the cosine reaches zero at, or the triangle its end; 0 for a constant rate.
         scale: what every rate is multiplied by (1 until someone changes the rate).
+        triangular: a triangle rather than a cosine.
     """
 
-    def __init__(self, rate: float, warmup_steps: int = 0, total_steps: int = 0, scale: float = 1.0) -> None:
+    def __init__(
+        self, rate: float, warmup_steps: int = 0, total_steps: int = 0, scale: float = 1.0, triangular: bool = False
+    ) -> None:
         self.rate = float(rate)
-        self.cosine = total_steps > 0  # fixed: the compiled step branches on it once
+        self.cosine = total_steps > 0  # fixed: the compiled step branches on it once (a rate that ends)
+        self.triangular = triangular and self.cosine
         self._warmup = keras.Variable(float(warmup_steps), dtype="float32", trainable=False, name="rate_warmup")
         self._scale = keras.Variable(float(scale), dtype="float32", trainable=False, name="rate_scale")
         self._total = keras.Variable(float(total_steps), dtype="float32", trainable=False, name="rate_total_steps")
@@ -55,6 +64,8 @@ class SteerableRate(keras.optimizers.schedules.LearningRateSchedule):
         target = ops.convert_to_tensor(self.rate)
         if not self.cosine:
             return target * scale
+        if self.triangular:
+            return self._triangle(step) * scale
         initial = ops.convert_to_tensor(self.rate / 10)
         warmup = self._warmup.value
         decay_steps = ops.maximum(self._total.value - warmup, 1.0)
@@ -65,10 +76,23 @@ class SteerableRate(keras.optimizers.schedules.LearningRateSchedule):
         decayed = ops.multiply(target, (1 - 0.0) * cosine + 0.0)
         return ops.where(step < warmup, warming, decayed) * scale
 
+    def _triangle(self, step):
+        peak, end = ops.maximum(self._warmup.value, 1.0), ops.maximum(self._total.value, 1.0)
+        step = ops.minimum(ops.cast(step, "float32"), end)
+        rising = TRIANGLE_START + (1 - TRIANGLE_START) * step / peak
+        falling = 1 - (1 - TRIANGLE_END) * (step - peak) / ops.maximum(end - peak, 1.0)
+        return ops.convert_to_tensor(self.rate) * ops.where(step < peak, rising, falling)
+
     def unscaled(self, step: int) -> float:
         """The schedule's rate at `step` before scaling, in Python numbers."""
         if not self.cosine:
             return self.rate
+        if self.triangular:
+            peak, end = max(self.warmup_steps, 1), max(self.total_steps, 1)
+            step = min(step, end)
+            if step < peak:
+                return self.rate * (TRIANGLE_START + (1 - TRIANGLE_START) * step / peak)
+            return self.rate * (1 - (1 - TRIANGLE_END) * (step - peak) / max(end - peak, 1))
         if step < self.warmup_steps:
             start = self.rate / 10
             return start + (self.rate - start) * step / max(self.warmup_steps, 1)
@@ -97,7 +121,7 @@ class SteerableRate(keras.optimizers.schedules.LearningRateSchedule):
         self._scale.assign(rate / base)
 
     def set_total_steps(self, total_steps: int) -> None:
-        """End the cosine at `total_steps` instead (more or fewer epochs); a constant rate has no end."""
+        """End the cosine (or triangle) at `total_steps` instead (more or fewer epochs); a constant rate has no end."""
         if self.cosine:
             self._total.assign(float(max(total_steps, 1)))
 
@@ -107,6 +131,7 @@ class SteerableRate(keras.optimizers.schedules.LearningRateSchedule):
             "warmup_steps": self.warmup_steps,
             "total_steps": self.total_steps,
             "scale": self.scale,
+            "triangular": self.triangular,
         }
 
 

@@ -21,6 +21,7 @@ from cifar.errors import TrainingFailed
 from cifar.network import devices
 from cifar.network.build import build_model, training_targets
 from cifar.network.schedule import rate_of
+from cifar.network.whitening import set_whitening
 from cifar.runs.config_file import load_config
 from cifar.runs.layout import RunFiles
 from cifar.runs.run import Run
@@ -42,7 +43,12 @@ def shared_tensor(array: np.ndarray):
     return tf.experimental.dlpack.from_dlpack(aligned(array).__dlpack__())
 
 
-def training_batches(x_train: np.ndarray, targets: np.ndarray, batch_size: int):
+SHIFT_PIXELS = 2  # the alternating flip's shifts: up to this many pixels each way (airbench's)
+
+
+def training_batches(
+    x_train: np.ndarray, targets: np.ndarray, batch_size: int, alternating_flip: bool = False, first_epoch: int = 0
+):
     """Batches in a new random order every epoch, from one pipeline started once for the run.
 
     Handed arrays, Keras' `fit` builds its input pipeline over them again at every epoch, and
@@ -51,18 +57,40 @@ def training_batches(x_train: np.ndarray, targets: np.ndarray, batch_size: int):
     restarted: each epoch draws a permutation of the images, and each batch gathers its images
     from tensors over the arrays' own memory. Like Keras' own, the last batch of an epoch may
     be short. `fit` reads it with `steps_per_epoch` (ceil(images / batch_size)).
+
+    With `alternating_flip`, each image is mirrored in every other epoch (odd or even, drawn
+    once for each image) and shifted by up to SHIFT_PIXELS each way, the edge reflected: whole
+    batches at once, in uint8. `first_epoch` is the epoch a continued run starts from, so that
+    its flips go on alternating.
     """
     images, labels = shared_tensor(x_train), shared_tensor(targets)
     count = len(x_train)
+    # Each image's flip epochs, odd or even; drawn only when used, so other runs shuffle as before.
+    parity = tf.cast(tf.random.uniform([count], 0, 2, dtype=tf.int32), tf.int64) if alternating_flip else None
 
-    def epoch(_):
+    def epoch(number):
         order = tf.random.shuffle(tf.range(count, dtype=tf.int64))  # seeded by keras.utils.set_random_seed
-        return tf.data.Dataset.from_tensor_slices(order).batch(batch_size)
+        batches = tf.data.Dataset.from_tensor_slices(order).batch(batch_size)
+        return batches.map(lambda chosen: (chosen, number))
 
-    def gather(chosen):
-        return tf.gather(images, chosen), tf.gather(labels, chosen)
+    def gather(chosen, number):
+        batch = tf.gather(images, chosen)
+        if alternating_flip:
+            flip = tf.equal((tf.gather(parity, chosen) + number) % 2, 1)
+            batch = shifted(tf.where(flip[:, None, None, None], tf.reverse(batch, axis=[2]), batch), SHIFT_PIXELS)
+        return batch, tf.gather(labels, chosen)
 
-    return tf.data.Dataset.range(1).repeat().flat_map(epoch).map(gather).prefetch(2)
+    return tf.data.Dataset.range(first_epoch, 2**62).flat_map(epoch).map(gather).prefetch(2)
+
+
+def shifted(batch, pixels: int):
+    """Each image of `batch` (N, H, W, C) moved by a random whole number of pixels from
+    −`pixels` to `pixels` along each side, the edge reflected into the gap."""
+    size, height, width = tf.shape(batch)[0], tf.shape(batch)[1], tf.shape(batch)[2]
+    padded = tf.pad(batch, [[0, 0], [pixels, pixels], [pixels, pixels], [0, 0]], mode="REFLECT")
+    rows = tf.random.uniform([size, 1], 0, 2 * pixels + 1, dtype=tf.int32) + tf.range(height)[None]
+    columns = tf.random.uniform([size, 1], 0, 2 * pixels + 1, dtype=tf.int32) + tf.range(width)[None]
+    return tf.gather(tf.gather(padded, rows, axis=1, batch_dims=1), columns, axis=2, batch_dims=1)
 
 
 def _training_data(run_dir: Path, writer: RunWriter, config):
@@ -101,9 +129,7 @@ def train(run_dir: Path, writer: RunWriter, should_stop: Callable[[], bool]) -> 
     # where that ends); a continued run shuffles and augments unlike its parent's first epochs.
     keras.utils.set_random_seed(config.seed + start_epoch)
     x_train, y_train, x_test, y_test = _training_data(run_dir, writer, config)
-    # A continued run: weights and optimizer state (Adam's moments, the step count) as its parent left them.
-    with devices.distribution().scope():  # two or more GPUs: a copy of the model on each
-        model = Run(run_dir).load_model() if start_epoch else build_model(config, len(y_train), precision.policy)
+    model = _model(run_dir, config, x_train, start_epoch, precision.policy)
     steps = math.ceil(len(y_train) / config.batch_size)
     writer.event(
         "start",
@@ -117,7 +143,8 @@ def train(run_dir: Path, writer: RunWriter, should_stop: Callable[[], bool]) -> 
     )
     steering = Steering(writer, rate_of(model), steps, config.epochs, should_stop)
     recorder = Recorder(writer, shared_tensor(x_test), y_test, steps, config, should_stop, steering)
-    batches = training_batches(x_train, training_targets(config, y_train), config.batch_size)
+    targets = training_targets(config, y_train)
+    batches = training_batches(x_train, targets, config.batch_size, config.alternating_flip, start_epoch)
     # Asked for more epochs while it trains, a run fits again from where it is: Keras fixes an
     # epoch count for each `fit`. Fewer end it at the recorder's epoch end.
     while True:
@@ -143,6 +170,19 @@ def train(run_dir: Path, writer: RunWriter, should_stop: Callable[[], bool]) -> 
     if recorder.stopped_at is not None or (should_stop() and done < steering.epochs):
         return stopped_message(recorder.stopped_at, steps, done)
     return None
+
+
+def _model(run_dir: Path, config, x_train: np.ndarray, start_epoch: int, policy: str):
+    """The model to train: a new one (its whitening filters from these training images), or a
+    continued run's, with weights and optimizer state (Adam's moments, the step count) as its
+    parent left them."""
+    with devices.distribution().scope():  # two or more GPUs: a copy of the model on each
+        if start_epoch:
+            return Run(run_dir).load_model()
+        model = build_model(config, len(x_train), policy)
+    if config.whiten:
+        set_whitening(model, x_train)
+    return model
 
 
 def stopped_message(stopped_at: tuple[int, int] | None, steps: int, done: int) -> str:

@@ -16,7 +16,7 @@ import numpy as np
 
 from cifar.config.settings import ModelConfig
 from cifar.errors import TrainingFailed
-from cifar.network.build import VALIDATION_BATCH_SIZE, probabilities_as_tested, sparse_crossentropy
+from cifar.network.build import VALIDATION_BATCH_SIZE, averaged_weights, probabilities_as_tested, sparse_crossentropy
 from cifar.runs.progress import Progress
 from cifar.runs.writer import RunWriter
 from cifar.training.steering import Place, Steering
@@ -107,6 +107,12 @@ class Recorder(keras.callbacks.Callback):
             return  # a partial epoch: the run keeps the epochs that finished
         train_seconds = time.monotonic() - self.epoch_start
         self.writer.event("validate", epoch=self.epoch, test_images=len(self.y_test))
+        with averaged_weights(self.model):  # a run that averages its weights is tested and kept by the average
+            self._test_and_keep(logs, train_seconds)
+        if self.steering.at_epoch_end(Place(self.epoch, self.steps)):
+            self.model.stop_training = True
+
+    def _test_and_keep(self, logs, train_seconds: float) -> None:
         val_start = time.monotonic()
         probabilities = probabilities_as_tested(self._predict, self.x_test, self.config)
         self.val_seconds = time.monotonic() - val_start
@@ -128,8 +134,6 @@ class Recorder(keras.callbacks.Callback):
             weights_seconds=round(weights_seconds, 3),
             images_per_second=round(self.steps * self.batch_size / max(train_seconds, 1e-9), 1),
         )
-        if self.steering.at_epoch_end(Place(self.epoch, self.steps)):
-            self.model.stop_training = True
 
     def _predict(self, images) -> np.ndarray:
         return self.model.predict(images, batch_size=VALIDATION_BATCH_SIZE, verbose=0)
