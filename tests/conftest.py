@@ -23,6 +23,7 @@ from synthetic import write_archive, write_batches, write_tree  # noqa: E402
 from cifar.data.batches import find_folder  # noqa: E402
 from cifar.data.image_tree import find_root  # noqa: E402
 
+
 # With two workers (scripts/test.sh: pytest -n 2 --dist loadgroup), the tests of a group run
 # one after another on one worker: the browser tests, which each hold a server and many
 # sessions, never overlap one another, and one Ray cluster runs at a time.
