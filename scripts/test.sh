@@ -16,5 +16,4 @@ if [ -z "${CIFAR10_DIR:-}" ]; then
 fi
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
-# Two workers (CIFAR_TEST_WORKERS=0: one process); tests/conftest.py keeps the browser tests on one.
-exec .venv/bin/python -m pytest -n "${CIFAR_TEST_WORKERS:-2}" --dist loadgroup "$@"
+exec .venv/bin/python -m pytest "$@"

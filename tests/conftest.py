@@ -24,20 +24,6 @@ from cifar.data.batches import find_folder  # noqa: E402
 from cifar.data.image_tree import find_root  # noqa: E402
 
 
-# With two workers (scripts/test.sh: pytest -n 2 --dist loadgroup), the tests of a group run
-# one after another on one worker: the browser tests, which each hold a server and many
-# sessions, never overlap one another, and one Ray cluster runs at a time.
-XDIST_GROUPS = {"test_browser": "browsers", "test_classroom": "browsers", "test_ray_backend": "ray"}
-
-
-def pytest_collection_modifyitems(items) -> None:
-    for item in items:
-        stem = Path(str(item.fspath)).stem
-        group = next((name for prefix, name in XDIST_GROUPS.items() if stem.startswith(prefix)), None)
-        if group:
-            item.add_marker(pytest.mark.xdist_group(group))
-
-
 @pytest.fixture(autouse=True)
 def isolated_env(tmp_path_factory, monkeypatch):
     """No test reads the user's cache or runs, or the real data unless it asks for it."""

@@ -164,7 +164,6 @@ def _sign_in_with_code(page, url: str, name: str) -> None:
     page.get_by_role("button", name="Sign in", exact=True).click()
 
 
-@pytest.mark.timeout(1800)  # thirty sessions on two cores, beside the other test worker's tests
 def test_thirty_people_sign_in_with_the_code_and_launch_in_a_burst(
     chromium, batches_dir, runs_dir, tmp_path, stopped_at_the_end
 ):
