@@ -37,6 +37,17 @@ TINY = ModelConfig(
 )
 
 
+# The README's results table: the parameters of each preset's network.
+PRESET_PARAMETERS = {
+    "tutorial": 1_060_138,
+    "quick": 282_250,
+    "fast": 357_482,
+    "better": 357_482,
+    "best": 289_642,
+    "record": 498_690,
+}
+
+
 def app_page(name: str, timeout: float = 60) -> AppTest:
     """One page of the app (pages/NAME.py) for Streamlit's AppTest; `timeout` is each run's limit."""
     return AppTest.from_file(str(ROOT / "pages" / f"{name}.py"), default_timeout=timeout)

@@ -10,6 +10,7 @@ import math
 
 import numpy as np
 import pytest
+from helpers import PRESET_PARAMETERS
 
 from cifar.config.presets import PRESETS, preset
 from cifar.config.settings import ModelConfig
@@ -100,9 +101,6 @@ def test_describe_gives_the_table_and_counts_of_the_built_model():
 
 
 # The README's results table: the parameters of each preset's network.
-PRESET_PARAMETERS = {"tutorial": 1_060_138, "quick": 282_250, "fast": 357_482, "better": 357_482, "best": 289_642}
-
-
 def test_every_preset_builds_with_its_parameter_count_and_differs():
     assert set(PRESETS) == set(PRESET_PARAMETERS)
     for name, each in PRESETS.items():

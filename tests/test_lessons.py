@@ -8,12 +8,13 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 from helpers import TINY, SlotHeld, app_page, report_progress, wait_for_end, whole_app, write_twelve_runs
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from cifar.classroom.lessons import lesson_link, read_link
 from cifar.config.presets import PRESETS, changed_fields, preset
 from cifar.config.settings import FIELDS
+from cifar.errors import ConfigError
 from cifar.launch import launcher, waits
 from cifar.runs.owner import ALONE, alone
 from cifar.runs.run import Run, list_runs
@@ -97,7 +98,10 @@ configs = st.builds(
 @given(configs, st.sets(st.sampled_from(list(FIELDS)), max_size=4))
 def test_a_shared_link_opens_exactly_the_setup_it_was_made_from(values, hidden):
     name = values.pop("preset")
-    config = preset(name).replace(**{**values, "filters": tuple(values["filters"])})
+    try:
+        config = preset(name).replace(**{**values, "filters": tuple(values["filters"])})
+    except ConfigError:  # a setup no page would make (record without BatchNorm): nothing to share
+        assume(False)
     link = lesson_link(config, name, sorted(hidden))
     lesson = read_link(_params(link))
     assert lesson.problems == () and lesson.config() == config and set(lesson.hidden) == hidden

@@ -13,10 +13,10 @@ from cifar.config.presets import PRESETS, Machine, Preset, changed_fields, neare
 from cifar.config.settings import ModelConfig
 from cifar.errors import ConfigError
 
-NAMES = ["tutorial", "quick", "fast", "better", "best"]
+NAMES = ["tutorial", "quick", "fast", "better", "best", "record"]
 
 
-def test_the_presets_are_the_five_documented_ones_in_order():
+def test_the_presets_are_the_six_documented_ones_in_order():
     assert list(PRESETS) == NAMES
 
 
@@ -38,8 +38,8 @@ def test_a_preset_measured_in_bfloat16_was_measured_on_a_cpu_that_computes_in_it
         assert "avx512_bf16" in record.machine.cpu_flags
 
 
-def test_only_best_computes_in_16_bits_as_the_readme_says():
-    assert [name for name, record in PRESETS.items() if record.config.mixed_precision] == ["best"]
+def test_only_best_and_record_compute_in_16_bits_as_the_readme_says():
+    assert [name for name, record in PRESETS.items() if record.config.mixed_precision] == ["best", "record"]
 
 
 def test_preset_gives_the_records_config():
@@ -51,7 +51,7 @@ def test_preset_gives_the_records_config():
 def test_an_unknown_preset_is_refused_with_the_list_of_names(name):
     with pytest.raises(ConfigError) as caught:
         preset(name)
-    assert str(caught.value) == f"preset must be one of tutorial, quick, fast, better, best; got {name!r}"
+    assert str(caught.value) == f"preset must be one of tutorial, quick, fast, better, best, record; got {name!r}"
     assert isinstance(caught.value, ValueError)
 
 

@@ -8,6 +8,7 @@ import math
 
 import numpy as np
 import pytest
+from helpers import PRESET_PARAMETERS
 
 from cifar.config.presets import PRESETS
 from cifar.config.settings import ModelConfig
@@ -49,10 +50,6 @@ def _model(config: ModelConfig):
 @pytest.mark.parametrize("config", VARIANTS, ids=IDS)
 def test_the_parameter_count_is_what_keras_counts(config):
     assert parameter_count(config) == _model(config).count_params()
-
-
-# The README's results table: the parameters of each preset's network.
-PRESET_PARAMETERS = {"tutorial": 1_060_138, "quick": 282_250, "fast": 357_482, "better": 357_482, "best": 289_642}
 
 
 def test_every_presets_parameters_are_counted_from_the_shapes_alone():
