@@ -122,7 +122,7 @@ def test_alternating_flips_mirror_each_image_in_every_other_epoch_and_shift_it_a
     assert all((mirrored[k] != mirrored[k + 1]).all() for k in range(3))  # in turn, every image
     assert 0 < mirrored[0].sum() < count  # which epochs: drawn for each image
     assert {row for row, _ in corners} == set(range(12, 17)) and {col for _, col in corners} == set(range(12, 17))
-    keras.utils.set_random_seed(2)
+    keras.utils.set_random_seed(3)  # a continued run is seeded anew: the flips still go on in turn
     continued = iter(training_batches(images, np.arange(count), 8, alternating_flip=True, first_epoch=1))
     batch, labels = (tensor.numpy() for tensor in next(continued))
     assert [image[16, 0, 0] > image[16, 31, 0] for image in batch] == [mirrored[1][label] for label in labels]

@@ -47,7 +47,12 @@ SHIFT_PIXELS = 2  # the alternating flip's shifts: up to this many pixels each w
 
 
 def training_batches(
-    x_train: np.ndarray, targets: np.ndarray, batch_size: int, alternating_flip: bool = False, first_epoch: int = 0
+    x_train: np.ndarray,
+    targets: np.ndarray,
+    batch_size: int,
+    alternating_flip: bool = False,
+    first_epoch: int = 0,
+    seed: int = 0,
 ):
     """Batches in a new random order every epoch, from one pipeline started once for the run.
 
@@ -60,13 +65,15 @@ def training_batches(
 
     With `alternating_flip`, each image is mirrored in every other epoch (odd or even, drawn
     once for each image) and shifted by up to SHIFT_PIXELS each way, the edge reflected: whole
-    batches at once, in uint8. `first_epoch` is the epoch a continued run starts from, so that
-    its flips go on alternating.
+    batches at once, in uint8. Which epochs each image is mirrored in comes from `seed` alone
+    (the config's), and `first_epoch` is the epoch the pipeline starts at (a continued run's,
+    or a fit started again for more epochs), so that the flips go on alternating.
     """
     images, labels = shared_tensor(x_train), shared_tensor(targets)
     count = len(x_train)
-    # Each image's flip epochs, odd or even; drawn only when used, so other runs shuffle as before.
-    parity = tf.cast(tf.random.uniform([count], 0, 2, dtype=tf.int32), tf.int64) if alternating_flip else None
+    # Each image's flip epochs, odd or even: from the config's seed alone, so a continued run
+    # (seeded anew) flips each image as its parent did; Keras' random state is left as it was.
+    parity = tf.constant(np.random.default_rng(seed).integers(0, 2, count), tf.int64) if alternating_flip else None
 
     def epoch(number):
         order = tf.random.shuffle(tf.range(count, dtype=tf.int64))  # seeded by keras.utils.set_random_seed
@@ -144,16 +151,18 @@ def train(run_dir: Path, writer: RunWriter, should_stop: Callable[[], bool]) -> 
     steering = Steering(writer, rate_of(model), steps, config.epochs, should_stop)
     recorder = Recorder(writer, shared_tensor(x_test), y_test, steps, config, should_stop, steering)
     targets = training_targets(config, y_train)
-    batches = training_batches(x_train, targets, config.batch_size, config.alternating_flip, start_epoch)
     # Asked for more epochs while it trains, a run fits again from where it is: Keras fixes an
     # epoch count for each `fit`. Fewer end it at the recorder's epoch end.
     while True:
         before = writer.history["epoch"][-1] if writer.history["epoch"] else start_epoch
+        # A pipeline for each fit, counting its epochs from where this one starts (Keras starts
+        # a new iterator over it at every fit).
+        batches = training_batches(x_train, targets, config.batch_size, config.alternating_flip, before, config.seed)
         model.fit(
             batches,
             steps_per_epoch=steps,
             epochs=steering.epochs,
-            initial_epoch=writer.history["epoch"][-1] if writer.history["epoch"] else start_epoch,
+            initial_epoch=before,
             shuffle=False,  # training_batches draws each epoch's order itself; Keras warns of its own shuffle
             verbose=0,
             callbacks=[recorder],

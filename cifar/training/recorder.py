@@ -16,7 +16,13 @@ import numpy as np
 
 from cifar.config.settings import ModelConfig
 from cifar.errors import TrainingFailed
-from cifar.network.build import VALIDATION_BATCH_SIZE, averaged_weights, probabilities_as_tested, sparse_crossentropy
+from cifar.network.build import (
+    VALIDATION_BATCH_SIZE,
+    averaged_weights,
+    probabilities_as_tested,
+    sparse_crossentropy,
+    test_passes,
+)
 from cifar.runs.progress import Progress
 from cifar.runs.writer import RunWriter
 from cifar.training.steering import Place, Steering
@@ -146,5 +152,5 @@ class Recorder(keras.callbacks.Callback):
         # over the test set costs about a third of a training step per image.
         val_seconds = self.val_seconds
         if val_seconds is None:
-            val_seconds = len(self.y_test) / self.batch_size * seconds_per_batch / 3
+            val_seconds = len(self.y_test) * test_passes(self.config) / self.batch_size * seconds_per_batch / 3
         return batches_left * seconds_per_batch + validations_left * val_seconds
