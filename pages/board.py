@@ -6,13 +6,12 @@ from __future__ import annotations
 import streamlit as st
 
 from cifar.classroom.board import board_csv, board_frame, board_rows, board_start, on_board
-from cifar.launch.waits import live_places
 from cifar.runs.run import list_runs, runs_root
 from cifar.study.charts import parallel_figure
 from cifar.study.compare import ACCURACY_AXIS, axis, parallel_columns, run_row, runs_frame
 from pages.parts.experiment_view import experiments_section
 from pages.parts.teacher_keys import teacher_keys
-from pages.shared.common import use_app_navigation
+from pages.shared.common import live_now, use_app_navigation
 from pages.shared.signin import current_person
 
 REFRESH_SECONDS = 5
@@ -62,7 +61,7 @@ def board() -> None:
             "and their runs appear here."
         )
         return
-    _, live = live_places()
+    _, live = live_now()
     rows = board_rows(runs, live)
     headline(rows, live)
     st.dataframe(

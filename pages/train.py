@@ -12,7 +12,6 @@ from cifar.errors import CifarError
 from cifar.launch import launcher
 from cifar.launch.estimate import check_feasible, measure_here, network_to_measure
 from cifar.launch.rules import describe_rules, read_rules
-from cifar.launch.waits import live_places
 from cifar.network.build import augmentation_preview, describe
 from cifar.network.speed import machine_key, network_key
 from cifar.runs.owner import may_act
@@ -26,7 +25,15 @@ from pages.parts.experiment_cell import experiment_cell, experiment_name
 from pages.parts.steer_panel import pause_notice, run_controls
 from pages.parts.train_controls import config_from_widgets, continue_run, preset_picker
 from pages.parts.train_share import share_setup
-from pages.shared.common import RUN_PARAM, dataset, use_app_navigation
+from pages.shared.common import (
+    IDLE_PACE,
+    RUN_PARAM,
+    TRAINING_PACE,
+    WAITING_PACE,
+    dataset,
+    live_now,
+    use_app_navigation,
+)
 from pages.shared.signin import current_person
 
 use_app_navigation()
@@ -124,14 +131,22 @@ if config is not None:
 
 def watched_job() -> launcher.Job | None:
     """The training this session launched or has in its address, else any live one."""
-    live = {job.run.id: job for job in launcher.live_jobs()}
+    live = {job.run.id: job for job in live_now()[0]}
     watching = st.session_state.get("watching") or st.query_params.get(RUN_PARAM)
     return live.get(watching) or next(iter(live.values()), None)
 
 
-@st.fragment(run_every=1)
-def live_view() -> None:
+def pace(job: launcher.Job | None) -> int:
+    """Seconds between redraws of the live view: every second while its run trains."""
+    if job is None:
+        return IDLE_PACE
+    return TRAINING_PACE if job.state == "running" else WAITING_PACE
+
+
+def live_view(every: int) -> None:
     job = watched_job()
+    if pace(job) != every and job is not None:
+        st.rerun(scope="app")  # its run started: the page again, at a training's pace, with its controls
     if job is None:
         ended_view()
         return
@@ -139,7 +154,7 @@ def live_view() -> None:
     run = job.run
     st.subheader(f"Run {run.id}")
     if job.state == "queued":
-        place = live_places()[1].get(run.id)
+        place = live_now()[1].get(run.id)
         wait = f", starting in {describe_duration(place.starts_in)} (an estimate)" if place else ""
         st.info(
             f"Queued: number {job.queue_position} in line{wait}. It starts by itself when its turn comes: "
@@ -185,9 +200,9 @@ def ended_view() -> None:
         curves(run)
 
 
-live_view()
-# Outside the fragment: a button redrawn every second can lose a click that lands mid-redraw.
 current = watched_job()
+st.fragment(run_every=pace(current))(live_view)(pace(current))
+# Outside the fragment: a button redrawn every second can lose a click that lands mid-redraw.
 if current is not None and may_act(person, current.run.written_status().owner):
     run_controls(current, person)
 st.caption("A training keeps going if you leave this page, reload it or close the tab.")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import time
 
 import pytest
 from browser_fixtures import (  # noqa: F401 (fixtures)
@@ -28,6 +29,8 @@ from cifar.launch import launcher
 from cifar.runs.run import list_runs
 
 pytestmark = pytest.mark.slow  # a real browser against a real server
+
+IDLE_WINDOW_SECONDS = 12
 
 
 def progress_text(page) -> str:
@@ -77,8 +80,19 @@ def test_walk_through_the_product(server, page, runs_dir):
     page.keyboard.press("Escape")
     shoot(page, "data")
 
-    # Launch the default (tutorial) model on the small data and watch it move.
+    # Nothing trains yet: an open Train tab asks the server for a redraw every few seconds (its
+    # live view and the sidebar's progress each every 5 s), not every second: a slow machine asks
+    # less often, never more.
+    asked: list[float] = []
+    page.on("websocket", lambda socket: socket.on("framesent", lambda _: asked.append(time.monotonic())))
     page.goto(f"{server}/train")
+    page.get_by_role("button", name="Launch training").wait_for()
+    settle(page)
+    before = len(asked)
+    page.wait_for_timeout(IDLE_WINDOW_SECONDS * 1000)  # a rate is counted over a stretch of time
+    assert len(asked) - before <= 8  # two views, each every 5 s; every second and every 2 s would be 18
+
+    # Launch the default (tutorial) model on the small data and watch it move.
     page.get_by_role("button", name="Launch training").click()
     page.locator("[data-testid='stProgress']").first.wait_for()
     first = progress_text(page)

@@ -4,6 +4,7 @@ minute an epoch) and progress written by hand, so every start and end is worked 
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -120,3 +121,28 @@ def test_waits_rest_on_the_listings_own_runs_folder_read_once(runs_dir, tmp_path
     where = places([Job(run, "queued", i) for i, run in enumerate(queued, start=1)], 1)
     assert [where[run.id].ends_in for run in queued] == pytest.approx([90, 180, 270, 360, 450])
     assert reads == [runs_dir]  # one read of the folder for the five, not one each
+
+
+def test_views_share_one_picture_of_the_folder_while_it_is_as_fresh_as_they_ask(runs_dir, monkeypatch):
+    """Thirty tabs redrawn every second read the runs folder once between them; a run launched,
+    or a picture older than a view allows, is read afresh; by default every call reads afresh."""
+    quick = PRESETS["quick"].config
+    first = launcher.prepare_run(quick, runs_dir, "first", person=ALONE)
+    reads = []
+    listing = launcher.live_jobs
+    monkeypatch.setattr(launcher, "live_jobs", lambda folder=None: reads.append(folder) or listing(folder))
+
+    with ThreadPoolExecutor(8) as pool:  # thirty tabs asking at once
+        pictures = list(pool.map(lambda _: waits.live_places(runs_dir, fresh_within=60), range(30)))
+    assert len(reads) == 1 and all(picture is pictures[0] for picture in pictures)
+    jobs, where = pictures[0]
+    assert [job.run.id for job in jobs] == [first.name] and where[first.name].state == "queued"
+
+    second = launcher.prepare_run(quick, runs_dir, "second", person=ALONE)  # a launch: the folder changed
+    jobs, _ = waits.live_places(runs_dir, fresh_within=60)
+    assert len(reads) == 2 and {job.run.id for job in jobs} == {first.name, second.name}
+    waits.live_places(runs_dir, fresh_within=60)
+    assert len(reads) == 2
+    waits.live_places(runs_dir, fresh_within=0)  # older than this view allows
+    waits.live_places(runs_dir)  # the command line: always the folder as it is
+    assert len(reads) == 4

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import heapq
 import os
+import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from cifar.config.settings import CIFAR_TEST_IMAGES, CIFAR_TRAIN_IMAGES
 from cifar.errors import CifarError
@@ -17,7 +20,7 @@ from cifar.launch import launcher
 from cifar.launch.backend import Job
 from cifar.launch.estimate import TrainedTimes, estimate_seconds, trained_times
 from cifar.runs.progress import Progress, describe_duration, describe_progress
-from cifar.runs.run import Run
+from cifar.runs.run import Run, runs_root
 from cifar.training import local_queue
 
 
@@ -83,8 +86,48 @@ def places(jobs: Sequence[Job], slots: int) -> dict[str, Place]:
     return result
 
 
-def live_places(runs_dir: str | os.PathLike | None = None) -> tuple[list[Job], dict[str, Place]]:
+Picture = tuple[list[Job], dict[str, Place]]
+
+
+@dataclass(frozen=True)
+class _Taken:
+    """A picture of a runs folder, when it was taken and the folder's own change time then."""
+
+    at: float
+    folder_changed: int
+    picture: Picture
+
+
+_taken: dict[Path, _Taken] = {}
+_taking = threading.Lock()
+
+
+def _folder_changed(root: Path) -> int:
+    """The runs folder's change time (ns): a run added or deleted changes it; -1 without one."""
+    try:
+        return root.stat().st_mtime_ns
+    except OSError:
+        return -1
+
+
+def live_places(runs_dir: str | os.PathLike | None = None, fresh_within: float = 0.0) -> Picture:
     """The runs that train or wait (`launcher.live_jobs`) and where each stands, with this
-    machine's training slots (CIFAR_MAX_TRAININGS)."""
-    jobs = launcher.live_jobs(runs_dir)
-    return jobs, places(jobs, local_queue.max_trainings())
+    machine's training slots (CIFAR_MAX_TRAININGS).
+
+    Args:
+        runs_dir: the runs folder (default: `runs_root`).
+        fresh_within: seconds; a picture of the same folder taken at most this long ago, with no
+            run added or deleted since, will do. Views redrawn every second pass 1: thirty open
+            tabs then read the folder about once a second between them, not thirty times (a
+            class on one server: tests/test_classroom.py). 0, the default, always reads afresh.
+    """
+    root = runs_root(runs_dir)
+    with _taking:  # one reader at a time: the others wait for its picture instead of taking thirty
+        changed, now = _folder_changed(root), time.monotonic()
+        last = _taken.get(root)
+        if last is not None and last.folder_changed == changed and now - last.at < fresh_within:
+            return last.picture
+        jobs = launcher.live_jobs(root)
+        picture = jobs, places(jobs, local_queue.max_trainings())
+        _taken[root] = _Taken(now, changed, picture)
+        return picture

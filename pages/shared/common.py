@@ -11,6 +11,8 @@ from cifar.config.settings import ModelConfig
 from cifar.data import Dataset, find_source, load_dataset, needs_decoding
 from cifar.errors import CifarError
 from cifar.launch import launcher
+from cifar.launch.backend import Job
+from cifar.launch.waits import Place, live_places
 from cifar.runs.progress import describe_progress
 from cifar.runs.run import Run, list_runs, open_run, tested_on
 from pages.shared.no_data import no_data_yet, problem_of, show_on
@@ -123,10 +125,28 @@ def no_run_yet() -> None:
     st.info("No trained run yet. Open **Train**, pick a preset (`quick` takes about a minute) and press Launch.")
 
 
-@st.fragment(run_every=2)
+# Views redrawn every second or two share one picture of the queue at most this old: thirty open
+# tabs then read the runs folder about once a second between them, not thirty times.
+VIEW_AGE_SECONDS = 1.0
+# How often a view of the queue redraws: every second or two while a training moves, every few
+# seconds while nothing does (a tab left open on a school laptop should not work for nothing).
+TRAINING_PACE, WAITING_PACE, IDLE_PACE = 1, 2, 5
+
+
+def live_now() -> tuple[list[Job], dict[str, Place]]:
+    """The runs that train or wait and where each stands, as every open view sees them now."""
+    return live_places(fresh_within=VIEW_AGE_SECONDS)
+
+
 def training_progress() -> None:
-    """The training in progress, if any, with its progress; refreshed every 2 s."""
-    live = launcher.live_jobs()
+    """The training in progress, if any, with its progress: redrawn every 2 s while one trains,
+    every 5 s while none does (the pace is chosen when the page draws)."""
+    pace = 2 * TRAINING_PACE if any(job.state == "running" for job in live_now()[0]) else IDLE_PACE
+    st.fragment(run_every=pace)(_training_progress)()
+
+
+def _training_progress() -> None:
+    live = live_now()[0]
     running = [job for job in live if job.state == "running"]
     if not running:
         if live:
