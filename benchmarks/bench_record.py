@@ -2,7 +2,8 @@
 roof, and the whole `record` process beside the tutorial's 10 epochs in one run.
 
     .venv/bin/python benchmarks/bench_record.py [--throughput-only] [--repeats 1] [--preset record]
-        [--networks tutorial,best,record] [--seconds 4] [--data PATH]
+        [--flags '--holdout 5000 --learning-rate 0.3'] [--networks tutorial,best,record] [--seconds 4]
+        [--data PATH]
 
 The throughput table: for each network, a few seconds of real training steps on random images
 at its own batch (cifar/network/speed.py, after a warm-up), in float32 and in bfloat16, as
@@ -21,10 +22,8 @@ import argparse
 import os
 import tempfile
 import time
-from pathlib import Path
 
-from bench_best import EPOCHS_OF_TUTORIAL, preset_run, tutorial_epoch
-from common import machine, median, save
+from common import machine, median, save, side_by_side
 
 MATRIX_SIDE = 4096
 
@@ -90,33 +89,15 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=4.0, help="of timed training steps for each network")
     parser.add_argument("--target", type=float, default=0.90)
     parser.add_argument("--data", default=os.environ.get("CIFAR10_DIR"))
+    parser.add_argument("--flags", default="", help="train's flags on top of the preset, e.g. '--holdout 5000'")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         os.environ.setdefault("CIFAR_CACHE_DIR", folder)  # measured afresh, never the estimate's kept figures
         results = {"cpu": machine()["cpu"], "throughput": throughput_table(args.networks.split(","), args.seconds)}
-        references, runs = [], []
-        for repeat in range(0 if args.throughput_only else args.repeats):
-            references.append(tutorial_epoch(args.data))
-            runs.append(preset_run(args.preset, Path(folder), args.data, args.target))
-            budget = EPOCHS_OF_TUTORIAL * references[-1]["epoch_seconds"]
-            print(
-                f"repeat {repeat + 1}: {args.preset} {runs[-1]['accuracy']:.4f} in {runs[-1]['seconds']:.0f} s; "
-                f"the tutorial's 10 epochs {budget:.0f} s: ratio {runs[-1]['seconds'] / budget:.2f}",
-                flush=True,
-            )
-    if runs:
-        budgets = [EPOCHS_OF_TUTORIAL * r["epoch_seconds"] for r in references]
-        ratios = [run["seconds"] / budget for run, budget in zip(runs, budgets, strict=True)]
-        results |= {
-            "preset": args.preset,
-            "accuracy": [run["accuracy"] for run in runs],
-            "seconds": [run["seconds"] for run in runs],
-            "tutorial_ten_epochs_seconds": [round(b, 1) for b in budgets],
-            "ratio_per_repeat": [round(r, 3) for r in ratios],
-            "ratio_median": round(median(ratios), 3),
-            "runs": runs,
-        }
+        if not args.throughput_only:
+            results |= side_by_side(args.preset, args.repeats, args.data, args.target, tuple(args.flags.split()))
     flags = " --throughput-only" if args.throughput_only else f" --repeats {args.repeats} --preset {args.preset}"
+    flags += f" --flags '{args.flags}'" if args.flags else ""
     save("record", f"python benchmarks/bench_record.py{flags} --networks {args.networks}", results)
 
 

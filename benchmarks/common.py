@@ -13,6 +13,7 @@ import platform
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -135,3 +136,85 @@ def steady_rate(fit, batch: int, seconds: float, probe_images: int) -> float:
     rate = probe / fit(probe)
     steps = max(8, int(rate * seconds) // 8 * 8)
     return steps * batch / fit(steps)
+
+
+# --- a preset's whole process beside the tutorial's 10 epochs (benchmarks 8 and 15) -----------
+
+EPOCHS_OF_TUTORIAL = 10
+
+
+def tutorial_epoch(data: str | None) -> dict:
+    """One bare epoch of the tutorial's fit and its test, in a process of its own
+    (benchmarks/bare_fit.py); ten of them are the time a preset must beat."""
+    command = [sys.executable, str(ROOT / "benchmarks" / "bare_fit.py"), "--preset", "tutorial"]
+    command += ["--data", data] if data else []
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=True)
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    result["epoch_seconds"] = result["train_seconds"] + result["val_seconds"]
+    return result
+
+
+def preset_run(name: str, runs: Path, data: str | None, target: float, flags: tuple[str, ...] = ()) -> dict:
+    """The whole training process of a preset (with `flags` on top), timed from launch to exit."""
+    arguments = ["--preset", name, *flags, "--runs-dir", str(runs)] + (["--data", data] if data else [])
+    training = train_process(arguments)
+    ended = time.time()
+    if training.returncode != 0:
+        raise SystemExit(f"{name} training failed: see {training.run_dir}/status.json")
+    epochs = [e for e in training.events if e["type"] == "epoch"]
+    start = next(e for e in training.events if e["type"] == "start")
+    status = json.loads((training.run_dir / "status.json").read_text())
+    hit = next((e for e in epochs if e["val_accuracy"] >= target), None)
+    return {
+        "seconds": round(ended - training.launched, 1),
+        "seconds_to_target": hit and round(hit["time"] - training.launched, 1),
+        "startup_seconds": round(start["time"] - training.launched, 1),
+        "accuracy": epochs[-1]["val_accuracy"],
+        "tested_on_images": start["test_images"],
+        "peak_rss_mb": round(training.peak_rss_bytes / 1e6),
+        "precision": status.get("precision"),
+        "machine": status.get("machine"),
+        "images_per_second_median": median([e["images_per_second"] for e in epochs]),
+        "epochs": [
+            {key: e[key] for key in ("epoch", "val_accuracy", "accuracy", "loss", "val_loss", "seconds")}
+            | {"since_launch_seconds": round(e["time"] - training.launched, 1)}
+            for e in epochs
+        ],
+    }
+
+
+def side_by_side(
+    preset: str, repeats: int, data: str | None, target: float, flags: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    """`repeats` times, one bare tutorial epoch and then the whole preset process, alternating so
+    that a drift in the machine's speed hits both; the times, accuracies and ratios."""
+    references, runs = [], []
+    with tempfile.TemporaryDirectory() as folder:
+        for repeat in range(repeats):
+            references.append(tutorial_epoch(data))
+            runs.append(preset_run(preset, Path(folder), data, target, flags))
+            budget = EPOCHS_OF_TUTORIAL * references[-1]["epoch_seconds"]
+            print(
+                f"repeat {repeat + 1}: {preset} {runs[-1]['accuracy']:.4f} in {runs[-1]['seconds']:.0f} s; "
+                f"the tutorial's 10 epochs {budget:.0f} s: ratio {runs[-1]['seconds'] / budget:.2f}",
+                flush=True,
+            )
+    budgets = [EPOCHS_OF_TUTORIAL * r["epoch_seconds"] for r in references]
+    ratios = [run["seconds"] / budget for run, budget in zip(runs, budgets, strict=True)]
+    return {
+        "preset": preset,
+        "flags": list(flags),
+        "repeats": repeats,
+        "accuracy": [run["accuracy"] for run in runs],
+        "seconds": [run["seconds"] for run in runs],
+        "target": target,
+        "seconds_to_target": [run["seconds_to_target"] for run in runs],
+        "tutorial_ten_epochs_seconds": [round(b, 1) for b in budgets],
+        "ratio_per_repeat": [round(r, 3) for r in ratios],
+        "ratio_median": round(median(ratios), 3),
+        "preset_images_per_second_median": median([run["images_per_second_median"] for run in runs]),
+        "tutorial_images_per_second_median": round(median([r["steady_images_per_second"] for r in references]), 1),
+        "peak_rss_mb": [run["peak_rss_mb"] for run in runs],
+        "runs": runs,
+        "tutorial_epochs": references,
+    }
