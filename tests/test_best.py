@@ -106,6 +106,9 @@ def test_the_test_time_flip_averages_an_image_and_its_mirror_image():
     np.testing.assert_allclose(predict(model, images[0], flip), (plain[0] + mirrored[0]) / 2, atol=1e-6)
     assert build.how_tested(flip).startswith("Each image is also seen mirrored")
     assert build.how_tested(SMALL) == ""
+    held = build.how_tested(SMALL.replace(holdout=5000))
+    assert held == "Tested on 5,000 training images held out from its training (a validation set), not on the test set."
+    assert build.how_tested(flip.replace(holdout=5000)).startswith(held + " Each image is also seen mirrored")
 
 
 def test_best_is_a_preset_of_the_techniques_it_names():

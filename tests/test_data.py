@@ -16,7 +16,18 @@ import pytest
 from PIL import Image
 from synthetic import make_images, write_tree
 
-from cifar.data import CLASS_NAMES, alignment, cache, load_dataset, sources, stratified_subset
+from cifar.data import (
+    CLASS_NAMES,
+    DataError,
+    alignment,
+    cache,
+    evaluation_set,
+    held_out,
+    load_dataset,
+    sources,
+    stratified_subset,
+    training_set,
+)
 
 
 def _expected(train=200, test=100):
@@ -71,6 +82,24 @@ def test_a_stratified_subset_gives_a_short_class_all_it_has_and_shares_the_rest(
 def test_a_stratified_subset_must_have_between_one_and_all_images(size):
     with pytest.raises(ValueError, match="between 1 and 500"):
         stratified_subset(np.repeat(np.arange(10), 50), size, seed=0)
+
+
+def test_held_out_images_are_the_same_for_every_run_equal_per_class_and_never_trained_on(batches_dir):
+    data = load_dataset(str(batches_dir))
+    held = held_out(data.y_train, 50)
+    np.testing.assert_array_equal(held, held_out(data.y_train, 50))  # whatever the run's seed
+    assert np.bincount(data.y_train[held], minlength=10).tolist() == [5] * 10
+    x_kept, y_kept = training_set(data, 50)
+    x_held, y_held = evaluation_set(data, 50)
+    assert len(y_kept) + len(y_held) == len(data.y_train)
+    np.testing.assert_array_equal(y_held, data.y_train[held])
+    kept = {image.tobytes() for image in x_kept}
+    assert not kept & {image.tobytes() for image in x_held}  # never trained on
+    assert len(kept | {image.tobytes() for image in x_held}) == len(data.y_train)  # and none lost
+    # None held out: the training set to train on, the test set to test on.
+    assert training_set(data, 0)[0] is data.x_train and evaluation_set(data, 0)[0] is data.x_test
+    with pytest.raises(DataError, match=r"leave none of the .* training images to train on: hold out fewer"):
+        held_out(data.y_train, len(data.y_train))
 
 
 def test_real_data_counts_and_cache_speed(real_data_dir):

@@ -9,7 +9,7 @@ import pytest
 from helpers import TINY
 from synthetic import make_images
 
-from cifar.data import load_dataset, stratified_subset
+from cifar.data import evaluation_set, load_dataset, stratified_subset
 from cifar.errors import TrainingFailed
 from cifar.launch.launcher import prepare_run
 from cifar.network import devices
@@ -17,7 +17,7 @@ from cifar.network.build import probabilities_as_tested
 from cifar.network.whitening import whitening_weights
 from cifar.runs.layout import RunFiles
 from cifar.runs.owner import ALONE
-from cifar.runs.run import Run
+from cifar.runs.run import Run, images_tested_on
 from cifar.runs.status import read_status, write_status
 from cifar.runs.writer import RunWriter
 from cifar.training.fit import shared_tensor, shifted, stopped_message, train, training_batches
@@ -167,6 +167,20 @@ def test_train_fits_every_epoch_and_says_what_it_trained_on(tmp_path, batches_di
     data = load_dataset(str(batches_dir))
     predicted = run.load_model().predict(data.x_test, verbose=0).argmax(axis=1)
     assert run.history()["val_accuracy"][-1] == pytest.approx(np.mean(predicted == data.y_test), abs=1e-6)
+
+
+def test_a_run_that_holds_images_out_is_tested_on_them_and_never_on_the_test_set(tmp_path, batches_dir):
+    run_dir, writer = _prepared(tmp_path, batches_dir, SMALL.replace(holdout=50))
+    assert train(run_dir, writer, lambda: False) is None
+    writer.close()
+    run = Run(run_dir)
+    data = load_dataset(str(batches_dir))
+    held_images, held_labels = evaluation_set(data, 50)
+    assert (run.start_event()["train_images"], run.start_event()["test_images"]) == (40, 50)
+    np.testing.assert_array_equal(run.labels(), held_labels)
+    predicted = run.load_model().predict(held_images, verbose=0).argmax(axis=1)
+    assert run.history()["val_accuracy"][-1] == pytest.approx(np.mean(predicted == held_labels), abs=1e-6)
+    np.testing.assert_array_equal(images_tested_on(run, data)[0], held_images)  # what the pages show of it
 
 
 def test_the_same_config_and_seed_give_the_same_losses_and_another_seed_does_not(tmp_path, batches_dir):

@@ -19,7 +19,16 @@ MAX_FUNCTION_LINES, MAX_CLASS_LINES = 60, 120
 # The training loop's own fields; the learning rate and the epochs are also steered while it runs.
 # Fields the trainer reads too: the input pipeline flips in turn, the whitening layer is set from
 # the training images.
-TRAINING_LOOP_FIELDS = {"batch_size", "epochs", "train_size", "seed", "learning_rate", "alternating_flip", "whiten"}
+TRAINING_LOOP_FIELDS = {
+    "batch_size",
+    "epochs",
+    "train_size",
+    "holdout",
+    "seed",
+    "learning_rate",
+    "alternating_flip",
+    "whiten",
+}
 
 
 def _relative(path: Path) -> str:

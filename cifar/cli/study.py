@@ -11,7 +11,7 @@ from typing import Any
 from cifar.data import load_dataset
 from cifar.errors import RunError
 from cifar.network.build import flip_accuracies
-from cifar.runs.run import find_run, tested_on
+from cifar.runs.run import find_run, images_tested_on
 from cifar.study import evaluate, infer
 
 
@@ -108,9 +108,10 @@ def tested_images(run) -> tuple:
         RunError: the data found is not the data the run was tested on.
     """
     data = load_dataset(run.written_status().data_path)
-    if not tested_on(run, data.y_test):
+    tested = images_tested_on(run, data)
+    if tested is None:
         raise RunError(f"Run {run.id} was tested on other data than {data.source}: point CIFAR10_DIR at its data.")
-    return data.x_test, data.y_test
+    return tested
 
 
 def cmd_predict(args: argparse.Namespace) -> int:

@@ -66,6 +66,7 @@ class ModelConfig:
     batch_size: int = 10  # images per gradient step, 1 to 4096
     epochs: int = 10  # passes over the training images, 1 to MAX_EPOCHS
     train_size: int | None = None  # training images, equal per class; None: every one
+    holdout: int = 0  # training images kept out and tested on instead of the test set; 0: none
     seed: int = 0  # initial weights, subset and shuffling
 
     def __post_init__(self) -> None:
@@ -193,6 +194,11 @@ FIELDS: dict[str, Field] = _describe(
                 label="Training images (equal per class)", group=DATA, axis="images", widget="select_slider",
                 options=(500, 1000, 2000, 6000, 10000, 20000), rank=11, number_format="localized",
                 help="Training images, the same number from each class; all: every one of the 50,000."),
+    Int(name="holdout", low=0, high=25_000, unit="images", label="Held-out validation images", group=DATA,
+        axis="held out", widget="select_slider", options=(0, 1000, 5000, 10000), rank=31,
+        number_format="localized", help="Training images kept out of training (the same ones, equal per class, "
+        "for every run) and tested on instead of the 10,000 test images: choose settings on these, and look at "
+        "the test set only once they are chosen. 0: train on all and test on the test set."),
     Int(name="seed", low=0, high=2**31 - 1, label="Seed", group=DATA, axis="seed", rank=99,
         help="Fixes the initial weights, the subset and the shuffling: the same seed gives the same run."),
 )  # fmt: skip

@@ -39,10 +39,13 @@ __all__ = [
     "UnusableSource",
     "aligned",
     "aligned_empty",
+    "evaluation_set",
     "find_source",
+    "held_out",
     "load_dataset",
     "needs_decoding",
     "stratified_subset",
+    "training_set",
 ]
 
 
@@ -87,6 +90,44 @@ def needs_decoding(path: str | os.PathLike | None = None) -> bool:
     """
     source = find_source(path)
     return source is not None and not cache.cache_file(source).exists()
+
+
+# The held-out images are the same for every run and every seed: runs that choose settings are
+# compared on the same images.
+HOLDOUT_SEED = 5_000
+
+
+def held_out(labels: np.ndarray, count: int) -> np.ndarray:
+    """Indices of the `count` training images held out for validation (equal per class, sorted);
+    none for 0.
+
+    Raises:
+        DataError: `count` leaves fewer than one training image.
+    """
+    if count <= 0:
+        return np.zeros(0, dtype=np.int64)
+    if count >= len(labels):
+        raise DataError(
+            f"{count:,} held-out images leave none of the {len(labels):,} training images to train on: hold out fewer."
+        )
+    return stratified_subset(labels, count, HOLDOUT_SEED)
+
+
+def training_set(data: Dataset, holdout: int) -> tuple[np.ndarray, np.ndarray]:
+    """The images and labels a run trains on: the training set less the `holdout` held out."""
+    if holdout <= 0:
+        return data.x_train, data.y_train
+    kept = np.setdiff1d(np.arange(len(data.y_train)), held_out(data.y_train, holdout), assume_unique=True)
+    return data.x_train[kept], data.y_train[kept]
+
+
+def evaluation_set(data: Dataset, holdout: int) -> tuple[np.ndarray, np.ndarray]:
+    """The images and labels a run is tested on after each epoch: the `holdout` training images
+    held out, or with none held out the test set."""
+    if holdout <= 0:
+        return data.x_test, data.y_test
+    chosen = held_out(data.y_train, holdout)
+    return data.x_train[chosen], data.y_train[chosen]
 
 
 def stratified_subset(labels: np.ndarray, size: int, seed: int) -> np.ndarray:

@@ -150,7 +150,7 @@ def estimate_seconds(
 def put_together(config: ModelConfig, speed: Speed, train_images: int, test_images: int) -> float:
     """A whole run from measured rates: start-up, then every epoch's steps, validation (twice
     with the flipped test images) and what an epoch costs beyond them."""
-    images = min(train_images, config.train_size or train_images)
+    images, test_images = images_used(config, train_images, test_images)
     steps = math.ceil(images / config.batch_size)
     validation = test_images * speed.image_seconds * test_passes(config)
     return MEASURED_START_SECONDS + config.epochs * (steps * speed.step_seconds + validation + EPOCH_OVERHEAD_SECONDS)
@@ -185,7 +185,15 @@ def trained_times(runs_dir: str | os.PathLike | None = None) -> dict[tuple[Model
 
 def _all_images(config: ModelConfig) -> int:
     """How many training images a whole run of `config` on CIFAR-10 uses."""
-    return min(CIFAR_TRAIN_IMAGES, config.train_size or CIFAR_TRAIN_IMAGES)
+    return images_used(config, CIFAR_TRAIN_IMAGES, CIFAR_TEST_IMAGES)[0]
+
+
+def images_used(config: ModelConfig, train_images: int, test_images: int) -> tuple[int, int]:
+    """The images a run of `config` trains on and is tested on each epoch, of a dataset's
+    `train_images` and `test_images`: its training subset, less the images it holds out, which
+    it is tested on instead of the test set."""
+    left = max(train_images - config.holdout, 1)
+    return min(left, config.train_size or left), config.holdout or test_images
 
 
 def _arithmetic(
@@ -203,7 +211,7 @@ def _arithmetic_seconds(config: ModelConfig, train_images: int, test_images: int
     """The wall time that multiply-adds and the fitted rates alone give."""
     macs = forward_macs(config)
     rate = TRAIN_MACS_PER_SECOND * config.batch_size / (config.batch_size + BATCH_HALF_EFFICIENCY)
-    images = min(train_images, config.train_size or train_images)
+    images, test_images = images_used(config, train_images, test_images)
     steps = math.ceil(images / config.batch_size)
     train = steps * config.batch_size * 3 * macs / rate
     validation = test_images * macs / VALIDATION_MACS_PER_SECOND
@@ -284,7 +292,7 @@ def check_feasible(
             f"This network needs about {memory / 1e9:.1f} GB of the {available / 1e9:.1f} GB free: "
             "other programs may slow down while it trains."
         )
-    used = min(train_images, config.train_size or train_images)
+    used = images_used(config, train_images, test_images)[0]
     summary = (
         f"Estimated time: **{describe_duration(seconds)}** here, for {config.epochs} epochs of "
         f"{used:,} images (from {guess.basis}); memory: about {memory / 1e9:.1f} GB."

@@ -268,14 +268,20 @@ def test_passes(config: ModelConfig) -> int:
 
 def how_tested(config: ModelConfig) -> str:
     """A sentence on how the run's test answers are made, where that is not the plain way."""
+    held = (
+        f"Tested on {config.holdout:,} training images held out from its training (a validation set), "
+        "not on the test set. "
+        if config.holdout
+        else ""
+    )
     if not config.test_time_flip:
-        return ""
+        return held.strip()
     if config.test_time_shifts:
-        return (
+        return held + (
             "Each image is also seen mirrored left to right, and both shifted a pixel each way; the answers are "
             "averaged (test-time flip and shifts)."
         )
-    return "Each image is also seen mirrored left to right and the two answers are averaged (test-time flip)."
+    return held + "Each image is also seen mirrored left to right and the two answers are averaged (test-time flip)."
 
 
 def training_steps(config: ModelConfig, train_images: int | None = None) -> int:

@@ -74,7 +74,7 @@ def _cpu_model() -> str:
 
 def network_key(config: ModelConfig) -> str:
     """The fields that set a step's cost: all but how long and on how much it trains."""
-    fields = asdict(config.replace(epochs=1, train_size=None, seed=0))
+    fields = asdict(config.replace(epochs=1, train_size=None, holdout=0, seed=0))
     return hashlib.sha256(json.dumps(fields, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 

@@ -18,7 +18,7 @@ import numpy as np
 
 from cifar.atomic import NUMPY_READS, read_json
 from cifar.config.settings import ModelConfig
-from cifar.data import CLASS_NAMES
+from cifar.data import CLASS_NAMES, DataError, Dataset, evaluation_set
 from cifar.errors import RunError, os_errors_as
 from cifar.network import saving
 from cifar.runs import events as event_log
@@ -100,6 +100,20 @@ def tested_on(run: Run, y_test: np.ndarray) -> bool:
     """Whether the run's stored predictions are of the test set whose labels are `y_test`."""
     labels = run.labels()
     return len(labels) == len(y_test) and bool((labels == y_test).all())
+
+
+def images_tested_on(run: Run, data: Dataset) -> tuple[np.ndarray, np.ndarray] | None:
+    """The images and labels of `data` that `run` was tested on (its held-out training images,
+    or the test set), or None when `data` is not the data it was tested on.
+
+    Raises:
+        RunError: the run's config cannot be read.
+    """
+    try:
+        images, labels = evaluation_set(data, run.config().holdout)
+    except DataError:  # holds out more than this data has: not its data
+        return None
+    return (images, labels) if tested_on(run, labels) else None
 
 
 def _load_array(path: Path) -> np.ndarray:

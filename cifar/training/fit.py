@@ -16,7 +16,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from cifar.data import aligned, load_dataset, stratified_subset
+from cifar.data import aligned, evaluation_set, load_dataset, stratified_subset, training_set
 from cifar.errors import TrainingFailed
 from cifar.network import devices
 from cifar.network.build import build_model, training_targets
@@ -103,20 +103,22 @@ def shifted(batch, pixels: int):
 def _training_data(run_dir: Path, writer: RunWriter, config):
     """The training images and labels the config asks for, and the test set; labels saved."""
     dataset = load_dataset(writer.status.data_path)
-    x_train, y_train = dataset.x_train, dataset.y_train
+    # With images held out, they are what each epoch is tested on: the test set is left unseen.
+    x_train, y_train = training_set(dataset, config.holdout)
+    x_test, y_test = evaluation_set(dataset, config.holdout)
     if config.train_size is not None and config.train_size < len(y_train):
         chosen = stratified_subset(y_train, config.train_size, config.seed)
         x_train, y_train = x_train[chosen], y_train[chosen]
     if writer.status.start_epoch:
         earlier = Run(run_dir).labels()
-        if len(earlier) != len(dataset.y_test) or not np.array_equal(earlier, dataset.y_test):
+        if len(earlier) != len(y_test) or not np.array_equal(earlier, y_test):
             raise TrainingFailed(
                 f"Run {writer.status.resumed_from} was tested on other data than {dataset.source}: "
                 "continue it with the dataset it was trained on."
             )
-    writer.save_labels(dataset.y_test)
-    writer.set_status(data=DataInfo(dataset.source, tuple(dataset.class_names), len(y_train), len(dataset.y_test)))
-    return x_train, y_train, dataset.x_test, dataset.y_test
+    writer.save_labels(y_test)
+    writer.set_status(data=DataInfo(dataset.source, tuple(dataset.class_names), len(y_train), len(y_test)))
+    return x_train, y_train, x_test, y_test
 
 
 def train(run_dir: Path, writer: RunWriter, should_stop: Callable[[], bool]) -> str | None:

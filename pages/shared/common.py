@@ -14,7 +14,7 @@ from cifar.launch import launcher
 from cifar.launch.backend import Job
 from cifar.launch.waits import Place, live_places
 from cifar.runs.progress import describe_progress
-from cifar.runs.run import Run, list_runs, open_run, tested_on
+from cifar.runs.run import Run, images_tested_on, list_runs, open_run
 from pages.shared.no_data import no_data_yet, problem_of, show_on
 from pages.shared.signin import current_person, signed_in_line
 from pages.shared.who import who_field
@@ -222,7 +222,12 @@ def test_images(run: Run, data: Dataset | None):
     in use is not the one the run was tested on."""
     if data is None:
         return None
-    if not tested_on(run, data.y_test):
+    try:
+        tested = images_tested_on(run, data)
+    except CifarError as error:
+        st.error(f"**Run {run.id}'s test images cannot be shown.** {error}")
+        return None
+    if tested is None:
         data_info = run.written_status().data
         source = data_info.source if data_info else "another dataset"
         st.warning(
@@ -230,4 +235,4 @@ def test_images(run: Run, data: Dataset | None):
             "cannot be shown. Point CIFAR10_DIR at that data and restart the app to see them."
         )
         return None
-    return data.x_test
+    return tested[0]
