@@ -154,6 +154,9 @@ INVALID = [
     ("epochs", 501),
     ("train_size", 5),
     ("train_size", 2.5),
+    ("holdout", -1),
+    ("holdout", 25_001),
+    ("holdout", 0.5),
     ("seed", -1),
     ("seed", 2**31),
     ("whiten", 1),
@@ -221,6 +224,7 @@ def test_the_edges_of_each_range_are_allowed():
         batch_size=4096,
         epochs=500,
         train_size=10,
+        holdout=25_000,
         seed=2**31 - 1,
     )
     assert edges.block_filters() == (1, 512, 1, 512)
