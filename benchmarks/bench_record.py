@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import tempfile
 import time
 
@@ -95,7 +96,7 @@ def main() -> None:
         os.environ.setdefault("CIFAR_CACHE_DIR", folder)  # measured afresh, never the estimate's kept figures
         results = {"cpu": machine()["cpu"], "throughput": throughput_table(args.networks.split(","), args.seconds)}
         if not args.throughput_only:
-            results |= side_by_side(args.preset, args.repeats, args.data, args.target, tuple(args.flags.split()))
+            results |= side_by_side(args.preset, args.repeats, args.data, args.target, tuple(shlex.split(args.flags)))
     flags = " --throughput-only" if args.throughput_only else f" --repeats {args.repeats} --preset {args.preset}"
     flags += f" --flags '{args.flags}'" if args.flags else ""
     save("record", f"python benchmarks/bench_record.py{flags} --networks {args.networks}", results)

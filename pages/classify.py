@@ -8,7 +8,15 @@ from cifar.network.build import how_tested
 from cifar.study.charts import probability_figure
 from cifar.study.gallery import enlarge, with_article
 from cifar.study.infer import MAX_BYTES, UPLOAD_TYPES, ImageError, predict, prepare_image
-from pages.shared.common import config_of, dataset, model_of, no_run_yet, selected_run, use_app_navigation
+from pages.shared.common import (
+    config_of,
+    dataset,
+    model_of,
+    no_run_yet,
+    selected_run,
+    test_images,
+    use_app_navigation,
+)
 from pages.shared.looking import HANDED_IMAGE, INSIDE_PAGE, inside_link, looked_images, where_it_looked
 from pages.shared.signin import current_person
 
@@ -36,11 +44,15 @@ uploads = st.file_uploader(
 )
 data = dataset()
 if data is not None and st.toggle("Or try a test image", key="use_test_image"):
-    index = st.number_input("Test image number", 0, len(data.y_test) - 1, 0, key="test_index")
-    label = names[int(data.y_test[index])]
-    st.image(enlarge(data.x_test[index], 6), caption=f"Test image #{index}: {label}", width=192)
-    st.plotly_chart(probability_figure(predict(model, data.x_test[index], config), names), key="test_bars")
-    inside_link(run, int(index))
+    # The images the run was tested on (its held-out ones, if it held some out): Inside opens the same.
+    images = test_images(run, data)
+    if images is not None:
+        labels = run.labels()
+        index = st.number_input("Test image number", 0, len(labels) - 1, 0, key="test_index")
+        label = names[int(labels[index])]
+        st.image(enlarge(images[index], 6), caption=f"Test image #{index}: {label}", width=192)
+        st.plotly_chart(probability_figure(predict(model, images[index], config), names), key="test_bars")
+        inside_link(run, int(index))
 
 
 def show(upload) -> None:

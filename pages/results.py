@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from cifar.launch import launcher
-from cifar.network.build import how_tested
+from cifar.network.build import how_tested, test_passes, tested_on_words
 from cifar.study import evaluate
 from cifar.study.changes import changes, changes_table, marks
 from cifar.study.charts import confusion_figure, history_figure, selected_cell
@@ -40,9 +40,11 @@ st.caption(f"Run **{run.id}** · {status.state} · {len(epochs)} of {status.epoc
 if status.notice:
     st.info(status.notice)
 changed = changes(run.events()[0])
+run_config = config_of(run)
+scored_on = tested_on_words(run_config) if run_config else "the test set"
 accuracy_column, loss_column = st.columns(2)
 for column, metric in ((accuracy_column, "accuracy"), (loss_column, "loss")):
-    figure = history_figure(history, metric, continued_after, marks(changed))
+    figure = history_figure(history, metric, continued_after, marks(changed), scored_on)
     column.plotly_chart(figure, key=f"{metric}_curve")
 if changed:
     st.caption(
@@ -63,11 +65,12 @@ report = evaluate.summarize(labels, probabilities, names)
 test_accuracy, test_loss = st.columns(2)
 config = config_of(run)
 tested = how_tested(config) if config else ""
-test_accuracy.metric("Test accuracy", f"{report['test_accuracy']:.1%}", help=tested or None)
-test_loss.metric("Test loss", f"{report['test_loss']:.3f}")
+scored = "Test" if scored_on == "the test set" else "Held-out"
+test_accuracy.metric(f"{scored} accuracy", f"{report['test_accuracy']:.1%}", help=tested or None)
+test_loss.metric(f"{scored} loss", f"{report['test_loss']:.3f}")
 if tested:
     st.caption(tested)
-elif epoch == epochs[-1] and not status.live:
+if not (config and test_passes(config) > 1) and epoch == epochs[-1] and not status.live:  # no flip yet
     try_flip(run)
 
 st.subheader(f"Confusion matrix after epoch {epoch}")

@@ -12,7 +12,7 @@ from cifar.errors import CifarError
 from cifar.launch import launcher
 from cifar.launch.estimate import check_feasible, measure_here, network_to_measure
 from cifar.launch.rules import describe_rules, read_rules
-from cifar.network.build import augmentation_preview, describe
+from cifar.network.build import augmentation_preview, describe, tested_on_words
 from cifar.network.speed import machine_key, network_key
 from cifar.runs.owner import may_act
 from cifar.runs.progress import describe_duration, describe_progress
@@ -177,7 +177,12 @@ def curves(run) -> None:
     events = run.events()[0]
     batches, changed = [event for event in events if event["type"] == "batch"], marks(changes(events))
     live_curves.plotly_chart(batch_figure(batches, changed), key="batch_curves")
-    epoch_curves.plotly_chart(history_figure(run.history(), "accuracy", marks=changed), key="epoch_curves")
+    try:
+        scored_on = tested_on_words(run.config())
+    except CifarError:
+        scored_on = "the test set"
+    figure = history_figure(run.history(), "accuracy", marks=changed, tested_on=scored_on)
+    epoch_curves.plotly_chart(figure, key="epoch_curves")
 
 
 def ended_view() -> None:

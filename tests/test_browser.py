@@ -90,7 +90,8 @@ def test_walk_through_the_product(server, page, runs_dir):
     settle(page)
     before = len(asked)
     page.wait_for_timeout(IDLE_WINDOW_SECONDS * 1000)  # a rate is counted over a stretch of time
-    assert len(asked) - before <= 8  # two views, each every 5 s; every second and every 2 s would be 18
+    # Two views, each every 5 s: at most 3 asks each in 12 s (every second and every 2 s: 18).
+    assert 1 <= len(asked) - before <= 6
 
     # Launch the default (tutorial) model on the small data and watch it move.
     page.get_by_role("button", name="Launch training").click()

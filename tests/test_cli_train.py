@@ -35,7 +35,8 @@ README_FLAGS = (
     "--conv-blocks --filters --convs-per-block --kernel-size --dense-units --early-pool --residual --head "
     "--batch-norm --whiten --gelu --identity-init --frozen-bn-scale --bn-bias-rate --dropout --dense-dropout "
     "--label-smoothing --weight-decay --augment --alternating-flip --test-time-flip --test-time-shifts --optimizer "
-    "--learning-rate --lr-schedule --weight-average --mixed-precision --batch-size --epochs --train-size --holdout --seed"
+    "--learning-rate --lr-schedule --weight-average --mixed-precision --batch-size --epochs --train-size "
+    "--holdout --seed"
 ).split()
 
 

@@ -10,7 +10,7 @@ from cifar.config.presets import PRESETS, nearest_preset
 from cifar.config.settings import ModelConfig
 from cifar.data import CLASS_NAMES
 from cifar.launch import estimate
-from cifar.launch.estimate import estimate_seconds
+from cifar.launch.estimate import check_feasible, estimate_seconds
 from cifar.network import devices, speed
 from cifar.runs.layout import RunFiles
 from cifar.runs.status import DataInfo, RunStatus, write_status
@@ -106,3 +106,12 @@ def test_the_speed_is_never_measured_while_a_training_runs_here(tmp_path, monkey
     measured = []
     monkeypatch.setattr(estimate, "measure_speed", measured.append)
     assert estimate.measure_here(TINY, tmp_path) is None and measured == [TINY]
+
+
+def test_a_hold_out_that_leaves_nothing_to_train_on_is_refused_before_launch():
+    config = TINY.replace(holdout=5000)
+    assert check_feasible(config, 5000, 1000, available_bytes=1e12).refusal == (
+        "Holding out 5,000 images leaves none of this dataset's 5,000 training images to train on: hold out fewer."
+    )
+    fits = check_feasible(config, 50_000, 10_000, available_bytes=1e12)
+    assert fits.refusal is None and "epochs of 45,000 images" in fits.summary

@@ -20,6 +20,7 @@ from cifar.runs.owner import ALONE
 from cifar.runs.run import Run, images_tested_on
 from cifar.runs.status import read_status, write_status
 from cifar.runs.writer import RunWriter
+from cifar.training import fit
 from cifar.training.fit import shared_tensor, shifted, stopped_message, train, training_batches
 
 # TINY by hand: a 3×3 convolution from 3 to 8 channels, 16·16·8 pooled features to 16 units, 10 classes.
@@ -169,14 +170,20 @@ def test_train_fits_every_epoch_and_says_what_it_trained_on(tmp_path, batches_di
     assert run.history()["val_accuracy"][-1] == pytest.approx(np.mean(predicted == data.y_test), abs=1e-6)
 
 
-def test_a_run_that_holds_images_out_is_tested_on_them_and_never_on_the_test_set(tmp_path, batches_dir):
-    run_dir, writer = _prepared(tmp_path, batches_dir, SMALL.replace(holdout=50))
+def test_a_run_that_holds_images_out_is_tested_on_them_and_never_on_the_test_set(tmp_path, batches_dir, monkeypatch):
+    data = load_dataset(str(batches_dir))
+    held_images, held_labels = evaluation_set(data, 50)
+    trained_on = []
+    batches = fit.training_batches
+    monkeypatch.setattr(fit, "training_batches", lambda x, *rest: trained_on.append(x) or batches(x, *rest))
+    run_dir, writer = _prepared(tmp_path, batches_dir, SMALL.replace(train_size=None, holdout=50, epochs=1))
     assert train(run_dir, writer, lambda: False) is None
     writer.close()
     run = Run(run_dir)
-    data = load_dataset(str(batches_dir))
-    held_images, held_labels = evaluation_set(data, 50)
-    assert (run.start_event()["train_images"], run.start_event()["test_images"]) == (40, 50)
+    everything = len(data.y_train)
+    assert (run.start_event()["train_images"], run.start_event()["test_images"]) == (everything - 50, 50)
+    held = {image.tobytes() for image in held_images}
+    assert not held & {image.tobytes() for image in trained_on[0]}  # never trained on
     np.testing.assert_array_equal(run.labels(), held_labels)
     predicted = run.load_model().predict(held_images, verbose=0).argmax(axis=1)
     assert run.history()["val_accuracy"][-1] == pytest.approx(np.mean(predicted == held_labels), abs=1e-6)

@@ -275,7 +275,12 @@ def check_feasible(
     memory = training_memory_bytes(config)
     available = available_memory_bytes() if available_bytes is None else available_bytes
     refusal = None
-    if memory > MEMORY_SHARE * available:
+    if config.holdout >= train_images:
+        refusal = (
+            f"Holding out {config.holdout:,} images leaves none of this dataset's {train_images:,} training "
+            "images to train on: hold out fewer."
+        )
+    elif memory > MEMORY_SHARE * available:
         refusal = (
             f"This network would need about {memory / 1e9:.1f} GB of memory to train and this machine has "
             f"{available / 1e9:.1f} GB free. Use a smaller batch size, fewer filters or dense units, or fewer "

@@ -103,7 +103,7 @@ _taking = threading.Lock()
 
 
 def _folder_changed(root: Path) -> int:
-    """The runs folder's change time (ns): a run added or deleted changes it; -1 without one."""
+    """The runs folder's modification time (ns): a run added or deleted changes it; -1 without one."""
     try:
         return root.stat().st_mtime_ns
     except OSError:
@@ -117,15 +117,20 @@ def live_places(runs_dir: str | os.PathLike | None = None, fresh_within: float =
     Args:
         runs_dir: the runs folder (default: `runs_root`).
         fresh_within: seconds; a picture of the same folder taken at most this long ago, with no
-            run added or deleted since, will do. Views redrawn every second pass 1: thirty open
-            tabs then read the folder about once a second between them, not thirty times (a
-            class on one server: tests/test_classroom.py). 0, the default, always reads afresh.
+            run added or deleted since, or one taken while this call waited for it, will do.
+            Views redrawn every second pass 1. 0, the default, always reads afresh.
+
+    Returns:
+        The live jobs, training first, and each one's `Place` by run id.
     """
     root = runs_root(runs_dir)
+    asked = time.monotonic()
     with _taking:  # one reader at a time: the others wait for its picture instead of taking thirty
         changed, now = _folder_changed(root), time.monotonic()
         last = _taken.get(root)
-        if last is not None and last.folder_changed == changed and now - last.at < fresh_within:
+        # Young enough, or taken while this caller waited (a slow read must not make thirty).
+        fresh = last is not None and (now - last.at < fresh_within or (fresh_within > 0 and last.at >= asked))
+        if fresh and last.folder_changed == changed:
             return last.picture
         jobs = launcher.live_jobs(root)
         picture = jobs, places(jobs, local_queue.max_trainings())

@@ -266,6 +266,11 @@ def test_passes(config: ModelConfig) -> int:
     return 6 if config.test_time_shifts else 2
 
 
+def tested_on_words(config: ModelConfig) -> str:
+    """What each epoch of a run of `config` is tested on, in a few words."""
+    return f"{config.holdout:,} held-out training images" if config.holdout else "the test set"
+
+
 def how_tested(config: ModelConfig) -> str:
     """A sentence on how the run's test answers are made, where that is not the plain way."""
     held = (

@@ -29,8 +29,10 @@ def history_figure(
     metric: str,
     continued_after: int | None = None,
     marks: Sequence[Mark] = (),
+    tested_on: str = "the test set",
 ) -> go.Figure:
-    """Train against validation per epoch for `metric` ("accuracy" or "loss"), as in the tutorial.
+    """Train against validation per epoch for `metric` ("accuracy" or "loss"), as in the tutorial;
+    the validation curve is named by what it was tested on (`tested_on`).
 
     Epoch k's point is at x = k, where epoch k ends, so a mark at x = 2.5 (epoch 3, batch 50 of
     100) falls halfway between the points of epochs 2 and 3.
@@ -46,7 +48,7 @@ def history_figure(
     figure = go.Figure()
     for key, name, colour in (
         (metric, "train", TRAIN_COLOUR),
-        (f"val_{metric}", "validation (test set)", VALIDATION_COLOUR),
+        (f"val_{metric}", f"validation ({tested_on.removeprefix('the ')})", VALIDATION_COLOUR),
     ):
         figure.add_trace(
             go.Scatter(

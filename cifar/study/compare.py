@@ -61,8 +61,12 @@ def run_outcome(run: Run) -> str:
     status = launcher.status(run)
     val = run.history().get("val_accuracy") or []
     done = len(val)
+    try:
+        scored = "held-out" if run.config().holdout else "test"
+    except CifarError:
+        scored = "test"
     reached = (
-        f"{val[-1]:.1%} test accuracy after {done} epoch{'s' if done != 1 else ''}" if val else "no finished epoch"
+        f"{val[-1]:.1%} {scored} accuracy after {done} epoch{'s' if done != 1 else ''}" if val else "no finished epoch"
     )
     if status.state == "finished":
         return f"Finished: {reached}."

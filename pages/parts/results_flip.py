@@ -24,7 +24,7 @@ def try_flip(run: Run) -> None:
             images = test_images(run, dataset())
             if model is None or images is None:
                 return
-            with st.spinner("Testing 10,000 images twice…"):
+            with st.spinner(f"Testing {len(images):,} images twice…"):
                 start = time.monotonic()
                 plain, flipped = flip_accuracies(model, images, run.labels())
             st.session_state[key] = (plain, flipped, time.monotonic() - start)
