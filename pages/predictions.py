@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import streamlit as st
 
+from cifar.network.build import tested_on_words
 from cifar.study.charts import probability_figure
 from cifar.study.gallery import SORTS, enlarge, filter_predictions, page_of, with_article
-from pages.shared.common import dataset, no_run_yet, selected_run, test_images, use_app_navigation
+from pages.shared.common import config_of, dataset, no_run_yet, selected_run, test_images, use_app_navigation
 from pages.shared.looking import inside_link, looked_images, where_it_looked
 from pages.shared.signin import current_person
 
@@ -21,6 +22,11 @@ if run is None or not run.prediction_epochs():
 images = test_images(run, data)
 if images is None:
     st.stop()
+run_config = config_of(run)
+if run_config is not None and run_config.holdout:
+    st.caption(
+        f"Run **{run.id}** was tested on {tested_on_words(run_config)}, not on the test set: they are the images below."
+    )
 names = run.class_names()
 labels, probabilities = run.labels(), run.predictions().astype("float32")
 any_class = "any"

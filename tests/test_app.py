@@ -8,10 +8,11 @@ import os
 import shutil
 
 import pytest
-from helpers import TINY, app_page, kill_mid_epoch, wait_for_end, wait_until, whole_app
+from helpers import TINY, app_page, kill_mid_epoch, train_run, wait_for_end, wait_until, whole_app
 from PIL import Image
 
 from cifar.atomic import write_json_atomic
+from cifar.data import evaluation_set, load_dataset
 from cifar.launch import launcher
 from cifar.runs.config_file import load_config, save_config
 from cifar.runs.owner import ALONE
@@ -279,6 +280,23 @@ def test_classify_page_answers_an_upload_and_refuses_a_bad_file(with_data, finis
     assert not at.exception
     assert any("**red.png**: looks like a" in md.value for md in at.markdown)
     assert "notes.png" in at.error[0].value and "not an image" in at.error[0].value
+
+
+def test_a_run_that_held_images_out_shows_those_images_everywhere(with_data, batches_dir, runs_dir):
+    run = train_run(batches_dir, runs_dir, "--holdout", "50", epochs=1)
+    _, held_labels = evaluation_set(load_dataset(str(batches_dir)), 50)
+    at = app_page("predictions").run()
+    assert not at.exception
+    assert any("tested on 50 held-out training images, not on the test set" in c.value for c in at.caption)
+    assert "50 images" in at.number_input(key="page").label  # the 50, not the 100 test images
+    at = app_page("classify").run()
+    at.toggle(key="use_test_image").set_value(True).run()
+    names = run.class_names()
+    assert not at.exception and at.number_input(key="test_index").max == 49
+    shown = [str(node.proto) for node in at.main if type(node).__name__ == "Image"]
+    assert f'caption: "Test image #0: {names[int(held_labels[0])]}"' in shown[0]  # the held-out image #0
+    at = app_page("results").run()
+    assert not at.exception and at.metric[0].label == "Held-out accuracy"
 
 
 def test_classify_and_predictions_without_runs(with_data):

@@ -131,6 +131,7 @@ VIEW_AGE_SECONDS = 1.0
 # How often a view of the queue redraws: every second or two while a training moves, every few
 # seconds while nothing does (a tab left open on a school laptop should not work for nothing).
 TRAINING_PACE, WAITING_PACE, IDLE_PACE = 1, 2, 5
+SIDEBAR_PACE = 2  # the sidebar's bar while a training runs: the Train page has its own, every second
 
 
 def live_now() -> tuple[list[Job], dict[str, Place]]:
@@ -141,7 +142,7 @@ def live_now() -> tuple[list[Job], dict[str, Place]]:
 def training_progress() -> None:
     """The training in progress, if any, with its progress: redrawn every 2 s while one trains,
     every 5 s while none does (the pace is chosen when the page draws)."""
-    pace = 2 * TRAINING_PACE if any(job.state == "running" for job in live_now()[0]) else IDLE_PACE
+    pace = SIDEBAR_PACE if any(job.state == "running" for job in live_now()[0]) else IDLE_PACE
     st.fragment(run_every=pace)(_training_progress)()
 
 
