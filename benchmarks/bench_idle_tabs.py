@@ -29,18 +29,28 @@ CHROMIUM = os.environ.get("CIFAR_TEST_BROWSER") or "/usr/bin/chromium"
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def cpu_seconds() -> dict[str, float]:
-    """CPU seconds so far of every process, by kind: chromium, server or other."""
-    found: dict[str, float] = {"chromium": 0.0, "server": 0.0, "other": 0.0}
-    for pid in filter(str.isdigit, os.listdir("/proc")):
+def cpu_seconds(server_pid: int) -> dict[str, float]:
+    """CPU seconds so far of this benchmark's own processes: the server's and the browser's
+    (the Chromium processes this one started), never another program's."""
+    parent, seconds, command = {}, {}, {}
+    for pid in map(int, filter(str.isdigit, os.listdir("/proc"))):
         try:
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            command[pid] = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
         except OSError:
             continue
-        kind = "chromium" if "chrom" in command else "server" if "streamlit run" in command else "other"
-        found[kind] += (int(fields[11]) + int(fields[12])) / TICKS
-    return found
+        parent[pid], seconds[pid] = int(fields[1]), (int(fields[11]) + int(fields[12])) / TICKS
+
+    def under(root: int) -> set[int]:
+        found, grown = {root}, True
+        while grown:
+            more = {pid for pid, up in parent.items() if up in found} - found
+            found, grown = found | more, bool(more)
+        return found
+
+    server = under(server_pid)
+    browser = {pid for pid in under(os.getpid()) - server if "chrom" in command.get(pid, "")}
+    return {"server": sum(seconds.get(pid, 0.0) for pid in server), "chromium": sum(seconds[pid] for pid in browser)}
 
 
 def serve(runs: Path, log: Path) -> tuple[subprocess.Popen, str]:
@@ -49,7 +59,8 @@ def serve(runs: Path, log: Path) -> tuple[subprocess.Popen, str]:
         port = probe.getsockname()[1]
     env = {**os.environ, "CIFAR_RUNS_DIR": str(runs)}
     command = [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port", str(port)]
-    server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)
+    with log.open("wb") as output:
+        server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     for _ in range(240):
         try:
@@ -57,6 +68,8 @@ def serve(runs: Path, log: Path) -> tuple[subprocess.Popen, str]:
                 return server, url
         except OSError:
             time.sleep(0.5)
+    server.terminate()
+    server.wait(timeout=60)
     raise SystemExit(f"the app did not answer: see {log}")
 
 
@@ -76,9 +89,9 @@ def main() -> None:
                 page.goto(f"{url}/{args.page}")
                 page.wait_for_selector("[data-testid='stMain']")
             time.sleep(args.settle)
-            before = cpu_seconds()
+            before = cpu_seconds(server.pid)
             time.sleep(args.seconds)
-            after = cpu_seconds()
+            after = cpu_seconds(server.pid)
             browser.close()
         finally:
             server.terminate()
