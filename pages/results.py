@@ -6,10 +6,11 @@ import pandas as pd
 import streamlit as st
 
 from cifar.launch import launcher
-from cifar.network.build import how_tested, test_passes, tested_on_words
+from cifar.network.build import how_tested, test_passes
 from cifar.study import evaluate
 from cifar.study.changes import changes, changes_table, marks
 from cifar.study.charts import confusion_figure, history_figure, selected_cell
+from cifar.study.compare import scored_on
 from cifar.study.gallery import enlarge
 from pages.parts.results_flip import try_flip
 from pages.shared.common import config_of, dataset, no_run_yet, selected_run, test_images, use_app_navigation
@@ -40,11 +41,10 @@ st.caption(f"Run **{run.id}** · {status.state} · {len(epochs)} of {status.epoc
 if status.notice:
     st.info(status.notice)
 changed = changes(run.events()[0])
-run_config = config_of(run)
-scored_on = tested_on_words(run_config) if run_config else "the test set"
+tested_on = scored_on(run)
 accuracy_column, loss_column = st.columns(2)
 for column, metric in ((accuracy_column, "accuracy"), (loss_column, "loss")):
-    figure = history_figure(history, metric, continued_after, marks(changed), scored_on)
+    figure = history_figure(history, metric, continued_after, marks(changed), tested_on)
     column.plotly_chart(figure, key=f"{metric}_curve")
 if changed:
     st.caption(
@@ -65,7 +65,7 @@ report = evaluate.summarize(labels, probabilities, names)
 test_accuracy, test_loss = st.columns(2)
 config = config_of(run)
 tested = how_tested(config) if config else ""
-scored = "Test" if scored_on == "the test set" else "Held-out"
+scored = "Test" if tested_on == "the test set" else "Held-out"
 test_accuracy.metric(f"{scored} accuracy", f"{report['test_accuracy']:.1%}", help=tested or None)
 test_loss.metric(f"{scored} loss", f"{report['test_loss']:.3f}")
 if tested:

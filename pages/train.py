@@ -12,28 +12,21 @@ from cifar.errors import CifarError
 from cifar.launch import launcher
 from cifar.launch.estimate import check_feasible, measure_here, network_to_measure
 from cifar.launch.rules import describe_rules, read_rules
-from cifar.network.build import augmentation_preview, describe, tested_on_words
+from cifar.launch.waits import redraw_pace
+from cifar.network.build import augmentation_preview, describe
 from cifar.network.speed import machine_key, network_key
 from cifar.runs.owner import may_act
 from cifar.runs.progress import describe_duration, describe_progress
 from cifar.runs.run import open_run, runs_root
 from cifar.study.changes import changes, marks
 from cifar.study.charts import batch_figure, history_figure
-from cifar.study.compare import run_outcome
+from cifar.study.compare import run_outcome, scored_on
 from cifar.study.gallery import enlarge, samples_per_class, strip
 from pages.parts.experiment_cell import experiment_cell, experiment_name
 from pages.parts.steer_panel import pause_notice, run_controls
 from pages.parts.train_controls import config_from_widgets, continue_run, preset_picker
 from pages.parts.train_share import share_setup
-from pages.shared.common import (
-    IDLE_PACE,
-    RUN_PARAM,
-    TRAINING_PACE,
-    WAITING_PACE,
-    dataset,
-    live_now,
-    use_app_navigation,
-)
+from pages.shared.common import RUN_PARAM, dataset, live_now, use_app_navigation
 from pages.shared.signin import current_person
 
 use_app_navigation()
@@ -136,16 +129,9 @@ def watched_job() -> launcher.Job | None:
     return live.get(watching) or next(iter(live.values()), None)
 
 
-def pace(job: launcher.Job | None) -> int:
-    """Seconds between redraws of the live view: every second while its run trains."""
-    if job is None:
-        return IDLE_PACE
-    return TRAINING_PACE if job.state == "running" else WAITING_PACE
-
-
 def live_view(every: int) -> None:
     job = watched_job()
-    if pace(job) != every and job is not None:
+    if redraw_pace(job) != every and job is not None:
         st.rerun(scope="app")  # its run started: the page again, at a training's pace, with its controls
     if job is None:
         ended_view()
@@ -177,11 +163,7 @@ def curves(run) -> None:
     events = run.events()[0]
     batches, changed = [event for event in events if event["type"] == "batch"], marks(changes(events))
     live_curves.plotly_chart(batch_figure(batches, changed), key="batch_curves")
-    try:
-        scored_on = tested_on_words(run.config())
-    except CifarError:
-        scored_on = "the test set"
-    figure = history_figure(run.history(), "accuracy", marks=changed, tested_on=scored_on)
+    figure = history_figure(run.history(), "accuracy", marks=changed, tested_on=scored_on(run))
     epoch_curves.plotly_chart(figure, key="epoch_curves")
 
 
@@ -206,7 +188,7 @@ def ended_view() -> None:
 
 
 current = watched_job()
-st.fragment(run_every=pace(current))(live_view)(pace(current))
+st.fragment(run_every=redraw_pace(current))(live_view)(redraw_pace(current))
 # Outside the fragment: a button redrawn every second can lose a click that lands mid-redraw.
 if current is not None and may_act(person, current.run.written_status().owner):
     run_controls(current, person)

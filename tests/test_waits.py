@@ -146,3 +146,10 @@ def test_views_share_one_picture_of_the_folder_while_it_is_as_fresh_as_they_ask(
     waits.live_places(runs_dir, fresh_within=0)  # older than this view allows
     waits.live_places(runs_dir)  # the command line: always the folder as it is
     assert len(reads) == 4
+
+
+def test_a_view_redraws_every_second_only_while_its_run_trains(runs_dir):
+    run = _run(runs_dir, "r", epochs=1)
+    assert waits.redraw_pace(Job(run, "running", 0)) == 1
+    assert waits.redraw_pace(Job(run, "queued", 1)) == 2
+    assert waits.redraw_pace(None) == 5  # nothing to show: a tab left open costs next to nothing

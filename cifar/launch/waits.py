@@ -88,6 +88,18 @@ def places(jobs: Sequence[Job], slots: int) -> dict[str, Place]:
 
 Picture = tuple[list[Job], dict[str, Place]]
 
+# How often a view of the queue redraws: every second while the run it shows trains, every 2 s
+# while it waits, every 5 s while nothing trains (a tab left open on a laptop should not work
+# for nothing); the sidebar's bar every 2 s while anything trains.
+TRAINING_PACE, WAITING_PACE, IDLE_PACE, SIDEBAR_PACE = 1, 2, 5, 2
+
+
+def redraw_pace(job: Job | None) -> int:
+    """Seconds between redraws of a view of `job` (None: nothing to show)."""
+    if job is None:
+        return IDLE_PACE
+    return TRAINING_PACE if job.state == "running" else WAITING_PACE
+
 
 @dataclass(frozen=True)
 class _Taken:

@@ -15,6 +15,7 @@ from cifar.config.presets import PRESETS
 from cifar.config.settings import FIELDS, ModelConfig
 from cifar.errors import CifarError
 from cifar.launch import launcher
+from cifar.network.build import tested_on_words
 from cifar.runs.run import Run
 from cifar.study.attack import under_attack
 from cifar.study.charts import Axis
@@ -56,15 +57,20 @@ def run_summary(run: Run) -> dict[str, Any]:
     }
 
 
+def scored_on(run: Run) -> str:
+    """What `run`'s epochs were tested on, in a few words (the test set when its config is unreadable)."""
+    try:
+        return tested_on_words(run.config())
+    except CifarError:
+        return "the test set"
+
+
 def run_outcome(run: Run) -> str:
     """How an ended run ended, in one sentence: its test accuracy, or why it did not finish."""
     status = launcher.status(run)
     val = run.history().get("val_accuracy") or []
     done = len(val)
-    try:
-        scored = "held-out" if run.config().holdout else "test"
-    except CifarError:
-        scored = "test"
+    scored = "test" if scored_on(run) == "the test set" else "held-out"
     reached = (
         f"{val[-1]:.1%} {scored} accuracy after {done} epoch{'s' if done != 1 else ''}" if val else "no finished epoch"
     )

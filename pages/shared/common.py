@@ -12,7 +12,7 @@ from cifar.data import Dataset, find_source, load_dataset, needs_decoding
 from cifar.errors import CifarError
 from cifar.launch import launcher
 from cifar.launch.backend import Job
-from cifar.launch.waits import Place, live_places
+from cifar.launch.waits import IDLE_PACE, SIDEBAR_PACE, Place, live_places
 from cifar.runs.progress import describe_progress
 from cifar.runs.run import Run, images_tested_on, list_runs, open_run
 from pages.shared.no_data import no_data_yet, problem_of, show_on
@@ -128,10 +128,6 @@ def no_run_yet() -> None:
 # Views redrawn every second or two share one picture of the queue at most this old: thirty open
 # tabs then read the runs folder about once a second between them, not thirty times.
 VIEW_AGE_SECONDS = 1.0
-# How often a view of the queue redraws: every second or two while a training moves, every few
-# seconds while nothing does (a tab left open on a school laptop should not work for nothing).
-TRAINING_PACE, WAITING_PACE, IDLE_PACE = 1, 2, 5
-SIDEBAR_PACE = 2  # the sidebar's bar while a training runs: the Train page has its own, every second
 
 
 def live_now() -> tuple[list[Job], dict[str, Place]]:
