@@ -10,6 +10,7 @@ import json
 import numpy as np
 import pytest
 
+from cifar.runs import writer as writer_module
 from cifar.runs.events import read_events
 from cifar.runs.layout import RunFiles, kept_epoch
 from cifar.runs.status import RunStatus, read_status, write_status
@@ -146,3 +147,23 @@ def test_closing_the_writer_closes_the_event_log(tmp_path):
     writer.close()
     with pytest.raises(ValueError):  # writing to a closed file
         writer.event("end")
+
+
+@pytest.mark.parametrize("state", ["finished", "stopped", "failed"])
+def test_a_run_ends_with_its_whole_log_written_before_its_status_says_it_ended(writer, monkeypatch, state):
+    """A reader that reads until the status says the run has ended then has every event."""
+    logged_when_ended = []
+    writing = writer_module.write_status
+
+    def noting(path, status):
+        if status.state == state:
+            logged_when_ended.append([event["type"] for event in read_events(writer.files.events)[0]])
+        writing(path, status)
+
+    monkeypatch.setattr(writer_module, "write_status", noting)
+    writer.event("start", epochs=2)
+    writer.end(state, ended="2026-12-07T10:00:00", **({"error": "it broke"} if state == "failed" else {}))
+    assert logged_when_ended == [["start", "end"]]
+    assert read_status(writer.files.status).state == state
+    (end,) = [event for event in read_events(writer.files.events)[0] if event["type"] == "end"]
+    assert end["state"] == state and end.get("error") == ("it broke" if state == "failed" else None)

@@ -38,6 +38,13 @@ class RunWriter:
     def event(self, kind: str, **fields: Any) -> None:
         self._events.append(kind, **fields)
 
+    def end(self, state: str, **status: Any) -> None:
+        """End the run as `state`: the log's "end" event, then the status. A reader that sees
+        an ended status finds the whole log (the event carries the status's error, if any)."""
+        error = status.get("error")
+        self.event("end", state=state, **({"error": error} if error else {}))
+        self.set_status(state=state, **status)
+
     def save_labels(self, labels: np.ndarray) -> None:
         save_npy_atomic(self.files.labels, labels)
 

@@ -94,8 +94,7 @@ def fail_without(package: str, run_dir: Path) -> int:
     with contextlib.suppress(OSError):
         pid = os.getpid()
         here = {"host": socket.gethostname(), "pid": pid, "pid_start": process_start_ticks(pid)}
-        writer.set_status(state="failed", ended=now_iso(), error=message, **here)
-        writer.event("end", state="failed", error=message)
+        writer.end("failed", ended=now_iso(), error=message, **here)
     writer.close()
     return EXIT_FAILED
 
@@ -147,14 +146,12 @@ def run_training(run_dir: Path, wait_in_line: bool) -> int:
         local_queue.leave(run_dir, in_line)
         return _fit(run_dir, writer, should_stop)
     except StopRequested:
-        writer.set_status(state="stopped", ended=now_iso(), message="Stopped before training began.")
-        writer.event("end", state="stopped")
+        writer.end("stopped", ended=now_iso(), message="Stopped before training began.")
         return EXIT_STOPPED
     except Exception as error:  # every failure ends as a `failed` run with the reason in words
         message = failure_message(error)
         traceback.print_exc()
-        writer.set_status(state="failed", ended=now_iso(), error=message)
-        writer.event("end", state="failed", error=message)
+        writer.end("failed", ended=now_iso(), error=message)
         print(f"failed: {message}", file=sys.stderr)
         return EXIT_FAILED
     finally:
@@ -173,11 +170,9 @@ def _fit(run_dir: Path, writer: RunWriter, should_stop: Callable[[], bool]) -> i
 
     stopped = fit.train(run_dir, writer, should_stop)
     if stopped is not None:
-        writer.set_status(state="stopped", ended=now_iso(), message=stopped)
-        writer.event("end", state="stopped")
+        writer.end("stopped", ended=now_iso(), message=stopped)
         return EXIT_STOPPED
-    writer.set_status(state="finished", ended=now_iso())
-    writer.event("end", state="finished")
+    writer.end("finished", ended=now_iso())
     return EXIT_FINISHED
 
 
