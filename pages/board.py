@@ -64,13 +64,19 @@ def board() -> None:
     _, live = live_now()
     rows = board_rows(runs, live)
     headline(rows, live)
+    table = board_frame(rows)
+    if not table["tested on"].any():  # nobody held images out: every accuracy is on the test set
+        table = table.drop(columns="tested on")
     st.dataframe(
-        board_frame(rows),
+        table,
         hide_index=True,
         key="board_table",
         column_config={
             "who": st.column_config.TextColumn(pinned=True),
             "best accuracy": st.column_config.NumberColumn(format="percent", help="Their best run's best epoch"),
+            "tested on": st.column_config.TextColumn(
+                help="Empty: the test set. A run that held training images out was tested on those instead"
+            ),
             "under attack": st.column_config.NumberColumn(
                 format="percent",
                 help="Hardest to fool: their best run's accuracy under FGSM at ε = 8 of 255; None until measured",

@@ -1,4 +1,4 @@
-"""Predictions: the test set as the selected run sees it, mistakes first."""
+"""Predictions: the test set (or the images a run held out) as the selected run sees it, mistakes first."""
 
 from __future__ import annotations
 
@@ -13,8 +13,10 @@ from pages.shared.signin import current_person
 
 use_app_navigation()
 person = current_person()  # in a class, the sign-in until someone has signed in
-st.title("Predictions on the test set")
 run = selected_run()
+run_config = None if run is None else config_of(run)
+held_out = run_config is not None and run_config.holdout > 0
+st.title("Predictions on the held-out images" if held_out else "Predictions on the test set")
 data = dataset()
 if run is None or not run.prediction_epochs():
     no_run_yet()
@@ -22,8 +24,7 @@ if run is None or not run.prediction_epochs():
 images = test_images(run, data)
 if images is None:
     st.stop()
-run_config = config_of(run)
-if run_config is not None and run_config.holdout:
+if held_out:
     st.caption(
         f"Run **{run.id}** was tested on {tested_on_words(run_config)}, not on the test set: they are the images below."
     )

@@ -39,6 +39,9 @@ st.dataframe(
         "run": st.column_config.TextColumn(pinned=True),
         "test accuracy": st.column_config.NumberColumn(format="percent", help="After the last finished epoch"),
         "best accuracy": st.column_config.NumberColumn(format="percent", help="The best epoch's test accuracy"),
+        "tested on": st.column_config.TextColumn(
+            help="Empty: the test set. A run that held training images out was tested on those instead"
+        ),
         "under attack": st.column_config.NumberColumn(
             format="percent",
             help="Test accuracy under FGSM at ε = 8 of 255 on 500 test images; None until measured on Fool it",

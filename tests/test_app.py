@@ -288,6 +288,7 @@ def test_a_run_that_held_images_out_shows_those_images_everywhere(with_data, bat
     at = app_page("predictions").run()
     assert not at.exception
     assert any("tested on 50 held-out training images, not on the test set" in c.value for c in at.caption)
+    assert at.title[0].value == "Predictions on the held-out images"
     assert "50 images" in at.number_input(key="page").label  # the 50, not the 100 test images
     at = app_page("classify").run()
     at.toggle(key="use_test_image").set_value(True).run()
@@ -297,6 +298,8 @@ def test_a_run_that_held_images_out_shows_those_images_everywhere(with_data, bat
     assert f'caption: "Test image #0: {names[int(held_labels[0])]}"' in shown[0]  # the held-out image #0
     at = app_page("results").run()
     assert not at.exception and at.metric[0].label == "Held-out accuracy"
+    at = app_page("runs").run()
+    assert not at.exception and list(at.dataframe[0].value["tested on"]) == ["50 held-out training images"]
 
 
 def test_classify_and_predictions_without_runs(with_data):

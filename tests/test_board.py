@@ -66,8 +66,8 @@ def test_the_board_has_each_persons_best_run_and_what_it_changed(twelve_runs):
     assert ann["preset"] == name and ann["changes"].startswith(f"{FIELDS[changed[0]].axis} ")
     assert "dropout 0.2" in ann["changes"]
     csv = board_csv(rows).splitlines()
-    assert csv[0] == "who,best accuracy,under attack,now,progress,preset,changes,runs,best run"
-    assert csv[1].startswith("ann,0.7,,finished,,") and csv[1].endswith(",3," + ann["best run"])
+    assert csv[0] == "who,best accuracy,tested on,under attack,now,progress,preset,changes,runs,best run"
+    assert csv[1].startswith("ann,0.7,,,finished,,") and csv[1].endswith(",3," + ann["best run"])
 
 
 def test_people_with_no_finished_epoch_come_last_in_name_order_even_after_a_zero(runs_dir):
@@ -113,6 +113,16 @@ def test_the_best_runs_preset_and_changes_are_named(runs_dir):
     assert (ann["preset"], ann["changes"]) == ("quick", "none")
     assert bob["preset"] == "quick"
     assert set(bob["changes"].split(", ")) == {"dropout 0.35", "epochs 7"}
+
+
+def test_a_best_run_tested_on_held_out_images_says_so_beside_its_accuracy(runs_dir):
+    _run(runs_dir, "run-1", "ann", [0.6])
+    _run(runs_dir, "run-2", "bob", [0.7], config=TINY.replace(holdout=50))
+    _run(runs_dir, "run-3", "bob", [0.65])
+    bob, ann = board_rows(list_runs(runs_dir), {})
+    assert (bob["best accuracy"], bob["tested on"]) == (0.7, "50 held-out training images")
+    assert (ann["best accuracy"], ann["tested on"]) == (0.6, "")  # the test set: the board's usual figure
+    assert board_csv([bob]).splitlines()[1].startswith("bob,0.7,50 held-out training images,")
 
 
 def test_a_best_run_whose_config_cannot_be_read_still_has_its_row(runs_dir):
@@ -167,7 +177,7 @@ def test_the_boards_csv_and_frame_keep_the_columns_in_order_even_when_empty(runs
     assert list(board_frame([]).columns) == list(BOARD_COLUMNS)
     _run(runs_dir, "run-1", "Lee, Ann", [0.5])
     csv = board_csv(board_rows(list_runs(runs_dir), {})).splitlines()
-    assert csv[1].startswith('"Lee, Ann",0.5,,finished,,')  # a comma in a name stays in its cell
+    assert csv[1].startswith('"Lee, Ann",0.5,,,finished,,')  # a comma in a name stays in its cell
     assert json.loads(board_frame(board_rows(list_runs(runs_dir), {})).to_json(orient="records"))[0]["runs"] == 1
 
 

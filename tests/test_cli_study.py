@@ -16,6 +16,8 @@ from PIL import Image
 from cifar.cli.main import main
 from cifar.data import CLASS_NAMES
 from cifar.launch import launcher
+from cifar.runs.config_file import save_config
+from cifar.runs.layout import RunFiles
 from cifar.runs.owner import ALONE
 
 
@@ -76,6 +78,18 @@ def test_evaluate_unknown_epoch_and_run(finished_run):
     assert result.returncode == 2 and "epochs 1–2; got 9" in result.stderr
     missing = run_cli("evaluate", "no-such-run", "--runs-dir", str(run.path.parent))
     assert missing.returncode == 2 and "No run 'no-such-run'" in missing.stderr
+
+
+def test_evaluate_says_when_a_run_was_tested_on_held_out_images(finished_run, runs_dir, capsys):
+    assert main(["evaluate", str(finished_run.path), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["tested_on"] == "the test set"
+    copy = shutil.copytree(finished_run.path, runs_dir / finished_run.id)
+    save_config(finished_run.config().replace(holdout=50), RunFiles(copy).config)
+    assert main(["evaluate", str(copy)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1] == "tested on 50 held-out training images, not on the test set: 'test' below means those images"
+    assert main(["evaluate", str(copy), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["tested_on"] == "50 held-out training images"
 
 
 def test_evaluate_of_a_run_with_no_finished_epoch_says_so(runs_dir, capsys):

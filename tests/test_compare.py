@@ -49,6 +49,10 @@ def test_runs_frame_columns():
                                        "under attack", "minutes", "parameters"]  # fmt: skip
     assert list(frame.columns)[8:] == ["continues", "filters", "augment", "learning_rate", "seed"]
     assert "continues" not in runs_frame(ROWS).columns
+    words = "50 held-out training images"
+    held = runs_frame([{**row, "tested on": words if row["run"] == "b" else ""} for row in ROWS])
+    assert list(held.columns)[8] == "tested on" and list(held["tested on"]) == ["", words, ""]
+    assert "tested on" not in runs_frame(ROWS).columns  # every run on the test set: no column
 
 
 def test_run_row_of_a_real_run(finished_run, runs_dir):
@@ -58,6 +62,7 @@ def test_run_row_of_a_real_run(finished_run, runs_dir):
     assert row["best accuracy"] == max(run.history()["val_accuracy"])
     assert row["parameters"] == run.start_event()["parameters"] > 0
     assert row["filters"] == "8" and row["train_size"] == 200 and row["continues"] == ""
+    assert row["tested on"] == ""  # the test set
 
 
 def test_the_under_attack_column_is_empty_until_measured_then_the_kept_figure(finished_run):

@@ -28,9 +28,21 @@ from cifar.runs.layout import ClassFiles
 from cifar.runs.owner import Person, clean_who
 from cifar.runs.run import Run
 from cifar.study.attack import under_attack
+from cifar.study.compare import held_out_words
 
 NO_NAME = "(no name)"
-BOARD_COLUMNS = ("who", "best accuracy", "under attack", "now", "progress", "preset", "changes", "runs", "best run")
+BOARD_COLUMNS = (
+    "who",
+    "best accuracy",
+    "tested on",
+    "under attack",
+    "now",
+    "progress",
+    "preset",
+    "changes",
+    "runs",
+    "best run",
+)
 
 
 def _best(run: Run) -> float | None:
@@ -51,6 +63,7 @@ def person_row(who: str, runs: Sequence[Run], live: dict[str, Place]) -> dict[st
         "who": who or NO_NAME,
         "runs": len(runs),
         "best accuracy": accuracy,
+        "tested on": "" if best is None else held_out_words(best),
         "under attack": None if best is None else under_attack(best),
         "now": now,
         "progress": theirs[0].fraction if theirs and theirs[0].state == "running" else None,

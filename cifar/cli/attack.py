@@ -14,6 +14,7 @@ from cifar.cli.study import tested_images
 from cifar.errors import ConfigError
 from cifar.runs.run import Run, find_run
 from cifar.study import attack, infer
+from cifar.study.compare import scored_on
 from cifar.study.explain import kept_epoch, open_epoch
 
 ATTACK_BUDGET = 8  # the usual budget on CIFAR-10, in pixel levels of 255
@@ -128,7 +129,8 @@ def _curve(run: Run, args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"run": run.id, **found.as_record()}, indent=2))
         return 0
-    print(f"run {run.id}, epoch {found.epoch}: test accuracy under attack on {found.images} images")
+    scored = "test" if scored_on(run) == "the test set" else "held-out"
+    print(f"run {run.id}, epoch {found.epoch}: {scored} accuracy under attack on {found.images} {scored} images")
     print("    ε " + " ".join(f"{budget:>6}" for budget in found.budgets))
     for method, values in found.accuracy.items():
         print(f"{method.upper():>5} " + " ".join(f"{value:>6.3f}" for value in values))

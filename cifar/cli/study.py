@@ -13,6 +13,7 @@ from cifar.errors import RunError
 from cifar.network.build import flip_accuracies
 from cifar.runs.run import find_run, images_tested_on
 from cifar.study import evaluate, infer
+from cifar.study.compare import scored_on
 
 
 def add_study_commands(commands) -> None:
@@ -54,13 +55,20 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         raise RunError(f"Run {run.id} has no finished epoch yet, so there is no model to test with a flip.")
     probabilities = run.predictions(args.epoch)
     epoch = args.epoch or epochs[-1]
-    report = {"run": run.id, "epoch": epoch, **evaluate.summarize(run.labels(), probabilities, run.class_names())}
+    report = {
+        "run": run.id,
+        "epoch": epoch,
+        "tested_on": scored_on(run),
+        **evaluate.summarize(run.labels(), probabilities, run.class_names()),
+    }
     if args.flip:
         report["flip"] = _flip_test(run, epoch)
     if args.json:
         print(json.dumps(report, indent=2))
         return 0
     print(f"run {run.id}, epoch {epoch} of {epochs[-1]} stored")
+    if report["tested_on"] != "the test set":
+        print(f"tested on {report['tested_on']}, not on the test set: 'test' below means those images")
     print(f"test loss {report['test_loss']:.4f}   test accuracy {report['test_accuracy']:.4f}\n")
     names = report["class_names"]
     width = max(len(n) for n in names)

@@ -34,7 +34,7 @@ BASE_COLUMNS = (
 )
 # Columns shown only when some run has a value: who launched it, the preset it is, where it trained (runs
 # made before the machine was recorded have none), the run it continues.
-OPTIONAL_COLUMNS = ("who", "preset", "machine", "continues")
+OPTIONAL_COLUMNS = ("tested on", "who", "preset", "machine", "continues")
 
 
 def run_summary(run: Run) -> dict[str, Any]:
@@ -63,6 +63,13 @@ def scored_on(run: Run) -> str:
         return tested_on_words(run.config())
     except CifarError:
         return "the test set"
+
+
+def held_out_words(run: Run) -> str:
+    """ "" for a run tested on the test set, else what it was tested on: a table's "tested on" cell,
+    so that a held-out accuracy is never read as a test accuracy beside the others."""
+    said = scored_on(run)
+    return "" if said == "the test set" else said
 
 
 def run_outcome(run: Run) -> str:
@@ -97,6 +104,7 @@ def run_row(run: Run) -> dict[str, Any]:
         "epochs done": summary["epoch"],
         "test accuracy": summary["final_accuracy"],
         "best accuracy": summary["best_accuracy"],
+        "tested on": held_out_words(run),
         "under attack": under_attack(run),
         "minutes": summary["seconds"] / 60 if summary["seconds"] else None,
         "parameters": (run.start_event() or {}).get("parameters"),
@@ -139,8 +147,8 @@ def _hashable(value: Any) -> Any:
 
 
 def runs_frame(rows: Sequence[dict[str, Any]]) -> pd.DataFrame:
-    """The runs table: the base columns; "who", "preset", "machine" and "continues" when any run
-    has one; then the config fields that differ between runs."""
+    """The runs table: the base columns; "tested on", "who", "preset", "machine" and "continues"
+    when any run has one; then the config fields that differ between runs."""
     columns = list(BASE_COLUMNS)
     columns += [column for column in OPTIONAL_COLUMNS if any(row.get(column) for row in rows)]
     columns += differing_fields(rows)
