@@ -4,6 +4,7 @@ memory, `train` on the synthetic batches in a prepared run folder, and how a sto
 
 from __future__ import annotations
 
+import keras
 import numpy as np
 import pytest
 from helpers import TINY
@@ -15,6 +16,7 @@ from cifar.launch.launcher import prepare_run
 from cifar.network import devices
 from cifar.network.build import probabilities_as_tested
 from cifar.network.whitening import whitening_weights
+from cifar.runs.control import add_request
 from cifar.runs.layout import RunFiles
 from cifar.runs.owner import ALONE
 from cifar.runs.run import Run, images_tested_on
@@ -242,6 +244,30 @@ RECORD_SMALL = SMALL.replace(
     alternating_flip=True, test_time_flip=True, test_time_shifts=True, optimizer="sgd", learning_rate=0.05,
     lr_schedule="triangular", weight_average=True,
 )  # fmt: skip
+
+
+def test_a_fit_that_goes_on_starts_from_the_trained_weights_not_the_average_keras_left(
+    tmp_path, batches_dir, monkeypatch
+):
+    """Asked for a second epoch, the run fits again; Keras ended the first fit by putting the
+    average of the weights in the model, and the second must start from the trained weights."""
+    config = SMALL.replace(weight_average=True, optimizer="sgd", learning_rate=0.05, epochs=1)
+    run_dir, writer = _prepared(tmp_path, batches_dir, config)
+    add_request(run_dir, "epochs", 2, "Emma")
+    starts = []
+    fitting = keras.Model.fit
+
+    def noting_each_start(model, *args, **kwargs):
+        averages = getattr(model.optimizer, "_model_variables_moving_average", None) or []
+        starts.append(([w.numpy() for w in model.trainable_weights], [a.numpy() for a in averages]))
+        return fitting(model, *args, **kwargs)
+
+    monkeypatch.setattr(keras.Model, "fit", noting_each_start)
+    assert train(run_dir, writer, lambda: False) is None
+    writer.close()
+    assert Run(run_dir).history()["epoch"] == [1, 2] and len(starts) == 2
+    weights, averages = starts[1]
+    assert any(not np.allclose(w, a) for w, a in zip(weights, averages, strict=True))
 
 
 def test_every_record_technique_trains_end_to_end_and_the_run_opens_again(tmp_path, batches_dir):

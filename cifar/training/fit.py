@@ -160,6 +160,7 @@ def train(run_dir: Path, writer: RunWriter, should_stop: Callable[[], bool]) -> 
         # A pipeline for each fit, counting its epochs from where this one starts (Keras starts
         # a new iterator over it at every fit).
         batches = training_batches(x_train, targets, config.batch_size, config.alternating_flip, before, config.seed)
+        recorder.go_on_from_trained_weights()
         model.fit(
             batches,
             steps_per_epoch=steps,

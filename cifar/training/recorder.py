@@ -68,11 +68,21 @@ class Recorder(keras.callbacks.Callback):
         self.epoch_start = time.monotonic()
         self.val_seconds: float | None = None
         self.last_emit = 0.0
+        # With an average of the weights, the weights trained at the last epoch's end: Keras puts
+        # the average in the model when a fit ends, and a fit that goes on starts from these.
+        self.trained_weights: list[np.ndarray] | None = None
 
     @property
     def epochs(self) -> int:
         """The epoch the run ends at: as launched, or as its owner has since asked."""
         return self.steering.epochs
+
+    def go_on_from_trained_weights(self) -> None:
+        """Before a fit that goes on from the last: put back the weights training reached, where
+        Keras ended the last fit by putting the average of the weights in their place."""
+        if self.trained_weights is not None:
+            for weight, value in zip(self.model.trainable_weights, self.trained_weights, strict=True):
+                weight.assign(value)
 
     def on_epoch_begin(self, epoch, logs=None) -> None:
         self.epoch = epoch + 1
@@ -113,6 +123,8 @@ class Recorder(keras.callbacks.Callback):
             return  # a partial epoch: the run keeps the epochs that finished
         train_seconds = time.monotonic() - self.epoch_start
         self.writer.event("validate", epoch=self.epoch, test_images=len(self.y_test))
+        if self.config.weight_average:
+            self.trained_weights = [weight.numpy() for weight in self.model.trainable_weights]
         with averaged_weights(self.model):  # a run that averages its weights is tested and kept by the average
             self._test_and_keep(logs, train_seconds)
         if self.steering.at_epoch_end(Place(self.epoch, self.steps)):
