@@ -248,6 +248,12 @@ def test_whitening_a_frozen_first_layer_and_gelu_after_it():
     assert all(weight.path != whiten.kernel.path for weight in model.trainable_weights)  # never moved
 
 
+def test_the_whitening_layer_computes_in_32_bits_whatever_the_precision():
+    model = build_model(RECORDED.replace(whiten=True), precision="mixed_bfloat16")
+    assert model.get_layer("whiten").compute_dtype == model.get_layer("whiten_act").compute_dtype == "float32"
+    assert model.get_layer("block1_conv1").compute_dtype == "bfloat16"  # the rest as asked
+
+
 def test_identity_init_starts_each_convolution_passing_its_channels_through():
     model = build_model(RECORDED.replace(identity_init=True), precision="float32")
     kernel = np.asarray(model.get_layer("block1_conv2").kernel)  # 8 in, 8 out

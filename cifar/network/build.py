@@ -55,8 +55,10 @@ def build_model(config: ModelConfig | None = None, train_images: int | None = No
     for layer in augmentation_layers(config):
         x = layer(x)
     if config.whiten:  # its filters come from the training images (whitening.set_whitening)
-        x = layers.Conv2D(WHITENED, PATCH, padding="valid", name="whiten", trainable=False, dtype=dtype)(x)
-        x = layers.Activation(_activation(config), name="whiten_act", dtype=dtype)(x)
+        # In 32 bits whatever the precision: it multiplies the small differences between nearby
+        # pixels by up to 45, and bfloat16 keeps a pixel to 1 part in 256. A 2×2 layer: cheap.
+        x = layers.Conv2D(WHITENED, PATCH, padding="valid", name="whiten", trainable=False, dtype="float32")(x)
+        x = layers.Activation(_activation(config), name="whiten_act", dtype="float32")(x)
     for block, filters in enumerate(config.block_filters(), start=1):
         x = _conv_block(x, config, block, filters, dtype)
     head = config.head if config.head == "flatten" else f"global_{config.head}"
