@@ -206,6 +206,13 @@ def test_a_setting_that_needs_another_switch_says_which_and_what_to_do(changes, 
     assert ModelConfig(**changes, **{on[next(iter(changes))]: True})  # with it on, allowed
 
 
+def test_two_switches_that_undo_each_other_are_refused_together_and_allowed_apart():
+    words = "alternating_flip and augment cannot both be on: its random flips would undo the flips in turn. "
+    with pytest.raises(ConfigError, match=f"^{re.escape(words)}Turn one of them off.$"):
+        ModelConfig(alternating_flip=True, augment=True)
+    assert ModelConfig(alternating_flip=True) and ModelConfig(augment=True)
+
+
 def test_every_field_has_an_invalid_case():
     assert set(FIELDS) == {field for field, _ in INVALID}
 

@@ -159,7 +159,8 @@ FIELDS: dict[str, Field] = _describe(
          axis="augment", rank=9, help="Flips each training image left-right at random and shifts it by up to "
          "10%, so the network sees a new variant every epoch."),
     Bool(name="alternating_flip", label="Augmentation: flips in turn, 2-pixel shifts", group=REGULARISATION,
-         axis="alt. flip", rank=28, help="Mirrors each training image every other epoch (which epochs, at random "
+         axis="alt. flip", rank=28, excludes=("augment", "its random flips would undo the flips in turn"),
+         help="Mirrors each training image every other epoch (which epochs, at random "
          "for each image) and shifts it by up to 2 pixels: every image is seen both ways in any two epochs "
          "(airbench's)."),
     Bool(name="test_time_flip", label="Test-time flip", group=REGULARISATION, axis="test flip",
