@@ -16,4 +16,6 @@ if [ -z "${CIFAR10_DIR:-}" ]; then
 fi
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
-exec .venv/bin/python -m pytest "$@"
+# Two workers (TEST_WORKERS; 0 runs in this process), each taking whole test files, so that a
+# module's shared fixtures are made once. Arguments after these win (-n 0 for one at a time).
+exec .venv/bin/python -m pytest -n "${TEST_WORKERS:-2}" --dist loadfile "$@"
