@@ -342,28 +342,43 @@ def make_optimizer(config: ModelConfig, train_images: int | None = None):
     return keras.optimizers.Adam(rate, weight_decay=decay, **average)
 
 
+def _averaged(model) -> tuple[list, list]:
+    """The optimizer's trained variables and its averages of them (both empty without any)."""
+    optimizer = getattr(model.optimizer, "inner_optimizer", model.optimizer)  # mixed precision wraps it
+    averages = getattr(optimizer, "_model_variables_moving_average", None) if optimizer.use_ema else None
+    return (optimizer._trainable_variables, averages) if averages else ([], [])
+
+
 @contextlib.contextmanager
-def averaged_weights(model) -> Iterator[None]:
+def averaged_weights(model) -> Iterator[list[np.ndarray] | None]:
     """Inside: the model holds its optimizer's average of the weights (weight_average), as it is
-    tested and kept at an epoch's end; after, the weights training goes on from. Without an
-    average yet, the weights as they are.
+    tested and kept at an epoch's end; after, the weights training goes on from, which it
+    yields. Without an average yet, the weights as they are, and None.
 
     Keras' own SwapEMAWeights callback reaches the same two lists of the optimizer; there is
     no public way to them.
     """
-    optimizer = getattr(model.optimizer, "inner_optimizer", model.optimizer)  # mixed precision wraps it
-    averages = getattr(optimizer, "_model_variables_moving_average", None) if optimizer.use_ema else None
+    variables, averages = _averaged(model)
     if not averages:
-        yield
+        yield None
         return
-    variables = optimizer._trainable_variables
     current = [variable.numpy() for variable in variables]
     for variable, average in zip(variables, averages, strict=True):
         variable.assign(average)
     try:
-        yield
+        yield current
     finally:
         for variable, value in zip(variables, current, strict=True):
+            variable.assign(value)
+
+
+def go_on_from(model, trained: list[np.ndarray] | None) -> None:
+    """Before a fit that goes on from another: put back the weights training reached (what
+    `averaged_weights` yielded last), where Keras ended that fit by putting the average in
+    their place. None: nothing to put back."""
+    variables, _ = _averaged(model)
+    if trained is not None and variables:
+        for variable, value in zip(variables, trained, strict=True):
             variable.assign(value)
 
 

@@ -19,7 +19,7 @@ import tensorflow as tf
 from cifar.data import aligned, evaluation_set, load_dataset, stratified_subset, training_set
 from cifar.errors import TrainingFailed
 from cifar.network import devices
-from cifar.network.build import build_model, training_targets
+from cifar.network.build import build_model, go_on_from, training_targets
 from cifar.network.schedule import rate_of
 from cifar.network.whitening import set_whitening
 from cifar.runs.config_file import load_config
@@ -130,10 +130,7 @@ def train(run_dir: Path, writer: RunWriter, should_stop: Callable[[], bool]) -> 
     """
     config = load_config(RunFiles(run_dir).config)
     start_epoch = writer.status.start_epoch
-    precision = devices.compute_precision(config)
-    writer.set_status(machine=devices.machine(), precision=precision.policy, notice=precision.notice)
-    if precision.notice:
-        print(precision.notice, file=sys.stderr)
+    precision = _precision(writer, config)
     # The same config and seed on the same machine give the same losses (the README says
     # where that ends); a continued run shuffles and augments unlike its parent's first epochs.
     keras.utils.set_random_seed(config.seed + start_epoch)
@@ -160,7 +157,7 @@ def train(run_dir: Path, writer: RunWriter, should_stop: Callable[[], bool]) -> 
         # A pipeline for each fit, counting its epochs from where this one starts (Keras starts
         # a new iterator over it at every fit).
         batches = training_batches(x_train, targets, config.batch_size, config.alternating_flip, before, config.seed)
-        recorder.go_on_from_trained_weights()
+        go_on_from(model, recorder.trained_weights)
         model.fit(
             batches,
             steps_per_epoch=steps,
@@ -182,6 +179,16 @@ def train(run_dir: Path, writer: RunWriter, should_stop: Callable[[], bool]) -> 
     if recorder.stopped_at is not None or (should_stop() and done < steering.epochs):
         return stopped_message(recorder.stopped_at, steps, done)
     return None
+
+
+def _precision(writer: RunWriter, config) -> devices.Precision:
+    """The precision this machine trains `config` in, written in the status (and said, when
+    it is not the one asked for)."""
+    precision = devices.compute_precision(config)
+    writer.set_status(machine=devices.machine(), precision=precision.policy, notice=precision.notice)
+    if precision.notice:
+        print(precision.notice, file=sys.stderr)
+    return precision
 
 
 def _model(run_dir: Path, config, x_train: np.ndarray, start_epoch: int, policy: str):

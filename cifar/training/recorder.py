@@ -77,13 +77,6 @@ class Recorder(keras.callbacks.Callback):
         """The epoch the run ends at: as launched, or as its owner has since asked."""
         return self.steering.epochs
 
-    def go_on_from_trained_weights(self) -> None:
-        """Before a fit that goes on from the last: put back the weights training reached, where
-        Keras ended the last fit by putting the average of the weights in their place."""
-        if self.trained_weights is not None:
-            for weight, value in zip(self.model.trainable_weights, self.trained_weights, strict=True):
-                weight.assign(value)
-
     def on_epoch_begin(self, epoch, logs=None) -> None:
         self.epoch = epoch + 1
         self.epoch_start = time.monotonic()
@@ -123,9 +116,8 @@ class Recorder(keras.callbacks.Callback):
             return  # a partial epoch: the run keeps the epochs that finished
         train_seconds = time.monotonic() - self.epoch_start
         self.writer.event("validate", epoch=self.epoch, test_images=len(self.y_test))
-        if self.config.weight_average:
-            self.trained_weights = [weight.numpy() for weight in self.model.trainable_weights]
-        with averaged_weights(self.model):  # a run that averages its weights is tested and kept by the average
+        with averaged_weights(self.model) as trained:  # a run that averages its weights is tested and kept by it
+            self.trained_weights = trained
             self._test_and_keep(logs, train_seconds)
         if self.steering.at_epoch_end(Place(self.epoch, self.steps)):
             self.model.stop_training = True
