@@ -17,5 +17,6 @@ fi
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 # Two workers (TEST_WORKERS; 0 runs in this process), each taking whole test files, so that a
-# module's shared fixtures are made once. Arguments after these win (-n 0 for one at a time).
-exec .venv/bin/python -m pytest -n "${TEST_WORKERS:-2}" --dist loadfile "$@"
+# module's shared fixtures are made once, in the order tests/conftest.py gives them (the slow
+# files first). Arguments after these win (-n 0 for one at a time).
+exec .venv/bin/python -m pytest -n "${TEST_WORKERS:-2}" --dist loadfile --no-loadscope-reorder "$@"
