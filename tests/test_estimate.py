@@ -9,10 +9,14 @@ from helpers import TINY, finished_here
 from cifar.config.presets import PRESETS, nearest_preset
 from cifar.config.settings import ModelConfig
 from cifar.data import CLASS_NAMES
+from cifar.errors import CifarError
 from cifar.launch import estimate
 from cifar.launch.estimate import check_feasible, estimate_seconds
+from cifar.launch.launcher import prepare_run
 from cifar.network import devices, speed
+from cifar.runs.config_file import load_config, save_config
 from cifar.runs.layout import RunFiles
+from cifar.runs.owner import ALONE
 from cifar.runs.status import DataInfo, RunStatus, write_status
 
 
@@ -106,6 +110,16 @@ def test_the_speed_is_never_measured_while_a_training_runs_here(tmp_path, monkey
     measured = []
     monkeypatch.setattr(estimate, "measure_speed", measured.append)
     assert estimate.measure_here(TINY, tmp_path) is None and measured == [TINY]
+
+
+def test_switches_that_clash_are_refused_before_launch_and_a_saved_run_with_them_still_opens(tmp_path):
+    both = TINY.replace(alternating_flip=True, augment=True)
+    refusal = check_feasible(both, 50_000, 10_000, available_bytes=1e12).refusal
+    assert refusal and refusal.startswith("alternating_flip and augment cannot both be on")
+    with pytest.raises(CifarError, match="alternating_flip and augment cannot both be on"):
+        prepare_run(both, tmp_path / "runs", person=ALONE)
+    save_config(both, tmp_path / "config.json")  # saved before the rule: read as it is
+    assert load_config(tmp_path / "config.json") == both
 
 
 def test_a_hold_out_that_leaves_nothing_to_train_on_is_refused_before_launch():

@@ -45,7 +45,8 @@ class Field:
     # Another field and its least value, without which this one may only keep its default:
     # ("convs_per_block", 2), or ("batch_norm", 1) for a switch that must be on.
     needs: tuple[str, int] | None = None
-    # A switch that must be off while this one is on, and why the two do not go together.
+    # A switch that must be off while this one is on, and why the two do not go together:
+    # refused at launch (settings.clash), so that a run saved before the rule still opens.
     excludes: tuple[str, str] | None = None
     metavar: ClassVar[str] = "VALUE"  # how the command line's help names a value
 
@@ -57,14 +58,8 @@ class Field:
         """Raise ConfigError naming the field when `value` is not allowed."""
 
     def check_with(self, values: dict[str, Any]) -> None:
-        """Raise ConfigError when the value does not fit the config's other values (`needs`,
-        `excludes`)."""
-        if values[self.name] == self.default:
-            return
-        if self.excludes is not None and values[self.excludes[0]]:
-            other, why = self.excludes
-            raise ConfigError(f"{self.name} and {other} cannot both be on: {why}. Turn one of them off.")
-        if self.needs is None:
+        """Raise ConfigError when the value does not fit the config's other values (`needs`)."""
+        if self.needs is None or values[self.name] == self.default:
             return
         other, least = self.needs
         if values[other] >= least:

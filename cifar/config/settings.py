@@ -213,6 +213,18 @@ def validate(values: dict[str, Any]) -> None:
         field.check_with(values)
 
 
+def clash(config: ModelConfig) -> str | None:
+    """Why two switches of `config` do not go together (a field's `excludes`), in words; None
+    when none clash. A launch refuses a clash; a saved config is read whatever it holds."""
+    for field in FIELDS.values():
+        if field.excludes is None or getattr(config, field.name) == field.default:
+            continue
+        other, why = field.excludes
+        if getattr(config, other):
+            return f"{field.name} and {other} cannot both be on: {why}. Turn one of them off."
+    return None
+
+
 def config_from_dict(values: dict[str, Any]) -> ModelConfig:
     """A validated config from a dict, as JSON or a form holds it; a missing field takes its default.
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from cifar.config.presets import PRESETS, nearest_preset
-from cifar.config.settings import CIFAR_TEST_IMAGES, CIFAR_TRAIN_IMAGES, ModelConfig
+from cifar.config.settings import CIFAR_TEST_IMAGES, CIFAR_TRAIN_IMAGES, ModelConfig, clash
 from cifar.errors import CifarError
 from cifar.network.build import VALIDATION_BATCH_SIZE, test_passes
 from cifar.network.devices import computes_in_bfloat16, machine
@@ -274,13 +274,13 @@ def check_feasible(
     seconds = guess.seconds
     memory = training_memory_bytes(config)
     available = available_memory_bytes() if available_bytes is None else available_bytes
-    refusal = None
-    if config.holdout >= train_images:
+    refusal = clash(config)
+    if refusal is None and config.holdout >= train_images:
         refusal = (
             f"Holding out {config.holdout:,} images leaves none of this dataset's {train_images:,} training "
             "images to train on: hold out fewer."
         )
-    elif memory > MEMORY_SHARE * available:
+    elif refusal is None and memory > MEMORY_SHARE * available:
         refusal = (
             f"This network would need about {memory / 1e9:.1f} GB of memory to train and this machine has "
             f"{available / 1e9:.1f} GB free. Use a smaller batch size, fewer filters or dense units, or fewer "
