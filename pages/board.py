@@ -28,7 +28,8 @@ def headline(rows: list[dict], live: dict) -> None:
     first.metric("People", people)
     second.metric("Training now · queued", f"{training} · {len(live) - training}")
     if leader:
-        third.metric("Best so far", f"{leader['best accuracy']:.1%}", leader["who"], delta_color="off")
+        label = "Best so far, held-out" if leader["tested on"] else "Best so far"
+        third.metric(label, f"{leader['best accuracy']:.1%}", leader["who"], delta_color="off")
 
 
 def everyone_settings(runs) -> None:
@@ -41,7 +42,8 @@ def everyone_settings(runs) -> None:
     shown = [axis(name) for name in candidates[:5]]
     st.plotly_chart(parallel_figure(runs_frame(scored), shown, ACCURACY_AXIS), key="board_parallel")
     st.caption(
-        f"One line per trained run ({len(scored)}), ending at its best test accuracy. The Runs page picks other axes."
+        f"One line per trained run ({len(scored)}), ending at its best accuracy (on the test set, or on the images "
+        "it held out). The Runs page picks other axes."
     )
 
 

@@ -10,7 +10,7 @@ from cifar.network.build import how_tested, test_passes
 from cifar.study import evaluate
 from cifar.study.changes import changes, changes_table, marks
 from cifar.study.charts import confusion_figure, history_figure, selected_cell
-from cifar.study.compare import scored_on
+from cifar.study.compare import held_out, scored_on
 from cifar.study.gallery import enlarge
 from pages.parts.results_flip import try_flip
 from pages.shared.common import config_of, dataset, no_run_yet, selected_run, test_images, use_app_navigation
@@ -65,7 +65,7 @@ report = evaluate.summarize(labels, probabilities, names)
 test_accuracy, test_loss = st.columns(2)
 config = config_of(run)
 tested = how_tested(config) if config else ""
-scored = "Test" if tested_on == "the test set" else "Held-out"
+scored = "Held-out" if held_out(run) else "Test"
 test_accuracy.metric(f"{scored} accuracy", f"{report['test_accuracy']:.1%}", help=tested or None)
 test_loss.metric(f"{scored} loss", f"{report['test_loss']:.3f}")
 if tested:

@@ -38,7 +38,9 @@ st.dataframe(
     column_config={
         "run": st.column_config.TextColumn(pinned=True),
         "test accuracy": st.column_config.NumberColumn(format="percent", help="After the last finished epoch"),
-        "best accuracy": st.column_config.NumberColumn(format="percent", help="The best epoch's test accuracy"),
+        "best accuracy": st.column_config.NumberColumn(
+            format="percent", help="The best epoch's accuracy on the test set, or on the images the run held out"
+        ),
         "tested on": st.column_config.TextColumn(
             help="Empty: the test set. A run that held training images out was tested on those instead"
         ),
@@ -94,7 +96,10 @@ if len(scored) >= 2 and candidates:
         help="Fewer axes read better, on a phone most of all.",
     )
     st.plotly_chart(parallel_figure(runs_frame(scored), [axis(name) for name in axes], ACCURACY_AXIS), key="parallel")
-    st.caption("One line per run, ending at its best test accuracy. Drag along an axis to pick out a range.")
+    st.caption(
+        "One line per run, ending at its best accuracy (on the test set, or on the images it held out). "
+        "Drag along an axis to pick out a range."
+    )
 else:
     st.info(
         "With two or more trained runs that differ in some setting, this shows each setting against the best "

@@ -300,6 +300,9 @@ def test_a_run_that_held_images_out_shows_those_images_everywhere(with_data, bat
     assert not at.exception and at.metric[0].label == "Held-out accuracy"
     at = app_page("runs").run()
     assert not at.exception and list(at.dataframe[0].value["tested on"]) == ["50 held-out training images"]
+    at = app_page("board").run()
+    assert not at.exception and [metric.label for metric in at.metric][-1] == "Best so far, held-out"
+    assert list(at.dataframe[0].value["tested on"]) == ["50 held-out training images"]
 
 
 def test_classify_and_predictions_without_runs(with_data):

@@ -14,7 +14,7 @@ from cifar.cli.study import tested_images
 from cifar.errors import ConfigError
 from cifar.runs.run import Run, find_run
 from cifar.study import attack, infer
-from cifar.study.compare import scored_on
+from cifar.study.compare import held_out, scored_on
 from cifar.study.explain import kept_epoch, open_epoch
 
 ATTACK_BUDGET = 8  # the usual budget on CIFAR-10, in pixel levels of 255
@@ -127,9 +127,9 @@ def _curve(run: Run, args: argparse.Namespace) -> int:
     images, labels = tested_images(run)
     found = attack.robustness_of(run, images, labels, args.epoch, on_step=lambda text: print(text, file=sys.stderr))
     if args.json:
-        print(json.dumps({"run": run.id, **found.as_record()}, indent=2))
+        print(json.dumps({"run": run.id, "tested_on": scored_on(run), **found.as_record()}, indent=2))
         return 0
-    scored = "test" if scored_on(run) == "the test set" else "held-out"
+    scored = "held-out" if held_out(run) else "test"
     print(f"run {run.id}, epoch {found.epoch}: {scored} accuracy under attack on {found.images} {scored} images")
     print("    ε " + " ".join(f"{budget:>6}" for budget in found.budgets))
     for method, values in found.accuracy.items():

@@ -13,7 +13,7 @@ from cifar.errors import RunError
 from cifar.network.build import flip_accuracies
 from cifar.runs.run import find_run, images_tested_on
 from cifar.study import evaluate, infer
-from cifar.study.compare import scored_on
+from cifar.study.compare import held_out, scored_on
 
 
 def add_study_commands(commands) -> None:
@@ -67,7 +67,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         print(json.dumps(report, indent=2))
         return 0
     print(f"run {run.id}, epoch {epoch} of {epochs[-1]} stored")
-    if report["tested_on"] != "the test set":
+    if held_out(run):
         print(f"tested on {report['tested_on']}, not on the test set: 'test' below means those images")
     print(f"test loss {report['test_loss']:.4f}   test accuracy {report['test_accuracy']:.4f}\n")
     names = report["class_names"]

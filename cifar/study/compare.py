@@ -65,11 +65,15 @@ def scored_on(run: Run) -> str:
         return "the test set"
 
 
+def held_out(run: Run) -> bool:
+    """Whether `run` was tested on training images it held out, not on the test set."""
+    return scored_on(run) != "the test set"
+
+
 def held_out_words(run: Run) -> str:
-    """ "" for a run tested on the test set, else what it was tested on: a table's "tested on" cell,
-    so that a held-out accuracy is never read as a test accuracy beside the others."""
-    said = scored_on(run)
-    return "" if said == "the test set" else said
+    """A table's "tested on" cell: the held-out images a run was tested on, in words; empty for
+    the test set. A held-out accuracy is then never read as a test accuracy beside the others."""
+    return scored_on(run) if held_out(run) else ""
 
 
 def run_outcome(run: Run) -> str:
@@ -77,7 +81,7 @@ def run_outcome(run: Run) -> str:
     status = launcher.status(run)
     val = run.history().get("val_accuracy") or []
     done = len(val)
-    scored = "test" if scored_on(run) == "the test set" else "held-out"
+    scored = "held-out" if held_out(run) else "test"
     reached = (
         f"{val[-1]:.1%} {scored} accuracy after {done} epoch{'s' if done != 1 else ''}" if val else "no finished epoch"
     )
