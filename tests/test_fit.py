@@ -24,6 +24,7 @@ from cifar.runs.status import read_status, write_status
 from cifar.runs.writer import RunWriter
 from cifar.training import fit
 from cifar.training.fit import shared_tensor, shifted, stopped_message, train, training_batches
+from cifar.training.recorder import Recorder
 
 # TINY by hand: a 3×3 convolution from 3 to 8 channels, 16·16·8 pooled features to 16 units, 10 classes.
 TINY_PARAMETERS = (3 * 3 * 3 * 8 + 8) + (16 * 16 * 8 + 1) * 16 + (16 + 1) * 10
@@ -254,20 +255,26 @@ def test_a_fit_that_goes_on_starts_from_the_trained_weights_not_the_average_kera
     config = SMALL.replace(weight_average=True, optimizer="sgd", learning_rate=0.05, epochs=1)
     run_dir, writer = _prepared(tmp_path, batches_dir, config)
     add_request(run_dir, "epochs", 2, "Emma")
-    starts = []
-    fitting = keras.Model.fit
+    starts, ends = [], []
+    fitting, ending = keras.Model.fit, Recorder.on_epoch_end
 
     def noting_each_start(model, *args, **kwargs):
         averages = getattr(model.optimizer, "_model_variables_moving_average", None) or []
         starts.append(([w.numpy() for w in model.trainable_weights], [a.numpy() for a in averages]))
         return fitting(model, *args, **kwargs)
 
+    def noting_each_end(recorder, epoch, logs=None):  # the weights trained, before the average is swapped in
+        ends.append([w.numpy() for w in recorder.model.trainable_weights])
+        return ending(recorder, epoch, logs)
+
     monkeypatch.setattr(keras.Model, "fit", noting_each_start)
+    monkeypatch.setattr(Recorder, "on_epoch_end", noting_each_end)
     assert train(run_dir, writer, lambda: False) is None
     writer.close()
     assert Run(run_dir).history()["epoch"] == [1, 2] and len(starts) == 2
     weights, averages = starts[1]
-    assert any(not np.allclose(w, a) for w, a in zip(weights, averages, strict=True))
+    assert all(np.array_equal(w, e) for w, e in zip(weights, ends[0], strict=True))  # epoch 1's trained weights
+    assert any(not np.allclose(w, a) for w, a in zip(weights, averages, strict=True))  # not the average
 
 
 def test_every_record_technique_trains_end_to_end_and_the_run_opens_again(tmp_path, batches_dir):

@@ -120,7 +120,10 @@ def readable_besides_runs() -> list[Path]:
         Path(os.environ["CIFAR10_DIR"]),  # the dataset itself
         Path("/proc"),  # whether a training process still runs: /proc/<pid>/stat
         Path("/dev"),  # /dev/null, /dev/urandom
-        Path("/sys/fs/cgroup"),  # the CPU quota, read once by pandas' read_csv to size its workers
+        # The CPU quota, read once by pandas' read_csv to size its workers (cgroup v2, then v1).
+        Path("/sys/fs/cgroup/cpu.max"),
+        Path("/sys/fs/cgroup/cpu/cpu.cfs_quota_us"),
+        Path("/sys/fs/cgroup/cpu/cpu.cfs_period_us"),
         Path(os.environ.get("KERAS_HOME") or Path.home() / ".keras") / "keras.json",  # Keras' settings, on import
         *(Path(name) for name in mimetypes.knownfiles),  # Python's table of file types, read once
         *(Path(folder) for folder in zoneinfo.TZPATH),  # the time-zone database, read once

@@ -342,7 +342,7 @@ def make_optimizer(config: ModelConfig, train_images: int | None = None):
     return keras.optimizers.Adam(rate, weight_decay=decay, **average)
 
 
-def _averaged(model) -> tuple[list, list]:
+def _trained_and_averaged(model) -> tuple[list, list]:
     """The optimizer's trained variables and its averages of them (both empty without any)."""
     optimizer = getattr(model.optimizer, "inner_optimizer", model.optimizer)  # mixed precision wraps it
     averages = getattr(optimizer, "_model_variables_moving_average", None) if optimizer.use_ema else None
@@ -358,7 +358,7 @@ def averaged_weights(model) -> Iterator[list[np.ndarray] | None]:
     Keras' own SwapEMAWeights callback reaches the same two lists of the optimizer; there is
     no public way to them.
     """
-    variables, averages = _averaged(model)
+    variables, averages = _trained_and_averaged(model)
     if not averages:
         yield None
         return
@@ -376,7 +376,7 @@ def go_on_from(model, trained: list[np.ndarray] | None) -> None:
     """Before a fit that goes on from another: put back the weights training reached (what
     `averaged_weights` yielded last), where Keras ended that fit by putting the average in
     their place. None: nothing to put back."""
-    variables, _ = _averaged(model)
+    variables, _ = _trained_and_averaged(model)
     if trained is not None and variables:
         for variable, value in zip(variables, trained, strict=True):
             variable.assign(value)

@@ -42,8 +42,10 @@ class RunWriter:
         """End the run as `state`: the log's "end" event, then the status. A reader that sees
         an ended status finds the whole log (the event carries the status's error, if any)."""
         error = status.get("error")
-        self.event("end", state=state, **({"error": error} if error else {}))
-        self.set_status(state=state, **status)
+        try:
+            self.event("end", state=state, **({"error": error} if error else {}))
+        finally:  # a log that cannot be written (a full disk) still lets the status say how it ended
+            self.set_status(state=state, **status)
 
     def save_labels(self, labels: np.ndarray) -> None:
         save_npy_atomic(self.files.labels, labels)
