@@ -19,11 +19,7 @@ REAL_CIFAR10_DIR = os.environ.get("CIFAR10_DIR")
 
 from ci_skips import pytest_make_collect_report, pytest_runtest_makereport  # noqa: E402, F401  (hooks)
 from synthetic import write_archive, write_batches, write_tree  # noqa: E402
-from xdist_lanes import (  # noqa: E402, F401  (hooks and a check, scripts/test.sh's two workers)
-    _lanes_name_real_files,
-    pytest_collection_modifyitems,
-    pytest_xdist_make_scheduler,
-)
+from xdist_lanes import pytest_collection_modifyitems, pytest_xdist_make_scheduler  # noqa: E402, F401  (hooks)
 
 from cifar.data.batches import find_folder  # noqa: E402
 from cifar.data.image_tree import find_root  # noqa: E402
