@@ -79,7 +79,7 @@ counts = report["confusion"]
 event = st.plotly_chart(
     confusion_figure(counts, names, normalized), key="confusion", on_select="rerun", selection_mode="points"
 )
-st.caption("Click a cell, or pick a pair below, to see the test images behind it.")
+st.caption(f"Click a cell, or pick a pair below, to see the {scored.lower()} images behind it.")
 clicked = selected_cell(event.selection.points if event else [], names)
 if clicked is not None and clicked != st.session_state.get("applied_click"):
     # A new click moves the pickers; after that the pickers are the user's again.
@@ -93,7 +93,8 @@ true_class = true_column.selectbox("True class", names, key="cell_true")
 predicted_class = predicted_column.selectbox("Predicted class", names, key="cell_predicted")
 indices = evaluate.cell_images(labels, probabilities, names.index(true_class), names.index(predicted_class))
 st.write(
-    f"**{len(indices)}** test images of **{true_class}** predicted as **{predicted_class}**, most confident first."
+    f"**{len(indices)}** {scored.lower()} images of **{true_class}** predicted as **{predicted_class}**, "
+    "most confident first."
 )
 images = test_images(run, dataset())
 if images is not None and len(indices):

@@ -298,6 +298,7 @@ def test_a_run_that_held_images_out_shows_those_images_everywhere(with_data, bat
     assert f'caption: "Test image #0: {names[int(held_labels[0])]}"' in shown[0]  # the held-out image #0
     at = app_page("results").run()
     assert not at.exception and at.metric[0].label == "Held-out accuracy"
+    assert any("to see the held-out images behind it" in caption.value for caption in at.caption)
     at = app_page("runs").run()
     assert not at.exception and list(at.dataframe[0].value["tested on"]) == ["50 held-out training images"]
     at = app_page("board").run()

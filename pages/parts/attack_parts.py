@@ -12,6 +12,7 @@ from cifar.errors import CifarError
 from cifar.runs.run import Run, list_runs
 from cifar.study.attack import Attack, Attacker, change_picture, kept_robustness, robustness_of, transfer
 from cifar.study.charts import robustness_figure
+from cifar.study.compare import held_out
 from cifar.study.explain import Inspector, kept_epoch, open_epoch, overlay, stamp
 from cifar.study.gallery import class_member, enlarge, with_article
 from cifar.study.infer import MAX_BYTES, UPLOAD_TYPES, ImageError, prepare_image, top_classes
@@ -143,8 +144,10 @@ def show_robustness(run: Run, images, labels) -> None:
             st.rerun()  # the kept curve, and the Runs page's column, from the cache
         return
     st.plotly_chart(robustness_figure(found.budgets, found.accuracy), key="attack_curve")
+    scored = "held-out" if held_out(run) else "test"
     st.caption(
-        f"Test accuracy on {found.images} test images (the same each time, as many of each class) after epoch "
+        f"{scored.capitalize()} accuracy on {found.images} {scored} images (the same each time, as many of each "
+        f"class) after epoch "
         f"{found.epoch}: "
         f"{found.at(0):.0%} untouched; at ε = 8, {found.at(8, 'fgsm'):.0%} under FGSM and {found.at(8, 'pgd'):.0%} "
         "under PGD."
