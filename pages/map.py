@@ -6,6 +6,7 @@ from __future__ import annotations
 import streamlit as st
 
 from cifar.launch import launcher
+from cifar.study.compare import held_out
 from cifar.study.embedding import MAP_IMAGES, default_layer, embed_layers
 from pages.parts.map_parts import agreement_line, draw_map, feature_map, show_chosen
 from pages.shared.common import dataset, test_images, use_app_navigation
@@ -46,7 +47,7 @@ everything = size_column.toggle(
 found = feature_map(run, epoch, layer, everything, images, run.labels())
 if found is None:
     st.stop()
-st.markdown(agreement_line(found, names))
+st.markdown(agreement_line(found, names, "held-out" if held_out(run) else "test"))
 map_column, chosen_column = st.columns([3, 2], gap="medium")
 with map_column:
     position = draw_map(found, names)

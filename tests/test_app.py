@@ -299,6 +299,8 @@ def test_a_run_that_held_images_out_shows_those_images_everywhere(with_data, bat
     at = app_page("results").run()
     assert not at.exception and at.metric[0].label == "Held-out accuracy"
     assert any("to see the held-out images behind it" in caption.value for caption in at.caption)
+    at = app_page("map").run()
+    assert not at.exception and any("50 held-out images after epoch 1" in md.value for md in at.markdown)
     at = app_page("runs").run()
     assert not at.exception and list(at.dataframe[0].value["tested on"]) == ["50 held-out training images"]
     at = app_page("board").run()

@@ -81,9 +81,10 @@ def show_chosen(run: Run, found: FeatureMap, position: int, images: np.ndarray, 
     inside_link(run, index)
 
 
-def agreement_line(found: FeatureMap, names: tuple[str, ...]) -> str:
+def agreement_line(found: FeatureMap, names: tuple[str, ...], scored: str = "test") -> str:
+    """The map's headline; `scored` names the images ("test", or "held-out" for a run that held some out)."""
     return (
-        f"{len(found.indices):,} test images after epoch {found.epoch}, placed by {found.layer}: "
+        f"{len(found.indices):,} {scored} images after epoch {found.epoch}, placed by {found.layer}: "
         f"**{found.agreement():.0%}** of each image's {NEIGHBOURS} nearest share its class "
         f"({found.chance():.0%} by chance). A cross is an image the network got wrong."
     )
