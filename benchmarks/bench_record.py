@@ -1,7 +1,7 @@
 """Benchmark 15: the `record` recipe on this CPU: how close its networks train to the machine's
 roof, and the whole `record` process beside the tutorial's 10 epochs in one run.
 
-    .venv/bin/python benchmarks/bench_record.py [--throughput-only] [--repeats 1] [--preset record]
+    .venv/bin/python benchmarks/bench_record.py [--throughput-only] [--repeats 1 | --seeds 0,1,2] [--preset record]
         [--flags '--holdout 5000 --learning-rate 0.3'] [--networks tutorial,best,record] [--seconds 4]
         [--data PATH]
 
@@ -11,9 +11,10 @@ images per second and as TFLOPS (three forward passes' multiply-adds per image, 
 each), beside this machine's own matrix-product speed in TensorFlow (4096² in float32 and
 bfloat16, the median of five) in the same run, and the CPU named.
 
-Then, unless --throughput-only, each repeat times one bare epoch of the tutorial (its 10 are the
-budget: benchmarks/bare_fit.py, as benchmark 8) and the whole `python -m cifar train --preset
-record` process from launch to exit, and prints the ratio. Data: --data, else CIFAR10_DIR.
+Then, unless --throughput-only, each repeat (with --seeds, one per seed, each run with that
+`--seed`) times one bare epoch of the tutorial (its 10 are the budget: benchmarks/bare_fit.py, as
+benchmark 8) and the whole `python -m cifar train --preset record` process from launch to exit,
+and prints the ratio. Data: --data, else CIFAR10_DIR.
 """
 
 from __future__ import annotations
@@ -85,6 +86,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--throughput-only", action="store_true")
     parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--seeds", default="", help="one repeat per seed, e.g. 0,1,2 (instead of --repeats)")
     parser.add_argument("--preset", default="record")
     parser.add_argument("--networks", default="tutorial,best,record")
     parser.add_argument("--seconds", type=float, default=4.0, help="of timed training steps for each network")
@@ -92,12 +94,15 @@ def main() -> None:
     parser.add_argument("--data", default=os.environ.get("CIFAR10_DIR"))
     parser.add_argument("--flags", default="", help="train's flags on top of the preset, e.g. '--holdout 5000'")
     args = parser.parse_args()
+    seeds = tuple(int(seed) for seed in args.seeds.split(",")) if args.seeds else ()
     with tempfile.TemporaryDirectory() as folder:
         os.environ.setdefault("CIFAR_CACHE_DIR", folder)  # measured afresh, never the estimate's kept figures
         results = {"cpu": machine()["cpu"], "throughput": throughput_table(args.networks.split(","), args.seconds)}
         if not args.throughput_only:
-            results |= side_by_side(args.preset, args.repeats, args.data, args.target, tuple(shlex.split(args.flags)))
-    flags = " --throughput-only" if args.throughput_only else f" --repeats {args.repeats} --preset {args.preset}"
+            flags = tuple(shlex.split(args.flags))
+            results |= side_by_side(args.preset, args.repeats, args.data, args.target, flags, seeds)
+    repeats = f" --seeds {args.seeds}" if seeds else f" --repeats {args.repeats}"
+    flags = " --throughput-only" if args.throughput_only else f"{repeats} --preset {args.preset}"
     flags += f" --flags '{args.flags}'" if args.flags else ""
     save("record", f"python benchmarks/bench_record.py{flags} --networks {args.networks}", results)
 

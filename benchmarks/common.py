@@ -184,18 +184,26 @@ def preset_run(name: str, runs: Path, data: str | None, target: float, flags: tu
 
 
 def side_by_side(
-    preset: str, repeats: int, data: str | None, target: float, flags: tuple[str, ...] = ()
+    preset: str,
+    repeats: int,
+    data: str | None,
+    target: float,
+    flags: tuple[str, ...] = (),
+    seeds: tuple[int, ...] = (),
 ) -> dict[str, Any]:
-    """`repeats` times, one bare tutorial epoch and then the whole preset process, alternating so
-    that a drift in the machine's speed hits both; the times, accuracies and ratios."""
+    """`repeats` times (once per seed where `seeds` are given, each run with `--seed`), one bare
+    tutorial epoch and then the whole preset process, alternating so that a drift in the
+    machine's speed hits both; the times, accuracies (their mean and spread) and ratios."""
     references, runs = [], []
+    seeded = [("--seed", str(seed)) for seed in seeds] or [()] * repeats
     with tempfile.TemporaryDirectory() as folder:
-        for repeat in range(repeats):
+        for repeat, seed_flags in enumerate(seeded):
             references.append(tutorial_epoch(data))
-            runs.append(preset_run(preset, Path(folder), data, target, flags))
+            runs.append(preset_run(preset, Path(folder), data, target, flags + seed_flags))
             budget = EPOCHS_OF_TUTORIAL * references[-1]["epoch_seconds"]
             print(
-                f"repeat {repeat + 1}: {preset} {runs[-1]['accuracy']:.4f} in {runs[-1]['seconds']:.0f} s; "
+                f"repeat {repeat + 1}{' (' + ' '.join(seed_flags) + ')' if seed_flags else ''}: "
+                f"{preset} {runs[-1]['accuracy']:.4f} in {runs[-1]['seconds']:.0f} s; "
                 f"the tutorial's 10 epochs {budget:.0f} s: ratio {runs[-1]['seconds'] / budget:.2f}",
                 flush=True,
             )
@@ -204,8 +212,11 @@ def side_by_side(
     return {
         "preset": preset,
         "flags": list(flags),
-        "repeats": repeats,
+        "repeats": len(runs),
+        "seeds": list(seeds),
         "accuracy": [run["accuracy"] for run in runs],
+        "accuracy_mean": round(statistics.mean(run["accuracy"] for run in runs), 4),
+        "accuracy_spread": round(max(r["accuracy"] for r in runs) - min(r["accuracy"] for r in runs), 4),
         "seconds": [run["seconds"] for run in runs],
         "target": target,
         "seconds_to_target": [run["seconds_to_target"] for run in runs],
