@@ -8,9 +8,10 @@ Trains the preset's network (the app's own `build_model`, its precision and its 
 child processes: once plain, for the step's true wall time, and once with `ONEDNN_VERBOSE=1`,
 so that oneDNN prints every primitive it runs with its implementation (the kernel: `brg_conv`,
 `jit`, `gemm`, `ref`...) and its time. The table sums them per step by kind and direction
-(convolution forward, backward data, backward weights; BatchNorm; pooling; reorders between
-memory layouts; ...), beside the step: what oneDNN does not run (TensorFlow's own element-wise
-ops, the optimizer's updates, the weight average, the framework between ops) is the rest.
+(convolution forward, backward data, backward weights; pooling; reorders between memory
+layouts; ...), beside the step: what oneDNN does not run (BatchNorm, which TensorFlow runs
+itself here, the element-wise ops, the optimizer's updates, the weight average, the framework
+between ops) is the rest.
 The slowest convolutions follow, with the kernel each ran. Verbose timing adds its own printing
 to the verbose child's wall time, so the shares are of the plain child's step. TensorFlow runs
 up to as many ops at once as there are cores (its inter-op threads), each timed by oneDNN as it
@@ -47,7 +48,8 @@ def child(preset_name: str, steps: int, float32: bool, inter_op: int) -> None:
 
     if inter_op:
         tf.config.threading.set_inter_op_parallelism_threads(inter_op)
-    config = preset(preset_name).replace(mixed_precision=not float32)
+    config = preset(preset_name)
+    config = config.replace(mixed_precision=config.mixed_precision and not float32)
     precision = compute_precision(config).policy
     model = build_model(config, precision=precision)
     rng = np.random.default_rng(0)
@@ -64,17 +66,20 @@ def child(preset_name: str, steps: int, float32: bool, inter_op: int) -> None:
     # One fit of steps + 1 batches, timed between batch ends: the first batch's start is left out.
     print(f"{MARK} start", flush=True)
     step = fit(steps + 1)
-    print(f"{MARK} end {json.dumps({'step_seconds': step, 'precision': precision, 'batch': config.batch_size})}")
+    figures = {"step_seconds": step, "precision": precision, "batch": config.batch_size}
+    print(f"{MARK} end {json.dumps(figures)}", flush=True)
 
 
 def run_child(preset_name: str, steps: int, float32: bool, inter_op: int, verbose: bool) -> tuple[dict, list[str]]:
     """A child's step figures and the oneDNN lines it printed between the marks."""
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2") | ({"ONEDNN_VERBOSE": "1"} if verbose else {})
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", ONEDNN_VERBOSE_TIMESTAMP="0")
+    env |= {"ONEDNN_VERBOSE": "1"} if verbose else {}
     command = [sys.executable, __file__, "--child", "--preset", preset_name, "--steps", str(steps)]
     command += ["--inter-op", str(inter_op)]
-    done = subprocess.run(
-        command + (["--float32"] if float32 else []), env=env, cwd=ROOT, capture_output=True, text=True, check=True
-    )
+    command += ["--float32"] if float32 else []
+    done = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"the profiled training failed ({done.returncode}):\n{done.stderr[-4000:]}")
     lines = done.stdout.splitlines()
     start = next(i for i, line in enumerate(lines) if line.startswith(f"{MARK} start"))
     end = next(i for i, line in enumerate(lines) if line.startswith(f"{MARK} end"))
@@ -82,11 +87,14 @@ def run_child(preset_name: str, steps: int, float32: bool, inter_op: int, verbos
 
 
 def primitives(lines: list[str]) -> list[dict]:
-    """oneDNN's exec lines: kind, implementation, direction, problem and milliseconds."""
+    """oneDNN's primitive exec lines (`onednn_verbose,v1,primitive,exec,cpu,KIND,IMPLEMENTATION,
+    DIRECTION,MEMORY,ATTRIBUTES,AUXILIARY,PROBLEM,MS`): kind, implementation, direction, problem
+    and milliseconds. Raises ValueError where there are none: another oneDNN's format reads as
+    nothing, and must not read as a step spent outside oneDNN."""
     found = []
     for line in lines:
         fields = line.split(",")
-        if len(fields) < 10 or fields[0] != "onednn_verbose" or fields[3] != "exec":
+        if len(fields) < 13 or fields[:4] != ["onednn_verbose", "v1", "primitive", "exec"]:
             continue
         found.append(
             {
@@ -97,6 +105,8 @@ def primitives(lines: list[str]) -> list[dict]:
                 "ms": float(fields[-1]),
             }
         )
+    if not found:
+        raise ValueError("no oneDNN primitive was timed: is ONEDNN_VERBOSE's format this script's (v1)?")
     return found
 
 
