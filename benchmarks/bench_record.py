@@ -85,8 +85,9 @@ def throughput_table(networks: list[str], seconds: float) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--throughput-only", action="store_true")
-    parser.add_argument("--repeats", type=int, default=1)
-    parser.add_argument("--seeds", default="", help="one repeat per seed, e.g. 0,1,2 (instead of --repeats)")
+    how_many = parser.add_mutually_exclusive_group()
+    how_many.add_argument("--repeats", type=int, default=1, help="of the same seed: the machine's own spread")
+    how_many.add_argument("--seeds", default="", help="one repeat per seed, e.g. 0,1,2: the recipe's spread")
     parser.add_argument("--preset", default="record")
     parser.add_argument("--networks", default="tutorial,best,record")
     parser.add_argument("--seconds", type=float, default=4.0, help="of timed training steps for each network")

@@ -193,7 +193,8 @@ def side_by_side(
 ) -> dict[str, Any]:
     """`repeats` times (once per seed where `seeds` are given, each run with `--seed`), one bare
     tutorial epoch and then the whole preset process, alternating so that a drift in the
-    machine's speed hits both; the times, accuracies (their mean and spread) and ratios."""
+    machine's speed hits both; the times, accuracies (their mean and spread: across seeds, or
+    with one seed only what the machine's arithmetic varies) and ratios."""
     references, runs = [], []
     seeded = [("--seed", str(seed)) for seed in seeds] or [()] * repeats
     with tempfile.TemporaryDirectory() as folder:
