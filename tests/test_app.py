@@ -12,6 +12,7 @@ from helpers import TINY, app_page, kill_mid_epoch, train_run, wait_for_end, wai
 from PIL import Image
 
 from cifar.atomic import write_json_atomic
+from cifar.config.presets import PRESETS, ablation_rows
 from cifar.data import evaluation_set, load_dataset
 from cifar.launch import launcher
 from cifar.runs.config_file import load_config, save_config
@@ -115,6 +116,20 @@ def test_train_page_defaults_to_the_tutorial_and_follows_presets(with_data):
     assert at.select_slider(key="cfg_filters_1").value == 64
     at.slider(key="cfg_conv_blocks").set_value(3).run()
     assert not at.exception and at.select_slider(key="cfg_filters_2").value == 64
+
+
+def test_train_page_says_what_each_preset_measured_and_what_records_techniques_are_worth(with_data):
+    at = app_page("train").run()
+    assert any(PRESETS["tutorial"].measured_words in caption.value for caption in at.caption)
+    assert not [each for each in at.expander if each.label == "What each technique is worth"]
+    at.selectbox(key="preset").set_value("record").run()
+    assert not at.exception
+    assert any(PRESETS["record"].measured_words in caption.value for caption in at.caption)
+    (worth,) = [each for each in at.expander if each.label == "What each technique is worth"]
+    shown = worth.dataframe[0].value
+    assert list(shown["flags"]) == [row["flags"] for row in ablation_rows("record")]
+    assert "--no-whiten" in list(shown["flags"]) and "held out" in worth.caption[0].value
+    assert "moved its test accuracy by 1.4 points" in worth.caption[0].value
 
 
 def test_train_page_refuses_a_network_that_would_not_fit(with_data, monkeypatch):

@@ -5,12 +5,24 @@ differs, and the README's results table shows each preset's accuracy as its reco
 from __future__ import annotations
 
 import re
+import shlex
 
 import pytest
 from helpers import ROOT
 
-from cifar.config.presets import PRESETS, Machine, Preset, changed_fields, nearest_preset, preset
-from cifar.config.settings import ModelConfig
+from cifar.cli.main import build_parser
+from cifar.cli.train import config_from_args
+from cifar.config.presets import (
+    PRESETS,
+    Machine,
+    Preset,
+    ablation_rows,
+    changed_fields,
+    flags_of,
+    nearest_preset,
+    preset,
+)
+from cifar.config.settings import ModelConfig, clash
 from cifar.errors import ConfigError
 
 NAMES = ["tutorial", "quick", "fast", "better", "best", "record"]
@@ -120,3 +132,80 @@ def test_the_readmes_results_table_shows_each_presets_accuracy_as_its_record_doe
 @pytest.mark.parametrize("name", NAMES)
 def test_the_readmes_results_table_names_the_machine_each_preset_was_measured_on(name):
     assert PRESETS[name].machine.description in _results_rows()[f"`{name}`"]["machine"]
+
+
+# What `record` sets apart from `best`, the preset it starts from, that is not a technique:
+# the widths and step sizes chosen for this machine, and the optimizer the schedule belongs to.
+RECORD_SIZES = {"filters", "batch_size", "learning_rate", "optimizer"}
+
+
+def test_records_ablation_changes_every_technique_and_starts_from_the_whole_recipe():
+    ablation = PRESETS["record"].ablation
+    assert ablation[0].changes == () and ablation[0].seconds is not None
+    # Every technique `record` adds to `best` (found from the two configs, so a new one needs a
+    # row), and the test-time flip the two share.
+    techniques = set(changed_fields(preset("record"), "best")) - RECORD_SIZES | {"test_time_flip"}
+    switched = {field for each in ablation for field, _ in each.changes}
+    assert not techniques - switched, f"no ablation row for {sorted(techniques - switched)}"
+    record = preset("record")
+    for each in ablation[1:]:
+        assert all(getattr(record, field) != value for field, value in each.changes), each.changes
+        assert clash(record.replace(**dict(each.changes))) is None  # a config a launch accepts
+        assert 0.1 < each.accuracy < 1.0 and (each.seconds is None or each.seconds > 0)
+
+
+def test_ablation_rows_say_each_change_as_flags_and_in_points_against_the_whole_recipe():
+    rows = ablation_rows("record")
+    assert rows[0]["flags"] == "—" and len(rows) == len(PRESETS["record"].ablation) and ablation_rows("best") == []
+    assert rows[0]["changed"] == "nothing: the whole recipe" and rows[0]["change (points)"] == "—"
+    whole = PRESETS["record"].ablation[0].accuracy
+    for row, each in zip(rows[1:], PRESETS["record"].ablation[1:], strict=True):
+        args = build_parser().parse_args(["train", "--preset", "record", *shlex.split(row["flags"])])
+        assert config_from_args(args) == preset("record").replace(**dict(each.changes)), row["flags"]
+        points = float(row["change (points)"].replace("−", "-"))
+        assert points == pytest.approx((each.accuracy - whole) * 100, abs=0.051)
+    by_flags = {row["flags"]: row for row in rows}
+    assert by_flags["--label-smoothing 0"]["changed"] == "Label smoothing: 0.2 → 0"
+    assert by_flags["--no-whiten"]["changed"].endswith(": on → off")
+    with pytest.raises(ConfigError, match="preset must be one of"):
+        ablation_rows("recrod")
+
+
+def test_flags_of_writes_what_the_command_line_reads():
+    assert flags_of((("whiten", False), ("bn_bias_rate", 1), ("augment", True))) == (
+        "--no-whiten --bn-bias-rate 1 --augment"
+    )
+    assert flags_of((("label_smoothing", 0.0), ("lr_schedule", "cosine"))) == "--label-smoothing 0 --lr-schedule cosine"
+
+
+def test_a_presets_measured_figures_read_as_one_line_naming_the_cpu():
+    assert PRESETS["quick"].measured_words == "0.513 test accuracy in 64 s, on the project's 2-core AMD EPYC"
+    assert PRESETS["tutorial"].measured_words == "0.667 test accuracy in 18.5 min, on the project's 2-core AMD EPYC"
+    record = "0.8465 test accuracy in 574 s, in bfloat16, on the project's 2-core AMD EPYC"
+    assert PRESETS["record"].measured_words == record + " (seeds 0–2: 0.8445, 0.8502, 0.8589)"
+    assert PRESETS["record"].seed_spread_points == pytest.approx(1.44) and PRESETS["quick"].seed_spread_points is None
+
+
+def _ablation_table() -> dict[str, dict[str, str]]:
+    """The README's table under "### What each of `record`'s techniques is worth", its rows keyed
+    by the flags cell."""
+    section = (ROOT / "README.md").read_text().split("\n### What each of `record`'s techniques is worth\n", 1)[1]
+    lines = section.splitlines()
+    begin = next(index for index, line in enumerate(lines) if line.startswith("|"))
+    table = []
+    for line in lines[begin:]:
+        if not line.startswith("|"):
+            break
+        table.append([cell.strip() for cell in line.strip().strip("|").split("|")])
+    heading = table[0]
+    rows = [dict(zip(heading, cells, strict=True)) for cells in table[2:]]
+    return {row["flags"].strip("`"): row | {"flags": row["flags"].strip("`")} for row in rows}
+
+
+def test_the_readmes_ablation_table_shows_each_row_as_the_preset_records_it():
+    table = _ablation_table()
+    assert len(table) == len(ablation_rows("record"))
+    for row in ablation_rows("record"):
+        shown = table.get(row["flags"])
+        assert shown, f"no row for {row['flags']!r} in the README's ablation table"
+        assert shown == row, row["flags"]

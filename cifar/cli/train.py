@@ -102,7 +102,7 @@ def _training_flags(parser: argparse.ArgumentParser) -> None:
         "--preset",
         choices=list(PRESETS),
         help="starting point (default: tutorial): "
-        + "; ".join(f"{name}: {each.note}" for name, each in PRESETS.items()),
+        + "; ".join(f"{name}: {each.note} ({each.measured_words})" for name, each in PRESETS.items()),
     )
     parser.add_argument(
         "--resume",

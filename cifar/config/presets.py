@@ -1,12 +1,15 @@
 """The presets: starting points a student picks, each one record with its config, what it is
 for, and the accuracy and time its whole run measured, on which machine (the time estimate
-scales by them, the Train page and `train --help` show their notes, the README's results table
-their figures)."""
+scales by them, the Train page and `train --help` show their notes and figures, the README's
+results table the figures). `record` also carries its ablation: a run with each technique
+switched off, and what that cost (the Train page and the README show it)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
+from cifar.config.fields import as_text
 from cifar.config.settings import FIELDS, ModelConfig
 from cifar.errors import ConfigError
 
@@ -54,7 +57,23 @@ class Machine:
 
 
 # The project's 2-core virtual machine (README, "Results"), whose speed wanders by up to 2×.
-PROJECT_MACHINE = Machine("2-core CPU", frozenset({"avx512_bf16"}))  # an AMD EPYC with AVX512_BF16
+PROJECT_MACHINE = Machine("2-core AMD EPYC", frozenset({"avx512_bf16"}))  # with AVX512_BF16
+
+
+# Training images every ablation run holds out and is tested on (`--holdout`), so that what it
+# finds may choose settings without the test set.
+ABLATION_HOLDOUT = 5000
+
+
+@dataclass(frozen=True)
+class Switched:
+    """A preset's run with one technique changed (switched off, swapped or on), measured: trained
+    with ABLATION_HOLDOUT images held out, and tested on those, never on the test set."""
+
+    changes: tuple[tuple[str, Any], ...]  # (field, value) on top of the preset; () for the preset itself
+    accuracy: float  # held-out accuracy after the last epoch, one run with seed 0
+    # Launch to exit; None where the run's own model was tested again another way (no training).
+    seconds: float | None
 
 
 @dataclass(frozen=True)
@@ -66,9 +85,33 @@ class Preset:
     note: str  # what it is for, in a few words (the Train page and `train --help`)
     accuracy: float  # test accuracy after its last epoch, one run with seed 0
     # Its run's time as the README's results table gives it: training and testing, and for
-    # quick, fast and best the start-up too (launch to exit).
+    # quick, fast, best and record the start-up too (launch to exit).
     seconds: float
     machine: Machine = PROJECT_MACHINE
+    ablation: tuple[Switched, ...] = ()  # the preset itself first, then a technique changed a row
+    # Test accuracies of whole runs with seeds 0, 1, 2 (benchmarks/bench_record.py --seeds), where
+    # measured: how far the seed alone moves the figure.
+    seed_accuracies: tuple[float, ...] = ()
+
+    @property
+    def seed_spread_points(self) -> float | None:
+        """How far apart its seeds' test accuracies are, in percentage points; None if not measured."""
+        if len(self.seed_accuracies) < 2:
+            return None
+        return (max(self.seed_accuracies) - min(self.seed_accuracies)) * 100
+
+    @property
+    def measured_words(self) -> str:
+        """What its whole run measured, in words: '0.821 test accuracy in 330 s, in bfloat16, on the
+        project's 2-core AMD EPYC'."""
+        took = f"{self.seconds:.0f} s" if self.seconds < 600 else f"{self.seconds / 60:.1f} min".replace(".0 ", " ")
+        precision = ", in bfloat16" if self.config.mixed_precision else ""
+        seeds = ""
+        if self.seed_accuracies:
+            seeds = f" (seeds 0–{len(self.seed_accuracies) - 1}: {', '.join(map(str, self.seed_accuracies))})"
+        return (
+            f"{self.accuracy} test accuracy in {took}{precision}, on the project's {self.machine.description}" + seeds
+        )
 
 
 def _presets(*presets: Preset) -> dict[str, Preset]:
@@ -149,6 +192,23 @@ PRESETS: dict[str, Preset] = _presets(
         "airbench's recipe, a switch per technique",
         accuracy=0.8465,
         seconds=574.0,
+        seed_accuracies=(0.8445, 0.8502, 0.8589),  # RESULTS.md section 15, 2026-12-08
+        # One run a row, seed 0, on 5,000 held-out training images, launch to exit (README,
+        # "What each of `record`'s techniques is worth"; RESULTS.md section 15).
+        ablation=(
+            Switched((), 0.8446, 463.0),
+            Switched((("whiten", False),), 0.7728, 476.0),
+            Switched((("identity_init", False),), 0.8354, 454.0),
+            Switched((("frozen_bn_scale", False),), 0.8468, 454.0),
+            Switched((("bn_bias_rate", 1),), 0.8020, 404.0),
+            Switched((("label_smoothing", 0.0),), 0.8546, 453.0),
+            Switched((("alternating_flip", False),), 0.8298, 411.0),
+            Switched((("alternating_flip", False), ("augment", True)), 0.8396, 429.0),
+            Switched((("lr_schedule", "cosine"),), 0.8510, 462.0),
+            Switched((("weight_average", False),), 0.8336, 420.0),
+            Switched((("test_time_flip", False),), 0.8376, None),
+            Switched((("test_time_shifts", True),), 0.8486, None),
+        ),
     ),
 )
 
@@ -162,6 +222,58 @@ def preset(name: str) -> ModelConfig:
     if name not in PRESETS:
         raise ConfigError(f"preset must be one of {', '.join(PRESETS)}; got {name!r}")
     return PRESETS[name].config
+
+
+def flags_of(changes: tuple[tuple[str, Any], ...]) -> str:
+    """The command line's flags for `changes` on top of a preset: '--no-whiten --bn-bias-rate 1'.
+
+    Args:
+        changes: (field name, value) pairs, as a `Switched` holds them.
+    """
+    words = []
+    for name, value in changes:
+        flag = name.replace("_", "-")
+        if isinstance(value, bool):
+            words.append(f"--{flag}" if value else f"--no-{flag}")
+        else:
+            words.append(f"--{flag} {as_text(FIELDS[name], value)}")
+    return " ".join(words)
+
+
+def _in_words(field: str, value: Any) -> str:
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return as_text(FIELDS[field], value)
+
+
+def ablation_rows(name: str) -> list[dict[str, str]]:
+    """The named preset's ablation in words, a row per run (empty for a preset without one).
+
+    Each row: what changed ('Label smoothing: 0.2 → 0'), the flags that do it, the held-out
+    accuracy, the change from the whole recipe's in percentage points (−2.0 where switching a
+    technique off cost two) and the time.
+
+    Raises:
+        ConfigError: `name` is not a preset.
+    """
+    config, switched = preset(name), PRESETS[name].ablation
+    rows = []
+    for each in switched:
+        changed = "; ".join(
+            f"{FIELDS[field].label}: {_in_words(field, getattr(config, field))} → {_in_words(field, value)}"
+            for field, value in each.changes
+        )
+        points = (each.accuracy - switched[0].accuracy) * 100
+        rows.append(
+            {
+                "changed": changed or "nothing: the whole recipe",
+                "flags": flags_of(each.changes) or "—",
+                "held-out accuracy": f"{each.accuracy:.4f}",
+                "change (points)": f"{points:+.1f}".replace("-", "−") if each.changes else "—",
+                "time": "the same run, tested again" if each.seconds is None else f"{each.seconds:.0f} s",
+            }
+        )
+    return rows
 
 
 def changed_fields(config: ModelConfig, preset_name: str) -> list[str]:
