@@ -249,9 +249,9 @@ def _in_words(field: str, value: Any) -> str:
 def ablation_rows(name: str) -> list[dict[str, str]]:
     """The named preset's ablation in words, a row per run (empty for a preset without one).
 
-    Each row: what changed ('Label smoothing: 0.2 → 0'), the flags that do it, the held-out
-    accuracy, the change from the whole recipe's in percentage points (−2.0 where switching a
-    technique off cost two) and the time.
+    Each row: what changed ('Label smoothing: 0.2 → 0'), the change from the whole recipe's
+    held-out accuracy in percentage points (−2.0 where switching a technique off cost two), the
+    held-out accuracy, the time and the flags that do it.
 
     Raises:
         ConfigError: `name` is not a preset.
@@ -267,10 +267,10 @@ def ablation_rows(name: str) -> list[dict[str, str]]:
         rows.append(
             {
                 "changed": changed or "nothing: the whole recipe",
-                "flags": flags_of(each.changes) or "—",
-                "held-out accuracy": f"{each.accuracy:.4f}",
                 "change (points)": f"{points:+.1f}".replace("-", "−") if each.changes else "—",
+                "held-out accuracy": f"{each.accuracy:.4f}",
                 "time": "the same run, tested again" if each.seconds is None else f"{each.seconds:.0f} s",
+                "flags": flags_of(each.changes) or "—",
             }
         )
     return rows
