@@ -126,7 +126,7 @@ def test_train_page_says_what_each_preset_measured_and_what_records_techniques_a
     assert not at.exception
     assert any(PRESETS["record"].measured_words in caption.value for caption in at.caption)
     (worth,) = [each for each in at.expander if each.label == "What each technique is worth"]
-    shown = worth.dataframe[0].value
+    shown = worth.table[0].value
     assert list(shown["flags"]) == [row["flags"] for row in ablation_rows("record")]
     assert "--no-whiten" in list(shown["flags"]) and "held out" in worth.caption[0].value
     assert "moved its test accuracy by 1.4 points" in worth.caption[0].value

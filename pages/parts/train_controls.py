@@ -94,7 +94,7 @@ def preset_picker() -> None:
                     else ""
                 )
             )
-            st.dataframe(worths, hide_index=True)
+            st.table(worths, hide_index=True)  # a static table wraps its cells: every column shows on a phone
 
 
 def _widget(field: Field) -> Any:
