@@ -105,10 +105,9 @@ def test_a_tie_goes_to_the_first_preset_in_order():
     assert nearest_preset(between) == ("fast", ["augment", "epochs"])
 
 
-def _results_rows() -> dict[str, dict[str, str]]:
-    """The first table under the README's "## Results": each row's cells by column heading,
-    keyed by the row's first cell."""
-    section = (ROOT / "README.md").read_text().split("\n## Results\n", 1)[1]
+def _readme_table(heading: str) -> list[dict[str, str]]:
+    """The first table under the README's `heading` line: each row's cells by column heading."""
+    section = (ROOT / "README.md").read_text().split(f"\n{heading}\n", 1)[1]
     lines = section.splitlines()
     begin = next(index for index, line in enumerate(lines) if line.startswith("|"))
     table = []
@@ -116,8 +115,13 @@ def _results_rows() -> dict[str, dict[str, str]]:
         if not line.startswith("|"):
             break
         table.append([cell.strip() for cell in line.strip().strip("|").split("|")])
-    heading, rows = table[0], table[2:]  # table[1] is the --- line
-    return {row[0]: dict(zip(heading, row, strict=True)) for row in rows}
+    columns, rows = table[0], table[2:]  # table[1] is the --- line
+    return [dict(zip(columns, row, strict=True)) for row in rows]
+
+
+def _results_rows() -> dict[str, dict[str, str]]:
+    """The results table's rows, keyed by their first cell (the preset)."""
+    return {row["preset"]: row for row in _readme_table("## Results")}
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -187,18 +191,8 @@ def test_a_presets_measured_figures_read_as_one_line_naming_the_cpu():
 
 
 def _ablation_table() -> dict[str, dict[str, str]]:
-    """The README's table under "### What each of `record`'s techniques is worth", its rows keyed
-    by the flags cell."""
-    section = (ROOT / "README.md").read_text().split("\n### What each of `record`'s techniques is worth\n", 1)[1]
-    lines = section.splitlines()
-    begin = next(index for index, line in enumerate(lines) if line.startswith("|"))
-    table = []
-    for line in lines[begin:]:
-        if not line.startswith("|"):
-            break
-        table.append([cell.strip() for cell in line.strip().strip("|").split("|")])
-    heading = table[0]
-    rows = [dict(zip(heading, cells, strict=True)) for cells in table[2:]]
+    """The README's ablation table, its rows keyed by their flags (shown in backticks)."""
+    rows = _readme_table("### What each of `record`'s techniques is worth")
     return {row["flags"].strip("`"): row | {"flags": row["flags"].strip("`")} for row in rows}
 
 
